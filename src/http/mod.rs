@@ -1,0 +1,57 @@
+//! HTTP/1.1 (RFC 9112) over `std::net`: a hand-written request parser, a
+//! response writer and the per-connection loop.
+//!
+//! STUB: the public items below are the interface other modules rely on;
+//! the bodies are to be written (issue 3).
+
+pub mod connection;
+pub mod parser;
+pub mod response;
+
+pub use response::Response;
+
+/// The HTTP version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// A complete request: head parsed and validated, body read and decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method token exactly as sent (case-sensitive, e.g. `GET`).
+    pub method: String,
+    /// The request target exactly as sent (origin-form, e.g. `/api/jobs?x=1`).
+    pub target: String,
+    pub version: Version,
+    /// Field names lower-cased; values with surrounding SP/HTAB trimmed.
+    pub headers: Vec<(String, String)>,
+    /// The decoded body (empty when there is none).
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The target's path: everything before the first `?` or `#`.
+    pub fn path(&self) -> &str {
+        let end = self.target.find(['?', '#']).unwrap_or(self.target.len());
+        &self.target[..end]
+    }
+
+    /// The value of the first field named `name` (compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What answers requests: the API implements it, the connection loop calls it.
+/// Implementations must not block for long: a request is answered on the
+/// connection's own thread.
+pub trait Handler: Send + Sync {
+    /// Answers one request. A panic here is caught by the connection loop
+    /// and answered `500`.
+    fn handle(&self, request: &Request) -> Response;
+}

@@ -1,0 +1,66 @@
+//! Every limit and timeout of the server, named in one place, each with the
+//! status (or action) that answers a client who crosses it.
+
+use std::time::Duration;
+
+/// Longest request line (method, target, version) → `414 URI Too Long`.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+/// Largest header block (all field lines, with their CRLFs) → `431`.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most header fields in one request → `431`.
+pub const MAX_HEADER_FIELDS: usize = 100;
+/// Largest request body, decoded → `413 Content Too Large`, answered before
+/// the body is read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole request head must arrive within this time from its first byte;
+/// otherwise the connection is closed (a `408` is attempted first).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole body must arrive within this time after the head; else `408` and close.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A keep-alive connection with no request in progress is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Writing one response must finish within this time; else the connection is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Simultaneous connections; the next one is answered `503` and closed.
+pub const MAX_CONNECTIONS: usize = 2048;
+/// Stack of each connection thread: small, so that `MAX_CONNECTIONS` threads
+/// stay within a bounded amount of memory.
+pub const CONNECTION_THREAD_STACK: usize = 256 * 1024;
+
+/// The request log is rotated when it reaches this size …
+pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// … keeping this many old files (`webserver.log.1` … `.N`).
+pub const LOG_KEEP_FILES: usize = 3;
+
+/// The limits one server runs with: the constants above unless a flag (or a
+/// test) overrides them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_request_line: usize,
+    pub max_header_bytes: usize,
+    pub max_header_fields: usize,
+    pub max_body_bytes: usize,
+    pub head_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line: MAX_REQUEST_LINE,
+            max_header_bytes: MAX_HEADER_BYTES,
+            max_header_fields: MAX_HEADER_FIELDS,
+            max_body_bytes: MAX_BODY_BYTES,
+            head_timeout: HEAD_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
