@@ -3,6 +3,7 @@
 #
 #   bash scripts/bench.sh          the throughput table, start-up time, RSS
 #   bash scripts/bench.sh scale    load time and query latency on 1x/10x/100x data
+#                                  (data/scaled_xN.csv, made by scale_data.sh)
 #
 # nginx serves the exact bytes of our idle `GET /api/num_jobs` answer from a
 # `return 200` on a free loopback port: the best an HTTP server can do for
@@ -27,6 +28,8 @@
 #   BENCH_SERVER_BIN   server binary; when set, no cargo build
 #                      (default target/release/le-stats-sportif)
 #   BENCH_OUT          where raw wrk outputs are kept      (default bench-out)
+#   BENCH_SCALES       replication factors for `scale`     (default "1 10 100")
+#   BENCH_QUERIES      timed queries per kind for `scale`  (default 20)
 set -euo pipefail
 # A failure inside $(...) must stop the script too, not just the subshell.
 shopt -s inherit_errexit
@@ -61,6 +64,10 @@ TARGET_E2E_RATIO=0.2
 TARGET_P99_MS=5
 TARGET_START_MS=50
 TARGET_RSS_MB=40
+# `scale`: a state-level query is answered from that state's rows, so growing
+# the file must not make it slower. Noise on a shared machine is well under
+# this factor; a per-query scan of the whole file is far over it at 100x.
+TARGET_STATE_SLOWDOWN=2
 
 # INVARIANT: PIDS holds exactly the background processes we started and have
 # not yet stopped and reaped; stop_pid removes a pid as it reaps it, so the
@@ -514,6 +521,83 @@ print_table() {
     echo "Raw wrk output: $OUT/"
 }
 
+# ---------------------------------------------------------------- scale
+
+# query_ms URL ENDPOINT JSON COUNT: runs the job COUNT times end to end
+# (submit, then poll until done) on one keep-alive connection and prints the
+# median milliseconds. A Python client rather than a curl per request: a
+# process start costs milliseconds, more than the queries being compared.
+query_ms() {
+    python3 - "$@" <<'PY'
+import http.client, json, socket, statistics, sys, time
+from urllib.parse import urlsplit
+
+url, endpoint, body, count = sys.argv[1], sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+u = urlsplit(url)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+conn.connect()
+conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+def call(method, path, payload=None):
+    conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+    answer = conn.getresponse()
+    data = answer.read()
+    if answer.status != 200:
+        sys.exit(f"{method} {path}: HTTP {answer.status}: {data[:200]!r}")
+    return json.loads(data)
+
+times = []
+for _ in range(count):
+    start = time.perf_counter()
+    job = call("POST", "/api/" + endpoint, body)["job_id"]
+    deadline = start + 60
+    while (status := call("GET", "/api/get_results/" + job)["status"]) == "running":
+        if time.perf_counter() > deadline:
+            sys.exit(f"{job} still running after 60 s")
+    if status != "done":
+        sys.exit(f"{job}: status {status}")
+    times.append((time.perf_counter() - start) * 1000)
+print(f"{statistics.median(times):.3f}")
+PY
+}
+
+scale_bench() {
+    ensure_tools
+    ensure_data
+    build
+    mkdir -p "$OUT"
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/lss-bench.XXXXXX")
+    local scales queries=${BENCH_QUERIES:-20}
+    read -r -a scales <<<"${BENCH_SCALES:-1 10 100}"
+    local n file rows=() sizes=() load=() state=() states=()
+    for n in "${scales[@]}"; do
+        file=$ROOT/data/scaled_x$n.csv
+        [[ -f $file ]] || bash "$ROOT/scripts/scale_data.sh" "$n" "$file" >&2 \
+            || die "scale_data.sh $n failed"
+        say "scale x$n: start-up and $queries queries of each kind"
+        start_server "scale$n" "$file" "$TMP/results-scale$n"
+        rows+=($(($(wc -l <"$file") - 1)))
+        sizes+=("$(du -h "$file" | cut -f1)")
+        load+=("$(awk -v u="$STARTUP_US" 'BEGIN { printf "%.1f", u / 1000 }')")
+        state+=("$(query_ms "$SERVER_URL" state_mean "{\"question\": \"$QUESTION\", \"state\": \"$STATE\"}" "$queries")")
+        states+=("$(query_ms "$SERVER_URL" states_mean "{\"question\": \"$QUESTION\"}" "$queries")")
+        stop_server "$SERVER_PID"
+    done
+    {
+        echo
+        echo "Scaling (median of $queries end-to-end jobs each: submit, poll until done; one keep-alive connection)"
+        printf '%-6s %10s %7s %14s %16s %16s\n' scale rows size "load ms" "state_mean ms" "states_mean ms"
+        local i
+        for i in "${!scales[@]}"; do
+            printf '%-6s %10s %7s %14s %16s %16s\n' "x${scales[$i]}" "${rows[$i]}" "${sizes[$i]}" \
+                "${load[$i]}" "${state[$i]}" "${states[$i]}"
+        done
+        local last=$((${#scales[@]} - 1)) slowdown
+        slowdown=$(awk -v a="${state[$last]}" -v b="${state[0]}" 'BEGIN { printf "%.2f", a / b }')
+        echo "state_mean x${scales[$last]} / x${scales[0]}: $slowdown (must stay < $TARGET_STATE_SLOWDOWN: $(verdict "$slowdown" lt "$TARGET_STATE_SLOWDOWN"))"
+    } | tee "$OUT/scale.txt"
+}
+
 main_bench() {
     ensure_tools
     ensure_data
@@ -528,6 +612,7 @@ main_bench() {
 
 case ${1:-} in
     "") main_bench ;;
+    scale) scale_bench ;;
     *)
         echo "usage: $0 [scale]" >&2
         exit 2
