@@ -232,12 +232,21 @@ stop_server() {
     unset "READER[$1]"
 }
 
-# start_nginx BODY: nginx with 2 workers on a free loopback port, answering
-# GET /api/num_jobs with BODY as application/json. Sets NGINX_PID, NGINX_URL.
+# start_nginx BODY_FILE: nginx with 2 workers on a free loopback port,
+# answering GET /api/num_jobs with the exact bytes of BODY_FILE as
+# application/json. Sets NGINX_PID, NGINX_URL.
 start_nginx() {
-    local body=$1 dir=$TMP/nginx attempt port
+    local dir=$TMP/nginx attempt port body
+    # Read every byte, a final newline included ($(...) alone would drop it).
+    body=$(
+        cat "$1"
+        echo .
+    )
+    body=${body%.}
     # These would end the single-quoted nginx string or start a variable.
     [[ $body == *[\'\\\$]* ]] && die "cannot embed body in nginx.conf: $body"
+    # nginx unescapes \n inside a quoted string.
+    body=${body//$'\n'/'\n'}
     mkdir -p "$dir"
     for attempt in 1 2 3; do
         port=$(free_port)
@@ -375,14 +384,14 @@ throughput_runs() {
 
     start_server main "$DATA" "$TMP/results-main"
     local main_pid=$SERVER_PID main_url=$SERVER_URL
-    IDLE_BODY=$(curl -fsS "$main_url/api/num_jobs") || die "GET /api/num_jobs failed"
-    [[ $(num_jobs "$main_url") == 0 ]] || die "a fresh server has queued jobs: $IDLE_BODY"
+    curl -fsS -o "$TMP/ours.body" "$main_url/api/num_jobs" || die "GET /api/num_jobs failed"
+    [[ $(num_jobs "$main_url") == 0 ]] || die "a fresh server has queued jobs: $(cat "$TMP/ours.body")"
 
-    start_nginx "$IDLE_BODY"
-    # Both must send the same body, or the comparison is not like for like.
-    local nginx_body
-    nginx_body=$(curl -fsS "$NGINX_URL/api/num_jobs")
-    [[ $nginx_body == "$IDLE_BODY" ]] || die "nginx answers '$nginx_body', ours '$IDLE_BODY'"
+    start_nginx "$TMP/ours.body"
+    # Both must send the same bytes, or the comparison is not like for like.
+    curl -fsS -o "$TMP/nginx.body" "$NGINX_URL/api/num_jobs" || die "GET nginx failed"
+    cmp -s "$TMP/ours.body" "$TMP/nginx.body" \
+        || die "nginx answers '$(cat "$TMP/nginx.body")', ours '$(cat "$TMP/ours.body")'"
 
     run_wrk nginx1 "${wrk_args[@]}" -s "$LUA/common.lua" "$NGINX_URL/api/num_jobs"
     run_wrk get "${wrk_args[@]}" -s "$LUA/common.lua" "$main_url/api/num_jobs"
