@@ -531,6 +531,8 @@ print_table() {
         "< $TARGET_RSS_MB MB $(verdict "$rss_mb" lt "$TARGET_RSS_MB"); peak $hwm_mb MB; results dir $RESULTS_DU; drained in ${RSS_DRAIN_S} s"
     echo
     echo "errors = socket errors + HTTP >= 400 (+ unexpected answers and broken-invariant counts on the jobs/s row)."
+    # Other work on the machine moves every figure; say how busy it was.
+    echo "load average (1/5/15 min) at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "Raw wrk output: $OUT/"
 }
 
@@ -617,6 +619,7 @@ main_bench() {
     build
     mkdir -p "$OUT"
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/lss-bench.XXXXXX")
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     throughput_runs
     startup_runs
     rss_run
