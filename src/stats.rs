@@ -90,10 +90,17 @@ pub fn direction(question: &str) -> Option<Direction> {
 /// Why a query cannot be answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatsError {
-    UnknownQuestion { question: String },
-    UnknownState { question: String, state: String },
+    UnknownQuestion {
+        question: String,
+    },
+    UnknownState {
+        question: String,
+        state: String,
+    },
     /// best5/worst5 on a question that has no direction.
-    NoDirection { question: String },
+    NoDirection {
+        question: String,
+    },
 }
 
 impl fmt::Display for StatsError {
