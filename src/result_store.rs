@@ -109,7 +109,9 @@ impl ResultStore {
             if name.starts_with(TEMP_PREFIX) {
                 remove_leftover(&entry.path());
             } else if let Some(id) = parse_job_file_name(name) {
-                if id.0 < MAX_RESTORED_ID && entry.file_type()?.is_file() {
+                // A symlink or directory so named is not a result we wrote.
+                let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+                if id.0 < MAX_RESTORED_ID && is_file {
                     ids.push(id);
                 }
             }

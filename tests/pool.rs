@@ -148,7 +148,7 @@ fn a_panicking_job_does_not_reduce_strength() {
             // The jobs stuck at the barrier would make the pool's Drop wait
             // forever; leak it so the failure is reported instead.
             std::mem::forget(pool);
-            panic!("only {i} of {WORKERS} jobs passed the barrier: a worker died");
+            panic!("only {i} of {WORKERS} jobs passed the barrier: fewer than {WORKERS} workers run at once");
         }
     }
     pool.join();
