@@ -34,11 +34,17 @@
 //!
 //! # Memory per job
 //!
-//! A job submitted by this process costs one [`Entry`] (24 bytes) in a
+//! A job submitted by this process costs one `Entry` (24 bytes) in a
 //! `Vec`; its result bytes are shared with every other job that produced
 //! the same bytes (see [`crate::result_store`]), and the distinct results of
 //! this server are few. A restored job costs 8 bytes (its id in a sorted
-//! array). 200 000 jobs thus take under 5 MB, plus the distinct results.
+//! array). Measured (`measure_200k_jobs` in `tests/jobs.rs`): 200 000 jobs
+//! over 500 distinct results add about 5.5 MB of resident memory.
+//!
+//! A job still *queued* also holds its [`Work`] closure until a worker takes
+//! it (about 125 bytes with small captures, measured the same way): the
+//! queue itself is unbounded, so a caller that must bound memory under a
+//! flood of submissions should refuse work when [`Jobs::pending`] is high.
 
 use crate::log::{format_millis, Logger};
 use crate::pool::{panic_message, ThreadPool};

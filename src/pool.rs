@@ -3,7 +3,7 @@
 //! # Design
 //!
 //! A [`ThreadPool`] owns the only [`Sender`] of a channel of [`Job`]s; its
-//! [`Worker`]s share the [`Receiver`] behind a mutex and take one job at a
+//! `Worker`s share the [`Receiver`] behind a mutex and take one job at a
 //! time. Shutting down is nothing more than dropping that sender: a worker
 //! first drains every job still queued, then `recv` returns `RecvError`
 //! (no sender can ever send again) and the worker leaves its loop. No flag,
