@@ -245,7 +245,7 @@ check "unknown ?question= ends in the error state" \
 
 # The screenshot outlives the run (unlike $work) so it can be looked at.
 shots="$(mktemp -d -t browser-test-screenshot.XXXXXX)"
-browser "$(page_url "$min_question")" --hide-scrollbars --window-size=1280,1700 \
+browser "$(page_url "$min_question")" --hide-scrollbars --window-size=1280,1900 \
     --screenshot="$shots/page.png" >/dev/null
 check "screenshot written" test -s "$shots/page.png"
 echo "browser test: screenshot at $shots/page.png"
