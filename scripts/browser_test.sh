@@ -25,6 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly STARTUP_DEADLINE=30
 readonly JOB_DEADLINE=30
 readonly BROWSER_DEADLINE=120
+readonly STOP_DEADLINE=15
 # Virtual time the page may use: Chromium fast-forwards the page's timers and
 # pauses this clock while requests are in flight, so --dump-dom runs after the
 # page's polling has finished (or hit its own 30 s deadline).
@@ -37,7 +38,17 @@ work="$(mktemp -d -t browser-test.XXXXXX)"
 
 cleanup() {
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        # SIGTERM asks for a drain; a server that has not exited by the
+        # deadline is killed, so this script never hangs on exit.
         kill "$server_pid" 2>/dev/null || true
+        local until=$((SECONDS + STOP_DEADLINE))
+        while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < until)); do
+            sleep 0.1
+        done
+        if kill -0 "$server_pid" 2>/dev/null; then
+            echo "browser test: server ignored SIGTERM for ${STOP_DEADLINE}s; killing it" >&2
+            kill -KILL "$server_pid" 2>/dev/null || true
+        fi
         wait "$server_pid" 2>/dev/null || true
     fi
     rm -rf "$work"
