@@ -6,7 +6,7 @@
 
 use crate::dataset::Dataset;
 use crate::http::{Handler, Request, Response};
-use crate::jobs::{JobId, JobOutcome, Jobs, ShuttingDown};
+use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
@@ -35,6 +35,8 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     /// A computing request after shutdown began (503).
     ShuttingDown,
+    /// A computing request while the job queue is full (503, `Retry-After`).
+    QueueFull,
 }
 
 impl ApiError {
@@ -59,6 +61,10 @@ impl ApiError {
                     .with_header("Allow", allow);
             }
             ApiError::ShuttingDown => (503, "shutting down".to_string(), Vec::new()),
+            ApiError::QueueFull => {
+                return Response::json(503, error_body(&Refused::QueueFull.to_string(), &[]))
+                    .with_header("Retry-After", "1");
+            }
         };
         Response::json(status, error_body(&reason, &did_you_mean))
     }
@@ -191,7 +197,10 @@ impl Api {
                     .map(|answer| answer.to_json())
                     .map_err(|e| e.to_string())
             }))
-            .map_err(|ShuttingDown| ApiError::ShuttingDown)?;
+            .map_err(|refused| match refused {
+                Refused::ShuttingDown => ApiError::ShuttingDown,
+                Refused::QueueFull => ApiError::QueueFull,
+            })?;
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
     }
 

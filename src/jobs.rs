@@ -42,10 +42,12 @@
 //! over 500 distinct results add about 5.5 MB of resident memory.
 //!
 //! A job still *queued* also holds its [`Work`] closure until a worker takes
-//! it (about 125 bytes with small captures, measured the same way): the
-//! queue itself is unbounded, so a caller that must bound memory under a
-//! flood of submissions should refuse work when [`Jobs::pending`] is high.
+//! it (about 125 bytes with small captures, measured the same way), so the
+//! number of pending jobs is capped ([`MAX_PENDING_JOBS`] by default): past
+//! it, [`Jobs::submit`] answers [`Refused::QueueFull`] instead of letting a
+//! flood of submissions grow memory without bound.
 
+use crate::limits::MAX_PENDING_JOBS;
 use crate::log::{format_millis, Logger};
 use crate::pool::{panic_message, ThreadPool};
 use crate::result_store::ResultStore;
@@ -116,20 +118,29 @@ pub enum JobOutcome {
     Error(String),
 }
 
-/// Returned by [`Jobs::submit`] once shutdown has begun.
+/// Why [`Jobs::submit`] refused a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShuttingDown;
+pub enum Refused {
+    /// Shutdown has begun: no job is accepted any more.
+    ShuttingDown,
+    /// `max_pending` jobs are already queued or running; try again later.
+    /// This bounds the memory that queued jobs hold.
+    QueueFull,
+}
 
 /// The work of one job: the JSON text of its result, or why it failed.
 pub type Work = Box<dyn FnOnce() -> Result<String, String> + Send + 'static>;
 
-impl fmt::Display for ShuttingDown {
+impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("shutting down")
+        f.write_str(match self {
+            Refused::ShuttingDown => "shutting down",
+            Refused::QueueFull => "too many jobs queued; retry later",
+        })
     }
 }
 
-impl std::error::Error for ShuttingDown {}
+impl std::error::Error for Refused {}
 
 /// The reason a job reports when its `Work` panicked.
 pub const PANIC_REASON: &str = "internal error: job panicked";
@@ -143,6 +154,8 @@ pub struct Jobs {
     shared: Arc<Shared>,
     /// Closed only by [`Jobs::stop_accepting`], under the table lock.
     pool: ThreadPool,
+    /// Most jobs queued or running at once; see [`Refused::QueueFull`].
+    max_pending: usize,
 }
 
 /// What a running job needs after its work is done.
@@ -212,6 +225,20 @@ impl Jobs {
     /// When the directory cannot be created or read, or the worker threads
     /// cannot be started.
     pub fn open(results_dir: &Path, threads: usize, logger: Logger) -> io::Result<Jobs> {
+        Jobs::open_with_max_pending(results_dir, threads, MAX_PENDING_JOBS, logger)
+    }
+
+    /// [`Jobs::open`] with at most `max_pending` jobs queued or running at
+    /// once (at least one).
+    ///
+    /// # Errors
+    /// As [`Jobs::open`].
+    pub fn open_with_max_pending(
+        results_dir: &Path,
+        threads: usize,
+        max_pending: usize,
+        logger: Logger,
+    ) -> io::Result<Jobs> {
         let (store, restored) = ResultStore::open(results_dir)?;
         // `restored` is sorted and below MAX_RESTORED_ID, so this cannot overflow.
         let first_id = restored.last().map_or(1, |last| last.0 + 1);
@@ -234,22 +261,35 @@ impl Jobs {
             store,
             logger,
         });
-        Ok(Jobs { shared, pool })
+        Ok(Jobs {
+            shared,
+            pool,
+            max_pending: max_pending.max(1),
+        })
     }
 
     /// Accepts a job: its id is `Running` from the moment this returns.
     ///
     /// # Errors
-    /// [`ShuttingDown`] once [`stop_accepting`](Jobs::stop_accepting) was called.
-    pub fn submit(&self, work: Work) -> Result<JobId, ShuttingDown> {
+    /// [`Refused::ShuttingDown`] once [`stop_accepting`](Jobs::stop_accepting)
+    /// was called; [`Refused::QueueFull`] while `max_pending` jobs are pending.
+    pub fn submit(&self, work: Work) -> Result<JobId, Refused> {
         let mut table = self.shared.lock_table();
         if !table.accepting {
-            return Err(ShuttingDown);
+            return Err(Refused::ShuttingDown);
+        }
+        if table.pending >= self.max_pending {
+            return Err(Refused::QueueFull);
         }
         // Ids start below 2^53 and grow by one per job: no overflow in
         // practice. Should it ever happen, refusing is better than reusing.
-        let len = u64::try_from(table.entries.len()).map_err(|_| ShuttingDown)?;
-        let id = JobId(self.shared.first_id.checked_add(len).ok_or(ShuttingDown)?);
+        let len = u64::try_from(table.entries.len()).map_err(|_| Refused::ShuttingDown)?;
+        let id = JobId(
+            self.shared
+                .first_id
+                .checked_add(len)
+                .ok_or(Refused::ShuttingDown)?,
+        );
         let shared = Arc::clone(&self.shared);
         let job = Box::new(move || shared.run(id, work));
         table.entries.push(Entry::Running);

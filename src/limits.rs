@@ -29,6 +29,12 @@ pub const MAX_CONNECTIONS: usize = 2048;
 /// stay within a bounded amount of memory.
 pub const CONNECTION_THREAD_STACK: usize = 256 * 1024;
 
+/// Most jobs queued or running at once; a submission past it is answered
+/// `503` ("too many jobs queued") with `Retry-After`. A queued job holds its
+/// query (a few hundred bytes) until a worker takes it, so this bounds that
+/// memory to about 15 MB.
+pub const MAX_PENDING_JOBS: usize = 50_000;
+
 /// The request log is rotated when it reaches this size …
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
 /// … keeping this many old files (`webserver.log.1` … `.N`).

@@ -4,7 +4,7 @@
 //! jobs wait on a gate channel the test opens.
 
 use le_stats_sportif::jobs::{
-    JobId, JobOutcome, JobStatus, Jobs, ShuttingDown, Work, PANIC_REASON, WRITE_FAILED_REASON,
+    JobId, JobOutcome, JobStatus, Jobs, Refused, Work, PANIC_REASON, WRITE_FAILED_REASON,
 };
 use le_stats_sportif::log::Logger;
 use std::collections::BTreeSet;
@@ -354,7 +354,10 @@ fn after_stop_accepting_submit_is_refused_and_join_waits_for_the_accepted() {
     jobs.stop_accepting();
     jobs.stop_accepting(); // idempotent
     assert!(!jobs.is_accepting());
-    assert_eq!(jobs.submit(constant("[]")).err(), Some(ShuttingDown));
+    assert_eq!(
+        jobs.submit(constant("[]")).err(),
+        Some(Refused::ShuttingDown)
+    );
     // Reads keep working; nothing has run past the gate yet.
     assert_eq!(jobs.pending(), QUEUED + 1);
     assert_eq!(jobs.outcome(accepted[QUEUED]), Some(JobOutcome::Running));
@@ -454,4 +457,21 @@ fn measure_200k_jobs() {
         rss_kb()
     );
     assert_eq!(jobs.submit(constant("[]")).unwrap().0, JOBS as u64 + 1);
+}
+
+#[test]
+fn a_full_queue_refuses_until_a_job_finishes() {
+    let dir = TempDir::new("queue-full");
+    let jobs = Jobs::open_with_max_pending(&dir.results(), 1, 2, Logger::disabled()).unwrap();
+    let (open_gate, first) = gated("[0]");
+    let first = jobs.submit(first).unwrap();
+    let second = jobs.submit(constant("[1]")).unwrap();
+    // Two pending (one running behind the gate, one queued): the cap.
+    assert_eq!(jobs.submit(constant("[2]")).err(), Some(Refused::QueueFull));
+    assert_eq!(jobs.pending(), 2);
+    open_gate.send(()).unwrap();
+    assert_eq!(wait_finished(&jobs, first), done("[0]"));
+    assert_eq!(wait_finished(&jobs, second), done("[1]"));
+    // The refused submission used no id: the next one is job 3.
+    assert_eq!(jobs.submit(constant("[3]")).unwrap(), JobId(3));
 }

@@ -16,8 +16,12 @@ use std::time::Duration;
 fn sixteen_clients_times_500_jobs() {
     const CLIENTS: usize = 16;
     const JOBS: usize = 500;
-    let Some(data) = common::subset_csv() else { return };
-    let Some(root) = common::shared("checker-cases") else { return };
+    let Some(data) = common::subset_csv() else {
+        return;
+    };
+    let Some(root) = common::shared("checker-cases") else {
+        return;
+    };
     let cases = common::checker_cases(&root);
     let dir = TempDir::new("stress");
     let server = ServerProcess::start(&data, dir.path(), &[]);
@@ -77,7 +81,9 @@ fn sixteen_clients_times_500_jobs() {
 /// answer is refused with 503.
 #[test]
 fn graceful_shutdown_in_the_middle_of_a_burst() {
-    let Some(data) = common::subset_csv() else { return };
+    let Some(data) = common::subset_csv() else {
+        return;
+    };
     let dir = TempDir::new("burst-drain");
     let server = ServerProcess::start(&data, dir.path(), &["--threads", "2"]);
     let accepted = Mutex::new(Vec::new());
@@ -122,7 +128,10 @@ fn graceful_shutdown_in_the_middle_of_a_burst() {
     for id in &accepted {
         let path = server.results_dir.join(format!("{id}.json"));
         assert!(path.exists(), "{id} accepted but its result is not on disk");
-        assert_eq!(server.get(&format!("/api/get_results/{id}")).json()["status"], "done");
+        assert_eq!(
+            server.get(&format!("/api/get_results/{id}")).json()["status"],
+            "done"
+        );
     }
     assert_eq!(server.get("/api/num_jobs").json()["num_jobs"], 0);
 }
