@@ -174,7 +174,19 @@ impl Dataset {
         let bytes = std::fs::read(path).map_err(|e| DatasetError {
             message: format!("{}: cannot read: {e}", path.display()),
         })?;
-        let mut dataset = parse(path, &bytes)?;
+        let mut dataset = Dataset::from_bytes(path, &bytes)?;
+        dataset.summary.load_time = started.elapsed();
+        Ok(dataset)
+    }
+
+    /// Parses the bytes of a CDC-layout CSV as [`Dataset::load`] parses a
+    /// file; `path` only names the source in the summary and in errors.
+    ///
+    /// # Errors
+    /// As [`Dataset::load`], except that nothing is read from `path`.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Dataset, DatasetError> {
+        let started = Instant::now();
+        let mut dataset = parse(path, bytes)?;
         dataset.summary.load_time = started.elapsed();
         Ok(dataset)
     }
