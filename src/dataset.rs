@@ -46,6 +46,9 @@ const LAST_YEAR: i64 = 2022;
 /// characters, so a huge field cannot produce a huge message.
 const MAX_QUOTED_CHARS: usize = 60;
 
+/// Kept rows are indexed by u32, and no pair id may reach `NO_ID`.
+const MAX_ROWS: usize = u32::MAX as usize - 1;
+
 /// The UTF-8 byte order mark some tools write at the start of a CSV.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -75,13 +78,15 @@ type CategoryNames = (Box<str>, Box<str>);
 /// One kept row, with its question and state implied by where it lies.
 #[derive(Debug, Clone, Copy)]
 struct Row {
-    /// An index into `Dataset::categories`, or `NO_CATEGORY`.
+    /// An index into `Dataset::categories`, or `NO_ID` when the row's
+    /// category or stratification is empty.
     category: u32,
     value: f64,
 }
 
-/// `Row::category` of a row whose category or stratification is empty.
-const NO_CATEGORY: u32 = u32::MAX;
+/// The id of an empty location, category or stratification: no id at all.
+/// [`Interner`] never hands it out.
+const NO_ID: u32 = u32::MAX;
 
 #[derive(Debug)]
 struct QuestionIndex {
@@ -318,7 +323,7 @@ impl<'a> StateRows<'a> {
             .iter()
             .map(move |&i| {
                 let row = rows[i as usize];
-                let category = (row.category != NO_CATEGORY).then_some(CategoryId(row.category));
+                let category = (row.category != NO_ID).then_some(CategoryId(row.category));
                 (category, row.value)
             })
     }
@@ -335,7 +340,8 @@ struct Columns {
     year_end: Option<usize>,
 }
 
-/// A kept row before the layout: ids are in first-seen order.
+/// A kept row before the layout: ids are in first-seen order; `location`
+/// and `category` are `NO_ID` when empty.
 struct RawRow {
     question: u32,
     location: u32,
@@ -352,7 +358,7 @@ struct Interner {
 
 impl Interner {
     /// The id of `name`, or `None` when ids are exhausted (more than
-    /// `u32::MAX - 1` distinct names; `u32::MAX` stays free for sentinels).
+    /// `u32::MAX - 1` distinct names; `u32::MAX` stays free for `NO_ID`).
     fn intern(&mut self, name: &str) -> Option<u32> {
         if let Some(&id) = self.ids.get(name) {
             return Some(id);
@@ -433,26 +439,48 @@ fn quoted(text: &str) -> String {
 /// Parses a whole file's bytes; `path` only names the file in errors.
 fn parse(path: &Path, bytes: &[u8]) -> Result<Dataset, DatasetError> {
     let cx = Context { path };
+    let table = read_rows(&cx, bytes)?;
+    Ok(build(table))
+}
+
+/// The kept rows as read, before the layout.
+struct RawTable {
+    summary: LoadSummary,
+    /// Invariant: fewer than `MAX_ROWS` rows, so a row index fits in a u32.
+    rows: Vec<RawRow>,
+    questions: Interner,
+    locations: Interner,
+    /// Category and stratification names, in one namespace.
+    category_names: Interner,
+    /// (category name id, stratification name id) -> pair id, ids in
+    /// first-seen order.
+    pairs: HashMap<(u32, u32), u32>,
+}
+
+/// Reads, validates and filters every record; the summary's row counts are
+/// filled in.
+fn read_rows(cx: &Context<'_>, bytes: &[u8]) -> Result<RawTable, DatasetError> {
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes);
-    let columns = find_columns(&cx, reader.byte_headers().map_err(|e| cx.csv_error(&e))?)?;
-
-    let mut questions = Interner::default();
-    let mut locations = Interner::default();
-    let mut category_names = Interner::default();
-    let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
-    let mut raw: Vec<RawRow> = Vec::new();
-    let mut summary = LoadSummary {
-        path: path.to_path_buf(),
-        rows_read: 0,
-        rows_kept: 0,
-        skipped_empty_value: 0,
-        skipped_out_of_years: 0,
-        questions: 0,
-        locations: 0,
-        load_time: Duration::ZERO,
+    let columns = find_columns(cx, reader.byte_headers().map_err(|e| cx.csv_error(&e))?)?;
+    let mut table = RawTable {
+        summary: LoadSummary {
+            path: cx.path.to_path_buf(),
+            rows_read: 0,
+            rows_kept: 0,
+            skipped_empty_value: 0,
+            skipped_out_of_years: 0,
+            questions: 0,
+            locations: 0,
+            load_time: Duration::ZERO,
+        },
+        rows: Vec::new(),
+        questions: Interner::default(),
+        locations: Interner::default(),
+        category_names: Interner::default(),
+        pairs: HashMap::new(),
     };
     let too_many = |line| cx.error(line, "too many distinct values or rows for one dataset");
 
@@ -461,7 +489,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Dataset, DatasetError> {
         .read_byte_record(&mut record)
         .map_err(|e| cx.csv_error(&e))?
     {
-        summary.rows_read += 1;
+        table.summary.rows_read += 1;
         let line = record.position().map_or(0, |p| p.line());
         let field = |index: usize, name: &str| -> Result<&str, DatasetError> {
             // The reader is not flexible: every record has the header's length,
@@ -504,82 +532,103 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Dataset, DatasetError> {
         let stratification = field(columns.stratification, COL_STRATIFICATION)?;
 
         if year_start.is_some_and(|y| y < FIRST_YEAR) || year_end.is_some_and(|y| y > LAST_YEAR) {
-            summary.skipped_out_of_years += 1;
+            table.summary.skipped_out_of_years += 1;
             continue;
         }
         let Some(value) = value.filter(|_| !question.is_empty()) else {
-            summary.skipped_empty_value += 1;
+            table.summary.skipped_empty_value += 1;
             continue;
         };
+        if table.rows.len() >= MAX_ROWS {
+            return Err(too_many(line));
+        }
         let category = if category.is_empty() || stratification.is_empty() {
-            NO_CATEGORY
+            NO_ID
         } else {
+            let names = &mut table.category_names;
             let key = (
-                category_names
-                    .intern(category)
-                    .ok_or_else(|| too_many(line))?,
-                category_names
-                    .intern(stratification)
-                    .ok_or_else(|| too_many(line))?,
+                names.intern(category).ok_or_else(|| too_many(line))?,
+                names.intern(stratification).ok_or_else(|| too_many(line))?,
             );
-            let next = u32::try_from(pairs.len()).map_err(|_| too_many(line))?;
-            *pairs.entry(key).or_insert(next)
+            // Fewer pairs than rows, and rows stay below `MAX_ROWS`.
+            let next = table.pairs.len() as u32;
+            *table.pairs.entry(key).or_insert(next)
         };
-        raw.push(RawRow {
-            question: questions.intern(question).ok_or_else(|| too_many(line))?,
-            location: locations.intern(location).ok_or_else(|| too_many(line))?,
+        let location = if location.is_empty() {
+            NO_ID
+        } else {
+            table
+                .locations
+                .intern(location)
+                .ok_or_else(|| too_many(line))?
+        };
+        table.rows.push(RawRow {
+            question: table
+                .questions
+                .intern(question)
+                .ok_or_else(|| too_many(line))?,
+            location,
             category,
             value,
         });
     }
-    if u32::try_from(raw.len()).is_err() {
-        return Err(too_many(0));
-    }
+    Ok(table)
+}
 
+/// Lays the rows out for the queries (see the module documentation).
+fn build(table: RawTable) -> Dataset {
+    let RawTable {
+        mut summary,
+        rows: mut raw,
+        questions,
+        locations,
+        category_names,
+        pairs,
+    } = table;
     let (question_rank, question_names) = questions.into_ranked();
-    let (location_rank, location_names) = locations.into_ranked();
+    let (location_rank, locations) = locations.into_ranked();
     let (categories, category_rank) = rank_categories(category_names, pairs);
 
     // Group rows by question, keeping file order within a question
     // (`sort_by_key` is stable).
     raw.sort_by_key(|r| question_rank[r.question as usize]);
+    let location_of = |i: u32| location_rank[raw[i as usize].location as usize];
     let rows: Vec<Row> = raw
         .iter()
         .map(|r| Row {
-            category: if r.category == NO_CATEGORY {
-                NO_CATEGORY
-            } else {
-                category_rank[r.category as usize]
+            category: match r.category {
+                NO_ID => NO_ID,
+                id => category_rank[id as usize],
             },
             value: r.value,
         })
         .collect();
 
-    // The empty location, if present, is ranked first among the names.
-    let empty_location = location_names.first().is_some_and(|n| n.is_empty());
     let mut question_index = Vec::with_capacity(question_names.len());
     let mut by_state: Vec<u32> = Vec::with_capacity(raw.len());
     let mut start = 0;
     for name in question_names {
+        // Ranks are below u32::MAX (see `Interner::intern`).
         let rank = question_index.len() as u32;
         let end =
             start + raw[start..].partition_point(|r| question_rank[r.question as usize] == rank);
+        // Row indices fit in u32 (`RawTable::rows`' invariant). Rows with no
+        // location count in the question but belong to no state.
         let group_start = by_state.len();
-        // `raw.len()` fits in u32 (checked above), so every index does.
         by_state.extend(
             (start..end)
-                .filter(|&i| !(empty_location && location_rank[raw[i].location as usize] == 0))
+                .filter(|&i| raw[i].location != NO_ID)
                 .map(|i| i as u32),
         );
-        by_state[group_start..].sort_by_key(|&i| location_rank[raw[i as usize].location as usize]);
+        by_state[group_start..].sort_by_key(|&i| location_of(i));
         let mut states: Vec<StateIndex> = Vec::new();
-        for (offset, &i) in by_state[group_start..].iter().enumerate() {
-            let location = location_rank[raw[i as usize].location as usize];
+        for (at, &i) in by_state.iter().enumerate().skip(group_start) {
+            let location = location_of(i);
             match states.last_mut() {
                 Some(last) if last.location == location => last.by_state.end += 1,
                 _ => states.push(StateIndex {
                     location,
-                    by_state: group_start + offset..group_start + offset + 1,
+                    by_state: at..at + 1,
                 }),
             }
         }
@@ -591,28 +640,17 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Dataset, DatasetError> {
         start = end;
     }
 
-    // Location ids index the list without the empty name: shift them down.
-    let mut locations = location_names;
-    if empty_location {
-        locations.remove(0);
-        for question in &mut question_index {
-            for state in &mut question.states {
-                state.location -= 1;
-            }
-        }
-    }
-
     summary.rows_kept = rows.len();
     summary.questions = question_index.len();
     summary.locations = locations.len();
-    Ok(Dataset {
+    Dataset {
         summary,
         rows,
         by_state,
         questions: question_index,
         locations,
         categories,
-    })
+    }
 }
 
 /// The sorted (category, stratification) pairs, and for each pair id (in

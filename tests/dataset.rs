@@ -262,7 +262,9 @@ fn a_long_bad_value_is_quoted_shortened() {
 }
 
 /// Every prefix of a valid file, and the file with each byte replaced by a
-/// CSV-significant or invalid byte, loads or fails with a message: never a panic.
+/// CSV-significant or invalid byte (cycling through them by position, to
+/// keep the test quick in a debug build), loads or fails with a message:
+/// never a panic.
 #[test]
 fn no_file_content_panics() {
     let bytes = std::fs::read(fixture("survey.csv")).unwrap();
@@ -278,12 +280,11 @@ fn no_file_content_panics() {
     for end in 0..=bytes.len() {
         tally(Dataset::from_bytes(name, &bytes[..end]));
     }
+    let replacements = [b'"', b',', b'\n', b'\r', 0x00, 0xff, b'x'];
     let mut mutated = bytes.clone();
     for at in 0..bytes.len() {
-        for replacement in [b'"', b',', b'\n', b'\r', 0x00, 0xff] {
-            mutated[at] = replacement;
-            tally(Dataset::from_bytes(name, &mutated));
-        }
+        mutated[at] = replacements[at % replacements.len()];
+        tally(Dataset::from_bytes(name, &mutated));
         mutated[at] = bytes[at];
     }
     // Both outcomes happen: the mutations do reach the checks.
