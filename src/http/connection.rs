@@ -174,8 +174,13 @@ impl<'l> Connection<'l> {
                     Ok(Parsed::Partial) => {}
                     Err(error) => {
                         let buf = self.input.filled();
-                        let (method, target) =
-                            parser::request_line_parts(buf).unwrap_or(("-", "-"));
+                        // An over-long line is not logged, even when complete:
+                        // the log would grow by the line's length.
+                        let parts = match error {
+                            ParseError::RequestLineTooLong => None,
+                            _ => parser::request_line_parts(buf),
+                        };
+                        let (method, target) = parts.unwrap_or(("-", "-"));
                         let (method, path) = (method.to_owned(), path_of(target).to_owned());
                         let start = started.unwrap_or_else(Instant::now);
                         self.answer_error(error, &method, &path, start, on_request);
