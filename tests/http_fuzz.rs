@@ -119,7 +119,8 @@ fn mutate(rng: &mut SplitMix64, input: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
             }
             _ => {
                 // append a whole other request (pipelining)
-                out.extend_from_slice(*rng.pick(corpus));
+                let other = *rng.pick(corpus);
+                out.extend_from_slice(other);
             }
         }
     }
