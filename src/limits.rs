@@ -13,6 +13,11 @@ pub const MAX_HEADER_FIELDS: usize = 100;
 /// the body is read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Longest chunk-size line of a chunked body (the hex size plus any chunk
+/// extensions, with its CRLF) → `400`. Extensions are tolerated, not
+/// unbounded.
+pub const MAX_CHUNK_LINE: usize = 4 * 1024;
+
 /// The whole request head must arrive within this time from its first byte;
 /// otherwise the connection is closed (a `408` is attempted first).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,6 +27,20 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Writing one response must finish within this time; else the connection is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After answering with `Connection: close`, the server half-closes and
+/// keeps reading (and discarding) for at most this long / this many bytes
+/// before closing: closing a socket with unread input makes the kernel send
+/// a RST, which can destroy the response before the client has read it.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+/// See [`LINGER_TIMEOUT`].
+pub const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// Write timeout of the `503` the accept loop sends when the server is full:
+/// short, because the accept loop must never wait on one slow client.
+pub const REJECT_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long the accept loop pauses after an `accept` error such as
+/// `EMFILE`: retrying at once would spin a core while the condition lasts.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Simultaneous connections; the next one is answered `503` and closed.
 pub const MAX_CONNECTIONS: usize = 2048;
