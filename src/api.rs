@@ -1,1 +1,466 @@
-//! STUB: being written (issue 3).
+//! The API: routing, request validation, JSON bodies, and — in one place,
+//! [`ApiError::into_response`] — the mapping from every error to its status.
+//!
+//! [`Api`] implements [`Handler`], so it is tested without a socket: build a
+//! [`Request`], call [`Handler::handle`], look at the [`Response`].
+
+use crate::dataset::Dataset;
+use crate::http::{Handler, Request, Response};
+use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
+use crate::lifecycle::Lifecycle;
+use crate::stats::{self, Direction, Endpoint, Query, StatsError};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The chart page served at `/`, compiled into the binary.
+const INDEX_HTML: &str = include_str!("web/index.html");
+
+/// How many "did you mean" suggestions an unknown name gets at most.
+const MAX_SUGGESTIONS: usize = 3;
+
+/// Everything a request can go wrong with, before or instead of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// The body is not what the endpoint takes (400).
+    BadRequest {
+        reason: String,
+        did_you_mean: Vec<String>,
+    },
+    /// No such path (404).
+    NotFound,
+    /// `get_results` for an id that is not a job (404).
+    InvalidJobId,
+    /// A known path with a method it does not take (405).
+    MethodNotAllowed { allow: &'static str },
+    /// A computing request after shutdown began (503).
+    ShuttingDown,
+    /// A computing request while the job queue is full (503, `Retry-After`).
+    QueueFull,
+}
+
+impl ApiError {
+    fn bad_request(reason: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            reason: reason.into(),
+            did_you_mean: Vec::new(),
+        }
+    }
+
+    /// The one place where errors become statuses and bodies.
+    pub fn into_response(self) -> Response {
+        let (status, reason, did_you_mean) = match self {
+            ApiError::BadRequest {
+                reason,
+                did_you_mean,
+            } => (400, reason, did_you_mean),
+            ApiError::NotFound => (404, "not found".to_string(), Vec::new()),
+            ApiError::InvalidJobId => (404, "Invalid job_id".to_string(), Vec::new()),
+            ApiError::MethodNotAllowed { allow } => {
+                return Response::json(405, error_body("method not allowed", &[]))
+                    .with_header("Allow", allow);
+            }
+            ApiError::ShuttingDown => (503, "shutting down".to_string(), Vec::new()),
+            ApiError::QueueFull => {
+                return Response::json(503, error_body(&Refused::QueueFull.to_string(), &[]))
+                    .with_header("Retry-After", "1");
+            }
+        };
+        Response::json(status, error_body(&reason, &did_you_mean))
+    }
+}
+
+/// `{"status": "error", "reason": ...}`, plus `"did_you_mean"` when there
+/// are suggestions.
+fn error_body(reason: &str, did_you_mean: &[String]) -> String {
+    let mut body = format!(r#"{{"status": "error", "reason": {}"#, json_string(reason));
+    if !did_you_mean.is_empty() {
+        body.push_str(r#", "did_you_mean": ["#);
+        for (i, name) in did_you_mean.iter().enumerate() {
+            if i > 0 {
+                body.push_str(", ");
+            }
+            body.push_str(&json_string(name));
+        }
+        body.push(']');
+    }
+    body.push('}');
+    body
+}
+
+fn json_string(text: &str) -> String {
+    // Serialising a `&str` cannot fail: serde_json only fails on maps with
+    // non-string keys and on I/O errors, neither possible here.
+    serde_json::to_string(text).expect("serialising a string cannot fail")
+}
+
+/// What a route does; the router picks one from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Index,
+    Compute(Endpoint),
+    GetResults(&'a str),
+    Jobs,
+    NumJobs,
+    GracefulShutdown,
+    Questions,
+    States,
+}
+
+impl Route<'_> {
+    /// The methods the route takes, as the `Allow` header lists them.
+    fn allow(self) -> &'static str {
+        match self {
+            Route::Compute(_) => "POST",
+            // The course's clients shut down with GET; POST is accepted too
+            // because the request changes server state.
+            Route::GracefulShutdown => "GET, HEAD, POST",
+            _ => "GET, HEAD",
+        }
+    }
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    if path == "/" || path == "/index.html" {
+        return Some(Route::Index);
+    }
+    let rest = path.strip_prefix("/api/")?;
+    if let Some(id) = rest.strip_prefix("get_results/") {
+        return Some(Route::GetResults(id));
+    }
+    Some(match rest {
+        "jobs" => Route::Jobs,
+        "num_jobs" => Route::NumJobs,
+        "graceful_shutdown" => Route::GracefulShutdown,
+        "questions" => Route::Questions,
+        "states" => Route::States,
+        name => Route::Compute(Endpoint::from_name(name)?),
+    })
+}
+
+/// The API over one dataset and one job table.
+pub struct Api {
+    dataset: Arc<Dataset>,
+    jobs: Arc<Jobs>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl Api {
+    pub fn new(dataset: Arc<Dataset>, jobs: Arc<Jobs>, lifecycle: Arc<Lifecycle>) -> Api {
+        Api {
+            dataset,
+            jobs,
+            lifecycle,
+        }
+    }
+
+    fn dispatch(&self, request: &Request) -> Result<Response, ApiError> {
+        let route = route(request.path()).ok_or(ApiError::NotFound)?;
+        let allow = route.allow();
+        // HEAD is GET without a body; the response writer drops the body.
+        let method = match request.method.as_str() {
+            "HEAD" => "GET",
+            other => other,
+        };
+        if !allow.split(", ").any(|m| m == method) {
+            return Err(ApiError::MethodNotAllowed { allow });
+        }
+        match route {
+            Route::Index => Ok(Response {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                headers: Vec::new(),
+                body: INDEX_HTML.as_bytes().to_vec(),
+            }),
+            Route::Compute(endpoint) => self.submit(endpoint, &request.body),
+            Route::GetResults(id) => self.get_results(id),
+            Route::Jobs => Ok(self.list_jobs()),
+            Route::NumJobs => Ok(Response::json(
+                200,
+                format!(r#"{{"num_jobs": {}}}"#, self.jobs.pending()),
+            )),
+            Route::GracefulShutdown => Ok(self.graceful_shutdown()),
+            Route::Questions => Ok(self.questions()),
+            Route::States => Ok(self.states()),
+        }
+    }
+
+    /// Validates a computing request and queues its job.
+    fn submit(&self, endpoint: Endpoint, body: &[u8]) -> Result<Response, ApiError> {
+        let query = parse_query(endpoint, body)?;
+        stats::validate(&self.dataset, &query).map_err(|e| self.explain(e))?;
+        let dataset = Arc::clone(&self.dataset);
+        let id = self
+            .jobs
+            .submit(Box::new(move || {
+                stats::compute(&dataset, &query)
+                    .map(|answer| answer.to_json())
+                    .map_err(|e| e.to_string())
+            }))
+            .map_err(|refused| match refused {
+                Refused::ShuttingDown => ApiError::ShuttingDown,
+                Refused::QueueFull => ApiError::QueueFull,
+            })?;
+        Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
+    }
+
+    /// Turns a validation error into a 400 with suggestions.
+    fn explain(&self, error: StatsError) -> ApiError {
+        let (reason, did_you_mean) = match &error {
+            StatsError::UnknownQuestion { question } => (
+                format!("unknown question: {question:?}"),
+                closest(question, self.dataset.questions()),
+            ),
+            StatsError::UnknownState { question, state } => (
+                format!("unknown state {state:?} for this question"),
+                closest(
+                    state,
+                    self.dataset
+                        .locations()
+                        .into_iter()
+                        .filter(|s| self.dataset.has_state(question, s))
+                        .collect(),
+                ),
+            ),
+            StatsError::NoDirection { .. } => (error.to_string(), Vec::new()),
+        };
+        ApiError::BadRequest {
+            reason,
+            did_you_mean,
+        }
+    }
+
+    fn get_results(&self, id: &str) -> Result<Response, ApiError> {
+        let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
+        let body = match self.jobs.outcome(id).ok_or(ApiError::InvalidJobId)? {
+            JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
+            JobOutcome::Done(data) => {
+                const HEAD: &[u8] = br#"{"status": "done", "data": "#;
+                let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+                body.extend_from_slice(HEAD);
+                body.extend_from_slice(&data);
+                body.push(b'}');
+                body
+            }
+            JobOutcome::Error(reason) => error_body(&reason, &[]).into_bytes(),
+        };
+        Ok(Response::json(200, body))
+    }
+
+    fn list_jobs(&self) -> Response {
+        let statuses = self.jobs.statuses();
+        let mut body = String::with_capacity(40 + statuses.len() * 24);
+        body.push_str(r#"{"status": "done", "data": ["#);
+        for (i, (id, status)) in statuses.iter().enumerate() {
+            if i > 0 {
+                body.push_str(", ");
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(body, r#"{{"{id}": "{}"}}"#, status.as_str());
+        }
+        body.push_str("]}");
+        Response::json(200, body)
+    }
+
+    /// Stops accepting jobs at once (later submissions get 503), then wakes
+    /// the main thread, which joins the workers once the queue is empty.
+    fn graceful_shutdown(&self) -> Response {
+        self.jobs.stop_accepting();
+        self.lifecycle.request_drain();
+        let status = if self.jobs.pending() == 0 {
+            "done"
+        } else {
+            "running"
+        };
+        Response::json(200, format!(r#"{{"status": "{status}"}}"#))
+    }
+
+    fn questions(&self) -> Response {
+        let items: Vec<Value> = self
+            .dataset
+            .questions()
+            .into_iter()
+            .map(|q| {
+                let direction = match stats::direction(q) {
+                    Some(Direction::LowerIsBetter) => Value::from("min"),
+                    Some(Direction::HigherIsBetter) => Value::from("max"),
+                    None => Value::Null,
+                };
+                serde_json::json!({"question": q, "direction": direction})
+            })
+            .collect();
+        done_list(items)
+    }
+
+    fn states(&self) -> Response {
+        done_list(
+            self.dataset
+                .locations()
+                .into_iter()
+                .map(Value::from)
+                .collect(),
+        )
+    }
+}
+
+fn done_list(items: Vec<Value>) -> Response {
+    let body = serde_json::json!({"status": "done", "data": items});
+    Response::json(200, body.to_string())
+}
+
+impl Handler for Api {
+    fn handle(&self, request: &Request) -> Response {
+        self.dispatch(request)
+            .unwrap_or_else(ApiError::into_response)
+    }
+}
+
+/// Reads `{"question": Q}` (and `"state": S` where the endpoint needs it)
+/// from a body, whatever its Content-Type says. Other members are ignored.
+///
+/// # Errors
+/// A body that is not a JSON object, or a missing or non-string field.
+pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("the body must be a JSON object"))?;
+    let field = |name: &str| -> Result<String, ApiError> {
+        match object.get(name) {
+            Some(Value::String(text)) => Ok(text.clone()),
+            Some(_) => Err(ApiError::bad_request(format!("{name:?} must be a string"))),
+            None => Err(ApiError::bad_request(format!("missing field {name:?}"))),
+        }
+    };
+    let question = field("question")?;
+    let state = if endpoint.needs_state() {
+        Some(field("state")?)
+    } else {
+        None
+    };
+    Ok(Query {
+        endpoint,
+        question,
+        state,
+    })
+}
+
+/// Up to [`MAX_SUGGESTIONS`] of `known`, closest to `wanted` first, by edit
+/// distance over lower-cased characters; only names within half their
+/// length of `wanted` count as close.
+pub fn closest(wanted: &str, known: Vec<&str>) -> Vec<String> {
+    let wanted: Vec<char> = wanted.to_lowercase().chars().collect();
+    let mut scored: Vec<(usize, &str)> = known
+        .into_iter()
+        .filter_map(|name| {
+            let candidate: Vec<char> = name.to_lowercase().chars().collect();
+            let distance = edit_distance(&wanted, &candidate);
+            let budget = wanted.len().max(candidate.len()) / 2;
+            (distance <= budget).then_some((distance, name))
+        })
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(MAX_SUGGESTIONS)
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
+/// Levenshtein distance, two rows of memory.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/"), Some(Route::Index));
+        assert_eq!(route("/api/jobs"), Some(Route::Jobs));
+        assert_eq!(
+            route("/api/get_results/job_id_3"),
+            Some(Route::GetResults("job_id_3"))
+        );
+        assert_eq!(route("/api/best5"), Some(Route::Compute(Endpoint::Best5)));
+        assert_eq!(route("/api/best6"), None);
+        assert_eq!(route("/api/jobs/"), None);
+        assert_eq!(route("/jobs"), None);
+    }
+
+    #[test]
+    fn queries_are_read_from_json_whatever_the_content_type() {
+        let q = parse_query(
+            Endpoint::StateMean,
+            br#"{"question": "Q", "state": "Ohio", "x": 1}"#,
+        );
+        assert_eq!(
+            q,
+            Ok(Query {
+                endpoint: Endpoint::StateMean,
+                question: "Q".into(),
+                state: Some("Ohio".into())
+            })
+        );
+        for (endpoint, body) in [
+            (Endpoint::Best5, &b""[..]),
+            (Endpoint::Best5, b"{"),
+            (Endpoint::Best5, b"[1]"),
+            (Endpoint::Best5, br#"{"question": 5}"#),
+            (Endpoint::Best5, br#"{"q": "x"}"#),
+            (Endpoint::StateMean, br#"{"question": "Q"}"#),
+            (Endpoint::StateMean, br#"{"question": "Q", "state": null}"#),
+        ] {
+            assert!(
+                parse_query(endpoint, body).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn deeply_nested_bodies_are_rejected_not_overflowed() {
+        let body = "[".repeat(100_000);
+        assert!(parse_query(Endpoint::Best5, body.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn suggestions_are_the_closest_names() {
+        let known = vec!["Ohio", "Iowa", "Idaho", "Texas"];
+        assert_eq!(closest("ohio", known.clone()), vec!["Ohio"]);
+        assert_eq!(closest("Idaoh", known.clone())[0], "Idaho");
+        assert!(closest("zzzzzzzzzz", known).is_empty());
+        assert_eq!(edit_distance(&['a', 'b'], &['b', 'a']), 2);
+    }
+
+    #[test]
+    fn error_bodies_are_json() {
+        let r = ApiError::MethodNotAllowed { allow: "POST" }.into_response();
+        assert_eq!(r.status, 405);
+        assert_eq!(r.headers, vec![("Allow", "POST".to_string())]);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["status"], "error");
+        let r = ApiError::BadRequest {
+            reason: "unknown \"x\"".into(),
+            did_you_mean: vec!["a".into()],
+        }
+        .into_response();
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["did_you_mean"][0], "a");
+        assert_eq!(body["reason"], "unknown \"x\"");
+    }
+}

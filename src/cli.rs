@@ -1,1 +1,343 @@
-//! STUB: being written (issue 3).
+//! Command-line flags: a small hand-written parser (no `clap`), one table of
+//! flags that both the parser and `--help` read, so they cannot drift apart.
+
+use crate::limits::Limits;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The course subset, put in place by `make data`.
+pub const DEFAULT_DATA: &str = "data/nutrition_activity_obesity_usa_subset.csv";
+/// The full CDC dataset, which `make data` downloads when the subset is not
+/// available; the default `--data` falls back to it.
+pub const FALLBACK_DATA: &str = "data/nutrition_activity_obesity_usa_cdc_full.csv";
+/// Environment variable the course uses for the worker count.
+pub const THREADS_ENV: &str = "TP_NUM_OF_THREADS";
+
+/// Everything the binary was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub data: PathBuf,
+    pub threads: usize,
+    pub results_dir: PathBuf,
+    pub log_file: PathBuf,
+    /// Load the data, print what was found, exit.
+    pub summary_only: bool,
+    pub limits: Limits,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run(Box<Config>),
+    /// `--help`: print [`help`] and exit 0.
+    Help,
+}
+
+/// A command line that cannot be obeyed; printed with a pointer to `--help`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (see --help)", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// One flag: its name, the name of its value (`None` for a switch), and help.
+struct Flag {
+    name: &'static str,
+    value: Option<&'static str>,
+    help: &'static str,
+}
+
+const FLAGS: &[Flag] = &[
+    Flag {
+        name: "--host",
+        value: Some("HOST"),
+        help: "address to listen on [default: 127.0.0.1]",
+    },
+    Flag {
+        name: "--port",
+        value: Some("PORT"),
+        help: "port to listen on; 0 picks a free port [default: 5000]",
+    },
+    Flag {
+        name: "--data",
+        value: Some("PATH"),
+        help: "CDC-layout CSV to load [default: data/nutrition_activity_obesity_usa_subset.csv, \
+               else data/nutrition_activity_obesity_usa_cdc_full.csv]",
+    },
+    Flag {
+        name: "--threads",
+        value: Some("N"),
+        help: "worker threads [default: $TP_NUM_OF_THREADS, else the number of CPUs]",
+    },
+    Flag {
+        name: "--results-dir",
+        value: Some("DIR"),
+        help: "where job results are written, one file per job [default: results]",
+    },
+    Flag {
+        name: "--log-file",
+        value: Some("PATH"),
+        help: "request and job log, rotated by size [default: webserver.log]",
+    },
+    Flag {
+        name: "--max-connections",
+        value: Some("N"),
+        help: "simultaneous connections; more are answered 503 [default: 2048]",
+    },
+    Flag {
+        name: "--head-timeout-ms",
+        value: Some("MS"),
+        help: "a request head must arrive within this time [default: 10000]",
+    },
+    Flag {
+        name: "--body-timeout-ms",
+        value: Some("MS"),
+        help: "a request body must arrive within this time [default: 10000]",
+    },
+    Flag {
+        name: "--idle-timeout-ms",
+        value: Some("MS"),
+        help: "idle keep-alive connections are closed after this time [default: 5000]",
+    },
+    Flag {
+        name: "--summary",
+        value: None,
+        help: "load the data, print what was found, and exit",
+    },
+    Flag {
+        name: "--help",
+        value: None,
+        help: "print this help and exit",
+    },
+];
+
+/// The text `--help` prints.
+pub fn help() -> String {
+    let mut out = String::from(
+        "le-stats-sportif: a job-queue statistics server over the CDC BRFSS\n\
+         \"Nutrition, Physical Activity, and Obesity\" survey.\n\n\
+         Usage: le-stats-sportif [OPTIONS]\n\nOptions:\n",
+    );
+    for flag in FLAGS {
+        let left = match flag.value {
+            Some(value) => format!("{} {}", flag.name, value),
+            None => flag.name.to_string(),
+        };
+        out.push_str(&format!("  {left:<24} {}\n", flag.help));
+    }
+    out.push_str(
+        "\nOnce serving, it prints one line `listening on http://HOST:PORT` to stdout.\n\
+         Ctrl-C or SIGTERM: stop accepting jobs, finish the queued ones, exit 0.\n",
+    );
+    out
+}
+
+/// Parses the arguments after the program name. `env_threads` is the value
+/// of [`THREADS_ENV`] and `cpus` the CPU count; `data_exists` says whether a
+/// path exists (for the `--data` fallback). They are parameters so that this
+/// function is pure and testable.
+///
+/// # Errors
+/// An unknown flag, a missing or malformed value, or zero threads.
+pub fn parse<I, S>(
+    args: I,
+    env_threads: Option<&str>,
+    cpus: usize,
+    data_exists: &dyn Fn(&Path) -> bool,
+) -> Result<Command, UsageError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut host = "127.0.0.1".to_string();
+    let mut port: u16 = 5000;
+    let mut data: Option<PathBuf> = None;
+    let mut threads: Option<usize> = None;
+    let mut results_dir = PathBuf::from("results");
+    let mut log_file = PathBuf::from("webserver.log");
+    let mut summary_only = false;
+    let mut limits = Limits::default();
+
+    let mut args = args.into_iter().map(Into::into);
+    while let Some(arg) = args.next() {
+        // `--flag=value` and `--flag value` are both accepted.
+        let (name, inline_value) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value.into())),
+            _ => (arg.clone(), None),
+        };
+        let flag = FLAGS
+            .iter()
+            .find(|flag| flag.name == name)
+            .ok_or_else(|| UsageError(format!("unknown argument {arg:?}")))?;
+        let value: Option<String> = match (flag.value, inline_value) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(UsageError(format!("{name} takes no value"))),
+            (Some(_), Some(value)) => Some(value),
+            (Some(what), None) => Some(
+                args.next()
+                    .ok_or_else(|| UsageError(format!("{name} needs a value {what}")))?,
+            ),
+        };
+        let value = value.unwrap_or_default();
+        match flag.name {
+            "--help" => return Ok(Command::Help),
+            "--summary" => summary_only = true,
+            "--host" => host = value,
+            "--port" => port = number(&name, &value)?,
+            "--data" => data = Some(PathBuf::from(value)),
+            "--threads" => threads = Some(positive(&name, &value)?),
+            "--results-dir" => results_dir = PathBuf::from(value),
+            "--log-file" => log_file = PathBuf::from(value),
+            "--max-connections" => limits.max_connections = positive(&name, &value)?,
+            "--head-timeout-ms" => limits.head_timeout = millis(&name, &value)?,
+            "--body-timeout-ms" => limits.body_timeout = millis(&name, &value)?,
+            "--idle-timeout-ms" => limits.idle_timeout = millis(&name, &value)?,
+            other => unreachable!("flag {other} is in FLAGS but has no arm here"),
+        }
+    }
+
+    let threads = match threads {
+        Some(n) => n,
+        None => match env_threads {
+            Some(text) => positive(THREADS_ENV, text)?,
+            None => cpus.max(1),
+        },
+    };
+    let data = data.unwrap_or_else(|| {
+        let subset = PathBuf::from(DEFAULT_DATA);
+        let full = PathBuf::from(FALLBACK_DATA);
+        if !data_exists(&subset) && data_exists(&full) {
+            full
+        } else {
+            subset
+        }
+    });
+    Ok(Command::Run(Box::new(Config {
+        host,
+        port,
+        data,
+        threads,
+        results_dir,
+        log_file,
+        summary_only,
+        limits,
+    })))
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, UsageError> {
+    // `str::parse` accepts a leading `+`; a flag value should be plain digits.
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(UsageError(format!(
+            "{name} needs a whole number, got {value:?}"
+        )));
+    }
+    value
+        .parse()
+        .map_err(|_| UsageError(format!("{name}: {value:?} is out of range")))
+}
+
+fn positive(name: &str, value: &str) -> Result<usize, UsageError> {
+    match number::<usize>(name, value)? {
+        0 => Err(UsageError(format!("{name} must be at least 1"))),
+        n => Ok(n),
+    }
+}
+
+fn millis(name: &str, value: &str) -> Result<Duration, UsageError> {
+    Ok(Duration::from_millis(positive(name, value)? as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: Option<&str>) -> Result<Command, UsageError> {
+        parse(args.iter().copied(), env, 4, &|_| true)
+    }
+
+    fn config(args: &[&str], env: Option<&str>) -> Config {
+        match run(args, env) {
+            Ok(Command::Run(config)) => *config,
+            other => panic!("expected a config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[], None);
+        assert_eq!(c.host, "127.0.0.1");
+        assert_eq!(c.port, 5000);
+        assert_eq!(c.data, PathBuf::from(DEFAULT_DATA));
+        assert_eq!(c.threads, 4);
+        assert_eq!(c.results_dir, PathBuf::from("results"));
+        assert_eq!(c.log_file, PathBuf::from("webserver.log"));
+        assert!(!c.summary_only);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn flags_override_and_both_spellings_work() {
+        let c = config(
+            &["--port=0", "--threads", "3", "--data", "x.csv", "--summary"],
+            Some("7"),
+        );
+        assert_eq!(c.port, 0);
+        assert_eq!(c.threads, 3);
+        assert_eq!(c.data, PathBuf::from("x.csv"));
+        assert!(c.summary_only);
+        let c = config(&["--idle-timeout-ms", "250"], None);
+        assert_eq!(c.limits.idle_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn env_threads_is_used_when_no_flag() {
+        assert_eq!(config(&[], Some("7")).threads, 7);
+        assert!(run(&[], Some("0")).is_err());
+        assert!(run(&[], Some("many")).is_err());
+    }
+
+    #[test]
+    fn data_falls_back_to_the_full_download() {
+        let only_full = |p: &Path| p == Path::new(FALLBACK_DATA);
+        match parse(Vec::<String>::new(), None, 1, &only_full) {
+            Ok(Command::Run(c)) => assert_eq!(c.data, PathBuf::from(FALLBACK_DATA)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_command_lines_are_errors() {
+        for args in [
+            &["--bogus"][..],
+            &["--port"],
+            &["--port", "70000"],
+            &["--port", "+5"],
+            &["--threads", "0"],
+            &["--summary=yes"],
+            &["positional"],
+        ] {
+            assert!(run(args, None).is_err(), "{args:?} should be rejected");
+        }
+        assert_eq!(run(&["--help"], None), Ok(Command::Help));
+    }
+
+    #[test]
+    fn help_lists_every_flag() {
+        let text = help();
+        for flag in FLAGS {
+            assert!(
+                text.contains(flag.name),
+                "{} missing from --help",
+                flag.name
+            );
+        }
+    }
+}

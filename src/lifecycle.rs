@@ -1,1 +1,179 @@
-//! STUB: being written (issue 3).
+//! Shutdown coordination between the threads that *ask* for it (the
+//! `graceful_shutdown` endpoint, the Ctrl-C / SIGTERM handler) and the main
+//! thread, which *carries it out* (joins the worker pool, flushes the log,
+//! exits).
+//!
+//! Two requests exist:
+//!
+//! - **drain** (`graceful_shutdown`): stop accepting jobs, let the queued ones
+//!   finish, stop the workers — but keep serving reads so that clients can
+//!   collect their results;
+//! - **exit** (a signal): the same drain, then the process exits 0.
+//!
+//! Both are flags in one [`Mutex`], and the main thread sleeps on one
+//! [`Condvar`] until the flag it waits for is set. Because the flags and the
+//! Condvar's condition live under the same lock, a request made between the
+//! main thread's check and its sleep cannot be lost: the requester needs the
+//! lock to set the flag, and the waiter holds it until `wait` atomically
+//! releases it.
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+/// What has been asked of the process so far. Flags only ever go from
+/// `false` to `true`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Requests {
+    /// A drain was asked for (by either request).
+    drain: bool,
+    /// The process should exit once drained.
+    exit: bool,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    /// Invariant: the only state read by the waits on `request_arrived`.
+    requests: Mutex<Requests>,
+    /// Notified (all waiters) every time a flag in `requests` is set.
+    request_arrived: Condvar,
+}
+
+/// Whether [`Lifecycle::request_exit`] was the first exit request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitRequest {
+    First,
+    Repeated,
+}
+
+impl Lifecycle {
+    pub fn new() -> Lifecycle {
+        Lifecycle::default()
+    }
+
+    /// Asks for a drain (the `graceful_shutdown` endpoint). Idempotent.
+    pub fn request_drain(&self) {
+        self.update(|r| r.drain = true);
+    }
+
+    /// Asks for a drain followed by process exit (Ctrl-C, SIGTERM). Tells the
+    /// caller whether an exit had already been asked for, so that a second
+    /// Ctrl-C can force the exit.
+    pub fn request_exit(&self) -> ExitRequest {
+        let mut first = false;
+        self.update(|r| {
+            first = !r.exit;
+            r.drain = true;
+            r.exit = true;
+        });
+        if first {
+            ExitRequest::First
+        } else {
+            ExitRequest::Repeated
+        }
+    }
+
+    /// Blocks until a drain (or an exit) has been requested.
+    pub fn wait_for_drain_request(&self) {
+        self.wait_until(|r| r.drain);
+    }
+
+    /// Blocks until an exit has been requested.
+    pub fn wait_for_exit_request(&self) {
+        self.wait_until(|r| r.exit);
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Requests)) {
+        let mut requests = self.lock();
+        change(&mut requests);
+        // Notify while holding the lock or after: either is correct here,
+        // since the waiter re-checks the flags under the lock.
+        self.request_arrived.notify_all();
+    }
+
+    fn wait_until(&self, done: impl Fn(&Requests) -> bool) {
+        let guard = self.lock();
+        // `wait_while` loops over spurious wake-ups: it returns only once
+        // `done` holds, checked under the lock.
+        let _guard = self
+            .request_arrived
+            .wait_while(guard, |r| !done(r))
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Requests> {
+        // Poisoning is harmless here: `Requests` is two booleans that are
+        // only ever set, so no panic can leave them half-updated.
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    /// Runs `wait` on a scoped thread and reports whether it returned after
+    /// `request` was made — a broken wake-up makes this test fail at its
+    /// deadline instead of hanging.
+    fn wakes(wait: fn(&Lifecycle), request: fn(&Lifecycle)) -> bool {
+        let lifecycle = Lifecycle::new();
+        let (done_tx, done_rx) = mpsc::channel();
+        thread::scope(|s| {
+            s.spawn(|| {
+                wait(&lifecycle);
+                let _ = done_tx.send(());
+            });
+            request(&lifecycle);
+            let woke = done_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+            if !woke {
+                // Release the stuck waiter so that the scope can end.
+                lifecycle.request_exit();
+            }
+            woke
+        })
+    }
+
+    #[test]
+    fn drain_request_wakes_the_drain_waiter() {
+        assert!(wakes(
+            Lifecycle::wait_for_drain_request,
+            Lifecycle::request_drain
+        ));
+    }
+
+    #[test]
+    fn exit_request_wakes_both_waiters() {
+        assert!(wakes(Lifecycle::wait_for_drain_request, |l| {
+            l.request_exit();
+        }));
+        assert!(wakes(Lifecycle::wait_for_exit_request, |l| {
+            l.request_exit();
+        }));
+    }
+
+    #[test]
+    fn a_request_made_before_the_wait_is_not_lost() {
+        let lifecycle = Lifecycle::new();
+        lifecycle.request_drain();
+        lifecycle.wait_for_drain_request(); // returns at once
+        assert_eq!(lifecycle.request_exit(), ExitRequest::First);
+        assert_eq!(lifecycle.request_exit(), ExitRequest::Repeated);
+        lifecycle.wait_for_exit_request();
+    }
+
+    #[test]
+    fn a_drain_does_not_satisfy_the_exit_wait() {
+        let lifecycle = Lifecycle::new();
+        lifecycle.request_drain();
+        let requests = *lifecycle.lock();
+        assert_eq!(
+            requests,
+            Requests {
+                drain: true,
+                exit: false
+            }
+        );
+    }
+}

@@ -13,6 +13,11 @@ pub const MAX_HEADER_FIELDS: usize = 100;
 /// the body is read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Longest chunk-size line of a chunked body (the hex size plus any chunk
+/// extensions, with its CRLF) → `400`. Extensions are tolerated, not
+/// unbounded.
+pub const MAX_CHUNK_LINE: usize = 4 * 1024;
+
 /// The whole request head must arrive within this time from its first byte;
 /// otherwise the connection is closed (a `408` is attempted first).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,11 +28,31 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Writing one response must finish within this time; else the connection is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// After answering with `Connection: close`, the server half-closes and
+/// keeps reading (and discarding) for at most this long / this many bytes
+/// before closing: closing a socket with unread input makes the kernel send
+/// a RST, which can destroy the response before the client has read it.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+/// See [`LINGER_TIMEOUT`].
+pub const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// Write timeout of the `503` the accept loop sends when the server is full:
+/// short, because the accept loop must never wait on one slow client.
+pub const REJECT_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long the accept loop pauses after an `accept` error such as
+/// `EMFILE`: retrying at once would spin a core while the condition lasts.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Simultaneous connections; the next one is answered `503` and closed.
 pub const MAX_CONNECTIONS: usize = 2048;
 /// Stack of each connection thread: small, so that `MAX_CONNECTIONS` threads
 /// stay within a bounded amount of memory.
 pub const CONNECTION_THREAD_STACK: usize = 256 * 1024;
+
+/// Most jobs queued or running at once; a submission past it is answered
+/// `503` ("too many jobs queued") with `Retry-After`. A queued job holds its
+/// query (a few hundred bytes) until a worker takes it, so this bounds that
+/// memory to about 15 MB.
+pub const MAX_PENDING_JOBS: usize = 50_000;
 
 /// The request log is rotated when it reaches this size …
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;

@@ -1,7 +1,30 @@
 //! The worker pool: `std::thread` workers fed through one `mpsc` channel.
 //!
-//! STUB: the public items below are the interface other modules rely on;
-//! the bodies are to be written (issue 3).
+//! # Design
+//!
+//! A [`ThreadPool`] owns the only [`Sender`] of a channel of [`Job`]s; its
+//! `Worker`s share the [`Receiver`] behind a mutex and take one job at a
+//! time. Shutting down is nothing more than dropping that sender: a worker
+//! first drains every job still queued, then `recv` returns `RecvError`
+//! (no sender can ever send again) and the worker leaves its loop. No flag,
+//! no condition variable, no lost wake-up: the channel *is* the queue and
+//! the shutdown signal at once.
+//!
+//! ```text
+//! execute(job) ──► Sender ══ channel ══► Arc<Mutex<Receiver>> ──► worker-0
+//!   (pool)          dropped by close()                       ├──► worker-1
+//!                                                            └──► worker-N
+//! ```
+//!
+//! A job that panics is caught on its worker, reported to stderr, and the
+//! worker takes the next job, so a bad job never shrinks the pool.
+
+use std::any::Any;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
 
 /// A unit of work. It must not panic out (jobs catch their own panics), but
 /// the pool survives if one does.
@@ -11,32 +34,249 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolClosed;
 
-pub struct ThreadPool {}
+impl std::fmt::Display for PoolClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the thread pool is closed")
+    }
+}
+
+impl std::error::Error for PoolClosed {}
+
+/// A fixed set of worker threads running [`Job`]s in submission order
+/// (each job starts after every job queued before it has started).
+///
+/// `ThreadPool` is `Send + Sync`: share it by reference or in an `Arc`;
+/// every method takes `&self`.
+pub struct ThreadPool {
+    /// The sending half of the job channel.
+    ///
+    /// Invariant: `Some` while the pool accepts jobs, `None` forever after
+    /// [`close`](ThreadPool::close). This is the *only* `Sender` of the
+    /// channel (it is never cloned), so taking it out and dropping it is
+    /// what lets the workers' `recv` fail once the queue is empty.
+    ///
+    /// Poisoning: the guard is held only for `Option::take` or for one
+    /// `Sender::send`, neither of which leaves the `Option` half-updated if
+    /// a panic happened, so a poisoned lock is recovered with
+    /// [`PoisonError::into_inner`].
+    sender: Mutex<Option<Sender<Job>>>,
+    /// The workers not yet joined.
+    ///
+    /// Invariant: empty after [`join`](ThreadPool::join) has returned once.
+    /// `join` holds this lock *while* joining, so a second concurrent
+    /// `join` waits until the first has finished instead of returning early.
+    /// Workers never take this lock, so that cannot deadlock.
+    ///
+    /// Poisoning: the only operation under the lock is draining the vector
+    /// one handle at a time; a panic part-way leaves the handles not yet
+    /// joined in the vector, which is exactly the invariant, so the lock is
+    /// recovered with [`PoisonError::into_inner`].
+    workers: Mutex<Vec<Worker>>,
+}
+
+/// One thread of the pool.
+struct Worker {
+    id: usize,
+    thread: JoinHandle<()>,
+}
 
 impl ThreadPool {
-    /// Starts `size` workers (at least one).
+    /// Starts `size` workers (at least one), named `worker-0` … `worker-(size-1)`.
+    ///
+    /// # Panics
+    /// If the operating system refuses to start a thread, like
+    /// [`std::thread::spawn`]. Use [`ThreadPool::build`] to get the error instead.
     pub fn new(size: usize) -> ThreadPool {
-        let _ = size;
-        todo!("issue 3")
+        match ThreadPool::build(size) {
+            Ok(pool) => pool,
+            Err(error) => panic!("cannot start the worker threads: {error}"),
+        }
     }
 
-    /// Queues `job`.
+    /// Starts `size` workers (at least one), like [`ThreadPool::new`].
     ///
     /// # Errors
-    /// [`PoolClosed`] after [`close`](ThreadPool::close).
-    pub fn execute(&self, job: Job) -> Result<(), PoolClosed> {
-        let _ = job;
-        todo!("issue 3")
+    /// When a thread cannot be started; the workers already started are
+    /// shut down and joined before this returns.
+    pub fn build(size: usize) -> io::Result<ThreadPool> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let size = size.max(1);
+        let pool = ThreadPool {
+            sender: Mutex::new(Some(sender)),
+            workers: Mutex::new(Vec::with_capacity(size)),
+        };
+        for id in 0..size {
+            // On `?` the partly built `pool` is dropped, and its `Drop`
+            // closes and joins the workers started so far.
+            let worker = Worker::spawn(id, Arc::clone(&receiver))?;
+            pool.lock_workers().push(worker);
+        }
+        Ok(pool)
     }
 
-    /// Stops accepting jobs; the workers finish the queue, then exit. Idempotent.
+    /// Queues `job`; some worker will run it exactly once, after the jobs
+    /// queued before it.
+    ///
+    /// # Errors
+    /// [`PoolClosed`] after [`close`](ThreadPool::close); the job is dropped
+    /// without running.
+    pub fn execute(&self, job: Job) -> Result<(), PoolClosed> {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        match sender.as_ref() {
+            // `send` fails only when every receiver is gone; the receiver
+            // lives as long as any worker, and workers leave only after the
+            // sender is dropped, so while we hold `Some(sender)` this
+            // succeeds. Mapping the error anyway costs nothing.
+            Some(sender) => sender.send(job).map_err(|_| PoolClosed),
+            None => Err(PoolClosed),
+        }
+    }
+
+    /// Stops accepting jobs; the workers finish the queue, then exit.
+    /// Returns at once (see [`join`](ThreadPool::join) to wait). Idempotent.
     pub fn close(&self) {
-        todo!("issue 3")
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Dropping the only Sender closes the channel: each worker's `recv`
+        // now returns the jobs still queued, then `Err(RecvError)`.
+        drop(sender);
     }
 
     /// Closes the pool and blocks until every worker has exited, i.e. until
-    /// every queued job has run. Idempotent.
+    /// every queued job has run. Idempotent, and safe to call from several
+    /// threads at once: every caller returns only after all workers are gone.
+    ///
+    /// Called from inside a job (on a worker), it cannot wait for its own
+    /// thread; it joins every other worker, and the caller's worker exits
+    /// once its job returns.
     pub fn join(&self) {
-        todo!("issue 3")
+        self.close();
+        let mut workers = self.lock_workers();
+        let current = thread::current().id();
+        // Guard held across the joins on purpose: see the field's invariant.
+        for worker in workers.drain(..) {
+            if worker.thread.thread().id() == current {
+                // Joining ourselves would deadlock; dropping the handle
+                // detaches this worker, which leaves after the current job.
+                continue;
+            }
+            if worker.thread.join().is_err() {
+                // Cannot happen: jobs run under `catch_unwind` and nothing
+                // else in the worker loop panics. Reported, not propagated:
+                // a join must not panic (it runs in `Drop`).
+                eprintln!("worker-{} panicked outside a job", worker.id);
+            }
+        }
+    }
+
+    fn lock_workers(&self) -> std::sync::MutexGuard<'_, Vec<Worker>> {
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for ThreadPool {
+    /// Lets every queued job run, then joins the workers: dropping a pool
+    /// never loses a job and never leaves a thread behind.
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+impl Worker {
+    fn spawn(id: usize, receiver: Arc<Mutex<Receiver<Job>>>) -> io::Result<Worker> {
+        let thread = thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || Worker::run(id, &receiver))?;
+        Ok(Worker { id, thread })
+    }
+
+    /// The worker loop: take a job, run it, repeat until the channel is
+    /// closed and empty.
+    fn run(id: usize, receiver: &Mutex<Receiver<Job>>) {
+        loop {
+            // The lock is taken and released within this one statement: the
+            // temporary guard is dropped at the `;`, *before* the job runs,
+            // so the other workers can take jobs meanwhile. Writing
+            // `while let Ok(job) = receiver.lock()...recv() { job() }`
+            // instead would keep the guard alive for the whole loop body
+            // (temporaries in a `while let` scrutinee live until the end of
+            // the body), running one job at a time however many workers.
+            //
+            // Poisoning: the guard is held only around `recv`, which leaves
+            // the `Receiver` consistent even if a panic unwound through it,
+            // so a poisoned lock is recovered rather than killing the worker.
+            let message = receiver
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .recv();
+            let Ok(job) = message else {
+                // The pool dropped its sender and the queue is drained.
+                break;
+            };
+            // `AssertUnwindSafe`: the job is consumed by the call, so nothing
+            // it may have left half-updated is observed by this worker again.
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(job)) {
+                // The worker survives, so the pool keeps its full strength.
+                eprintln!("worker-{id}: a job panicked: {}", panic_message(&*payload));
+            }
+        }
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal gives `&str`, with
+/// a format string `String`); anything else is "(non-string panic payload)".
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "(non-string panic payload)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn size_zero_still_has_one_worker() {
+        let pool = ThreadPool::new(0);
+        assert_eq!(pool.lock_workers().len(), 1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&ran);
+        pool.execute(Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }))
+        .unwrap();
+        pool.join();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn workers_are_named() {
+        let pool = ThreadPool::new(3);
+        let mut names: Vec<String> = pool
+            .lock_workers()
+            .iter()
+            .map(|w| w.thread.thread().name().unwrap_or("").to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["worker-0", "worker-1", "worker-2"]);
+    }
+
+    #[test]
+    fn panic_messages() {
+        let text: Box<dyn Any + Send> = Box::new("literal");
+        assert_eq!(panic_message(&*text), "literal");
+        let formatted: Box<dyn Any + Send> = Box::new(String::from("formatted 7"));
+        assert_eq!(panic_message(&*formatted), "formatted 7");
+        let other: Box<dyn Any + Send> = Box::new(7_u32);
+        assert_eq!(panic_message(&*other), "(non-string panic payload)");
     }
 }

@@ -1,18 +1,33 @@
 //! The listening socket and the accept loop: one thread per connection, at
 //! most `Limits::max_connections` at once.
 //!
-//! STUB: the public items below are the interface other modules rely on;
-//! the bodies are to be written (issue 3).
+//! The accept loop runs on its own thread. [`ServerHandle::shutdown`] stops
+//! it without polling: it raises a flag and then connects to the listener,
+//! so the blocked `accept` returns and the loop sees the flag. Connection
+//! threads are not joined: each ends on its own at its next timeout (idle,
+//! head, body or write), so none can outlive those bounds.
 
-use crate::http::Handler;
-use crate::limits::Limits;
+use crate::http::connection;
+use crate::http::{Handler, Response};
+use crate::limits::{Limits, ACCEPT_ERROR_BACKOFF, CONNECTION_THREAD_STACK, REJECT_WRITE_TIMEOUT};
 use crate::log::Logger;
-use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+pub use crate::http::connection::RequestRecord;
+
+/// The callback told about every answered request (the request log).
+pub type OnRequest = Arc<dyn Fn(&RequestRecord<'_>) + Send + Sync>;
+/// The callback told about server-level errors (failed `accept`, failed spawn).
+pub type OnError = Arc<dyn Fn(&str) + Send + Sync>;
 
 pub struct Server {
     listener: TcpListener,
+    /// The address actually bound, read once at bind time.
+    addr: SocketAddr,
 }
 
 impl Server {
@@ -22,20 +37,263 @@ impl Server {
     /// When the address cannot be resolved or bound.
     pub fn bind(host: &str, port: u16) -> io::Result<Server> {
         let listener = TcpListener::bind((host, port))?;
-        Ok(Server { listener })
+        let addr = listener.local_addr()?;
+        Ok(Server { listener, addr })
     }
 
     /// The address actually bound.
     ///
     /// # Errors
-    /// As [`TcpListener::local_addr`].
+    /// As [`TcpListener::local_addr`] (never, in fact: the address is read
+    /// at bind time).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.addr)
     }
 
-    /// Accepts connections forever, each served on its own thread.
+    /// Accepts connections forever, each served on its own thread, logging
+    /// every request and every accept error to `logger`.
     pub fn run(self, handler: Arc<dyn Handler>, limits: Limits, logger: Logger) {
-        let _ = (handler, limits, logger);
-        todo!("issue 3")
+        let request_logger = logger.clone();
+        let on_request: OnRequest = Arc::new(move |r: &RequestRecord<'_>| {
+            request_logger.request(r.method, r.path, r.status, r.duration);
+        });
+        let on_error: OnError = Arc::new(move |message: &str| logger.error(message));
+        self.start_with(handler, limits, on_request, on_error)
+            .join();
+    }
+
+    /// Starts the accept loop on its own thread and returns at once.
+    /// Server-level errors go to standard error; see [`Server::start_with`].
+    pub fn start(
+        self,
+        handler: Arc<dyn Handler>,
+        limits: Limits,
+        on_request: OnRequest,
+    ) -> ServerHandle {
+        let on_error: OnError = Arc::new(|message: &str| eprintln!("server: {message}"));
+        self.start_with(handler, limits, on_request, on_error)
+    }
+
+    /// Starts the accept loop on its own thread, reporting requests to
+    /// `on_request` and server-level errors to `on_error`.
+    ///
+    /// # Panics
+    /// If the OS cannot start the accept thread (the process is out of
+    /// threads or memory at startup: nothing sensible can go on).
+    pub fn start_with(
+        self,
+        handler: Arc<dyn Handler>,
+        limits: Limits,
+        on_request: OnRequest,
+        on_error: OnError,
+    ) -> ServerHandle {
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept_loop = AcceptLoop {
+            listener: self.listener,
+            stop: Arc::clone(&stop),
+            active: Arc::new(AtomicUsize::new(0)),
+            handler,
+            limits,
+            on_request,
+            on_error,
+        };
+        let thread = thread::Builder::new()
+            .name("http-accept".to_owned())
+            .spawn(move || accept_loop.run())
+            .expect("spawning the accept thread at startup"); // see # Panics
+        ServerHandle {
+            addr: self.addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// A running server. Dropping it shuts the accept loop down too.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    /// Set once, by `stop`, before the wake-up connection; read by the
+    /// accept loop after every `accept`.
+    stop: Arc<AtomicBool>,
+    /// `None` once joined.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and joins the accept thread. Connections in progress
+    /// go on until they end or time out.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    /// Blocks until the accept loop ends (that is, forever unless another
+    /// thread stops it: used by [`Server::run`]).
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn stop_and_join(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::Release);
+        // Wake the blocked `accept`. A listener on the unspecified address
+        // is reached through loopback.
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        match TcpStream::connect(SocketAddr::new(ip, self.addr.port())) {
+            Ok(_wake) => {}
+            // Then the loop stops at the next connection it accepts; joining
+            // now could wait for that, so leave the thread detached instead.
+            Err(e) => {
+                eprintln!(
+                    "server: cannot wake the accept loop ({e}); it stops at its next connection"
+                );
+                return;
+            }
+        }
+        let _ = thread.join();
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Everything the accept thread owns.
+struct AcceptLoop {
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    /// Connections being served; only changed through [`ConnectionSlot`], so
+    /// it never exceeds `limits.max_connections`.
+    active: Arc<AtomicUsize>,
+    handler: Arc<dyn Handler>,
+    limits: Limits,
+    on_request: OnRequest,
+    on_error: OnError,
+}
+
+impl AcceptLoop {
+    fn run(self) {
+        loop {
+            let accepted = self.listener.accept();
+            if self.stop.load(Ordering::Acquire) {
+                return; // the wake-up connection (or a late client) is dropped
+            }
+            match accepted {
+                Ok((stream, _)) => self.dispatch(stream),
+                Err(e) => self.accept_failed(&e),
+            }
+        }
+    }
+
+    fn dispatch(&self, stream: TcpStream) {
+        // Responses are written whole, so Nagle would only add latency.
+        let _ = stream.set_nodelay(true);
+        let Some(slot) = ConnectionSlot::acquire(&self.active, self.limits.max_connections) else {
+            self.reject(stream);
+            return;
+        };
+        let handler = Arc::clone(&self.handler);
+        let on_request = Arc::clone(&self.on_request);
+        let limits = self.limits;
+        let spawned = thread::Builder::new()
+            .name("http-conn".to_owned())
+            .stack_size(CONNECTION_THREAD_STACK)
+            .spawn(move || {
+                // Held for the life of the thread, released even on a panic.
+                let _slot = slot;
+                connection::serve(stream, &*handler, &limits, &*on_request);
+            });
+        // On failure the closure (with the stream and the slot) is dropped:
+        // the client sees the connection closed and the slot is freed.
+        if let Err(e) = spawned {
+            (self.on_error)(&format!("cannot spawn a connection thread: {e}"));
+        }
+    }
+
+    /// Answers `503` to a connection over the limit, without ever blocking
+    /// the accept loop for long.
+    fn reject(&self, mut stream: TcpStream) {
+        let mut out = Vec::new();
+        let options = crate::http::response::WriteOptions {
+            version: crate::http::Version::Http11,
+            keep_alive: false,
+            head_request: false,
+        };
+        let response = Response::error(503, "too many connections");
+        let status = crate::http::response::serialize(&response, options, &mut out);
+        let start = std::time::Instant::now();
+        if stream.set_write_timeout(Some(REJECT_WRITE_TIMEOUT)).is_ok() {
+            let _ = stream.write_all(&out);
+        }
+        // Drop what the client already sent, without waiting, so closing
+        // does not turn into a RST that could destroy the 503.
+        let _ = stream.shutdown(Shutdown::Write);
+        if stream.set_nonblocking(true).is_ok() {
+            let mut sink = [0u8; 4096];
+            while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        (self.on_request)(&RequestRecord {
+            method: "-",
+            path: "-",
+            status,
+            duration: start.elapsed(),
+        });
+    }
+
+    /// Reports an `accept` error. Errors that last (out of file descriptors
+    /// or memory) would make the loop spin a core at 100 %, so those are
+    /// followed by a short sleep: the one place this server sleeps, because
+    /// there is no event to wait for ("a descriptor became free" is not
+    /// observable). Per-connection errors (reset before accept) retry at once.
+    fn accept_failed(&self, error: &io::Error) {
+        match error.kind() {
+            io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::WouldBlock => {}
+            _ => {
+                (self.on_error)(&format!("accept failed: {error}"));
+                thread::sleep(ACCEPT_ERROR_BACKOFF);
+            }
+        }
+    }
+}
+
+/// One unit of the connection budget, returned on drop.
+struct ConnectionSlot {
+    active: Arc<AtomicUsize>,
+}
+
+impl ConnectionSlot {
+    /// Takes a slot if fewer than `max` are taken.
+    fn acquire(active: &Arc<AtomicUsize>, max: usize) -> Option<ConnectionSlot> {
+        active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot {
+                active: Arc::clone(active),
+            })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -1,10 +1,27 @@
 //! The nine statistics as pure functions over a [`Dataset`].
 //!
-//! STUB: the public items below are the interface other modules rely on;
-//! the bodies are to be written (issue 2).
+//! The answers must match the course's pandas server, which computes them
+//! with `groupby(...).mean()` and `Series.mean()`. Those two use different
+//! summations, and matching them makes the results equal bit for bit rather
+//! than merely within rounding (measured on the 114 checker cases: 114/114
+//! equal; naive summation in file order matches none of the diff cases):
+//!
+//! - a mean per group (per state, per category) is Kahan-compensated
+//!   summation in file order, divided by the count, as pandas' `group_mean`;
+//! - the global mean of a question is numpy's pairwise summation in file
+//!   order, divided by the count, as `Series.mean()`.
+//!
+//! Ties between equal means are ordered by state name (SPEC). pandas orders
+//! them by numpy's unstable quicksort instead, so for ties only the key order
+//! can differ from the course server, never the values.
+//!
+//! JSON is written by hand so that keys keep their order and floats print as
+//! Python's `json` prints them.
 
-use crate::dataset::Dataset;
+use crate::dataset::{CategoryId, Dataset, QuestionRows, StateRows};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Write as _;
 
 /// The nine computing endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,19 +98,74 @@ pub enum Direction {
     HigherIsBetter,
 }
 
+/// The course's nine questions and which way is best for each (SPEC, "Data").
+const DIRECTIONS: [(&str, Direction); 9] = [
+    (
+        "Percent of adults aged 18 years and older who have an overweight classification",
+        Direction::LowerIsBetter,
+    ),
+    (
+        "Percent of adults aged 18 years and older who have obesity",
+        Direction::LowerIsBetter,
+    ),
+    (
+        "Percent of adults who engage in no leisure-time physical activity",
+        Direction::LowerIsBetter,
+    ),
+    (
+        "Percent of adults who report consuming fruit less than one time daily",
+        Direction::LowerIsBetter,
+    ),
+    (
+        "Percent of adults who report consuming vegetables less than one time daily",
+        Direction::LowerIsBetter,
+    ),
+    (
+        "Percent of adults who achieve at least 150 minutes a week of moderate-intensity \
+         aerobic physical activity or 75 minutes a week of vigorous-intensity aerobic activity \
+         (or an equivalent combination)",
+        Direction::HigherIsBetter,
+    ),
+    (
+        "Percent of adults who achieve at least 150 minutes a week of moderate-intensity \
+         aerobic physical activity or 75 minutes a week of vigorous-intensity aerobic physical \
+         activity and engage in muscle-strengthening activities on 2 or more days a week",
+        Direction::HigherIsBetter,
+    ),
+    (
+        "Percent of adults who achieve at least 300 minutes a week of moderate-intensity \
+         aerobic physical activity or 150 minutes a week of vigorous-intensity aerobic activity \
+         (or an equivalent combination)",
+        Direction::HigherIsBetter,
+    ),
+    (
+        "Percent of adults who engage in muscle-strengthening activities on 2 or more days a week",
+        Direction::HigherIsBetter,
+    ),
+];
+
 /// The direction of one of the course's nine questions; `None` for any other.
 pub fn direction(question: &str) -> Option<Direction> {
-    let _ = question;
-    todo!("issue 2")
+    DIRECTIONS
+        .iter()
+        .find(|(q, _)| *q == question)
+        .map(|&(_, d)| d)
 }
 
 /// Why a query cannot be answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatsError {
-    UnknownQuestion { question: String },
-    UnknownState { question: String, state: String },
+    UnknownQuestion {
+        question: String,
+    },
+    UnknownState {
+        question: String,
+        state: String,
+    },
     /// best5/worst5 on a question that has no direction.
-    NoDirection { question: String },
+    NoDirection {
+        question: String,
+    },
 }
 
 impl fmt::Display for StatsError {
@@ -123,9 +195,213 @@ pub enum Answer {
 
 impl Answer {
     /// The JSON text of the answer, keys in order, floats as Python prints them.
+    ///
+    /// Separators are Python's `json.dumps` defaults (`", "` and `": "`), e.g.
+    /// `{"a": 1.0, "b": 2.5}`. A non-finite number (which the statistics only
+    /// produce if a difference of two huge means overflows) is written as
+    /// `null`, because JSON has no infinity.
     pub fn to_json(&self) -> String {
-        todo!("issue 2")
+        let mut out = String::new();
+        match self {
+            Answer::Flat(entries) => write_object(&mut out, entries),
+            Answer::Nested(outer, entries) => {
+                out.push('{');
+                write_json_string(&mut out, outer);
+                out.push_str(": ");
+                write_object(&mut out, entries);
+                out.push('}');
+            }
+        }
+        out
     }
+}
+
+/// Appends `{"key": value, ...}` to `out`.
+fn write_object(out: &mut String, entries: &[(String, f64)]) {
+    out.push('{');
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_json_string(out, key);
+        out.push_str(": ");
+        if value.is_finite() {
+            out.push_str(&python_float_repr(*value));
+        } else {
+            out.push_str("null");
+        }
+    }
+    out.push('}');
+}
+
+/// Appends `text` as a JSON string literal to `out`.
+fn write_json_string(out: &mut String, text: &str) {
+    // Serialising a `&str` cannot fail: it has no map keys to reject and
+    // writes into memory.
+    out.push_str(&serde_json::to_string(text).expect("a &str always serialises"));
+}
+
+/// `x` as Python's `repr(float)` prints it (also what `json.dumps` prints):
+/// the shortest digits that round-trip, in fixed notation when
+/// `1e-4 <= |x| < 1e16` (always with a fractional part, `25.0`) and in
+/// exponent notation otherwise (`1e-05`, `1.5e+16`); `nan`, `inf`, `-inf`.
+pub fn python_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    // Rust's `{:e}` prints the shortest round-trip digits as `d[.ddd]e<exp>`.
+    let scientific = format!("{:e}", x.abs());
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        // `{:e}` of a finite float always has an exponent part.
+        .expect("LowerExp output has an 'e'");
+    let exponent: i32 = exponent
+        .parse()
+        // ...which is a decimal integer such as `1`, `-5` or `16`.
+        .expect("LowerExp exponent is an integer");
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    if !(-4..16).contains(&exponent) {
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{sign}{mantissa}e{exp_sign}{:02}", exponent.unsigned_abs());
+    }
+    let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
+    if exponent < 0 {
+        let zeros = "0".repeat(exponent.unsigned_abs() as usize - 1);
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    // `exponent` is in 0..16 here.
+    let int_len = exponent as usize + 1;
+    if digits.len() <= int_len {
+        let zeros = "0".repeat(int_len - digits.len());
+        format!("{sign}{digits}{zeros}.0")
+    } else {
+        let (int, frac) = digits.split_at(int_len);
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+/// `text` as Python's `repr(str)` prints it.
+///
+/// Single quotes, unless the text contains `'` and no `"`, then double
+/// quotes; the chosen quote and `\` are escaped with `\`; `\t`, `\n`, `\r`
+/// as such; other non-printable characters as `\xNN`, `\uNNNN` or
+/// `\UNNNNNNNN`. "Non-printable" covers the control characters, the
+/// separators other than the space, the common format characters and the
+/// private-use areas; unassigned code points (which Python also escapes)
+/// would need the Unicode tables and are printed as they are.
+pub fn python_repr_str(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if !is_python_printable(c) => {
+                let code = u32::from(c);
+                // Writing into a String cannot fail.
+                let _ = match code {
+                    0..=0xff => write!(out, "\\x{code:02x}"),
+                    0x100..=0xffff => write!(out, "\\u{code:04x}"),
+                    _ => write!(out, "\\U{code:08x}"),
+                };
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Returns false for the characters Python's `str.isprintable` rejects,
+/// except unassigned code points (see [`python_repr_str`]).
+fn is_python_printable(c: char) -> bool {
+    !matches!(
+        u32::from(c),
+        // Cc: C0 controls, DEL, C1 controls.
+        0x00..=0x1f | 0x7f..=0x9f
+        // Zs other than the space; Cf soft hyphen.
+        | 0xa0 | 0xad
+        // Cf: Arabic, Syriac and Mongolian format characters.
+        | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x180e
+        // Zs, Cf (zero-width and direction marks), Zl, Zp, Zs.
+        | 0x1680 | 0x2000..=0x200f | 0x2028..=0x202f
+        // Zs, Cf (word joiner, invisible operators, direction isolates).
+        | 0x205f..=0x2064 | 0x2066..=0x206f
+        // Zs ideographic space; Co private use; Cf BOM and annotations.
+        | 0x3000 | 0xe000..=0xf8ff | 0xfeff | 0xfff9..=0xfffb
+        // Cf and Co in the supplementary planes.
+        | 0x110bd | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f
+        | 0xf0000..=0x10ffff
+    )
+}
+
+/// Python's `repr` of a tuple of strings: `('a', 'b')`, `('a',)`, `()`.
+pub fn python_repr_tuple(items: &[&str]) -> String {
+    let parts: Vec<String> = items.iter().map(|s| python_repr_str(s)).collect();
+    match parts.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", parts.join(", ")),
+    }
+}
+
+/// What a valid query addresses.
+struct Target<'a> {
+    question: QuestionRows<'a>,
+    /// `Some` when the endpoint needs a state.
+    state: Option<StateRows<'a>>,
+    /// `Some` when the endpoint is best5/worst5.
+    direction: Option<Direction>,
+}
+
+/// Checks `query` against `dataset` and finds what it addresses.
+fn resolve<'a>(dataset: &'a Dataset, query: &Query) -> Result<Target<'a>, StatsError> {
+    let question =
+        dataset
+            .question(&query.question)
+            .ok_or_else(|| StatsError::UnknownQuestion {
+                question: query.question.clone(),
+            })?;
+    let state = if query.endpoint.needs_state() {
+        // A state endpoint without a state breaks `Query`'s invariant; it is
+        // answered as the unknown state "" rather than trusted.
+        let name = query.state.as_deref().unwrap_or("");
+        let rows = question
+            .state(name)
+            .ok_or_else(|| StatsError::UnknownState {
+                question: query.question.clone(),
+                state: name.to_owned(),
+            })?;
+        Some(rows)
+    } else {
+        None
+    };
+    let direction = match query.endpoint {
+        Endpoint::Best5 | Endpoint::Worst5 => Some(direction(&query.question).ok_or_else(
+            || StatsError::NoDirection {
+                question: query.question.clone(),
+            },
+        )?),
+        _ => None,
+    };
+    Ok(Target {
+        question,
+        state,
+        direction,
+    })
 }
 
 /// Checks everything [`compute`] would reject, without computing.
@@ -133,8 +409,7 @@ impl Answer {
 /// # Errors
 /// The same errors `compute` would return.
 pub fn validate(dataset: &Dataset, query: &Query) -> Result<(), StatsError> {
-    let _ = (dataset, query);
-    todo!("issue 2")
+    resolve(dataset, query).map(|_| ())
 }
 
 /// Computes the answer to `query`.
@@ -142,6 +417,225 @@ pub fn validate(dataset: &Dataset, query: &Query) -> Result<(), StatsError> {
 /// # Errors
 /// An unknown question or state, or best5/worst5 on a question with no direction.
 pub fn compute(dataset: &Dataset, query: &Query) -> Result<Answer, StatsError> {
-    let _ = (dataset, query);
-    todo!("issue 2")
+    let target = resolve(dataset, query)?;
+    let question = target.question;
+    let answer = match (query.endpoint, target.state, target.direction) {
+        (Endpoint::StatesMean, _, _) => Answer::Flat(owned(states_mean(question))),
+        (Endpoint::StateMean, Some(state), _) => {
+            Answer::Flat(vec![(state.name().to_owned(), state_mean(state))])
+        }
+        (Endpoint::Best5, _, Some(direction)) => {
+            let descending = direction == Direction::HigherIsBetter;
+            Answer::Flat(owned(top5(question, descending)))
+        }
+        (Endpoint::Worst5, _, Some(direction)) => {
+            let descending = direction == Direction::LowerIsBetter;
+            Answer::Flat(owned(top5(question, descending)))
+        }
+        (Endpoint::GlobalMean, _, _) => {
+            Answer::Flat(vec![("global_mean".to_owned(), global_mean(question))])
+        }
+        (Endpoint::DiffFromMean, _, _) => {
+            let global = global_mean(question);
+            let diffs = states_mean(question)
+                .into_iter()
+                .map(|(name, mean)| (name.to_owned(), global - mean))
+                .collect();
+            Answer::Flat(diffs)
+        }
+        (Endpoint::StateDiffFromMean, Some(state), _) => {
+            let diff = global_mean(question) - state_mean(state);
+            Answer::Flat(vec![(state.name().to_owned(), diff)])
+        }
+        (Endpoint::MeanByCategory, _, _) => {
+            let mut entries = Vec::new();
+            // States come in name order and categories in (category,
+            // stratification) order, so the keys come sorted by the tuple.
+            for state in question.states() {
+                for (id, mean) in category_means(state) {
+                    let (category, stratification) = dataset.category(id);
+                    let key = python_repr_tuple(&[state.name(), category, stratification]);
+                    entries.push((key, mean));
+                }
+            }
+            Answer::Flat(entries)
+        }
+        (Endpoint::StateMeanByCategory, Some(state), _) => {
+            let entries = category_means(state)
+                .into_iter()
+                .map(|(id, mean)| {
+                    let (category, stratification) = dataset.category(id);
+                    (python_repr_tuple(&[category, stratification]), mean)
+                })
+                .collect();
+            Answer::Nested(state.name().to_owned(), entries)
+        }
+        // `resolve` gives a state to every state endpoint and a direction to
+        // best5/worst5; these arms exist only so that nothing can panic.
+        (
+            Endpoint::StateMean | Endpoint::StateDiffFromMean | Endpoint::StateMeanByCategory,
+            None,
+            _,
+        ) => {
+            return Err(StatsError::UnknownState {
+                question: query.question.clone(),
+                state: query.state.clone().unwrap_or_default(),
+            })
+        }
+        (Endpoint::Best5 | Endpoint::Worst5, _, None) => {
+            return Err(StatsError::NoDirection {
+                question: query.question.clone(),
+            })
+        }
+    };
+    Ok(answer)
+}
+
+/// Every state's mean, ascending by mean, ties by name.
+fn states_mean<'a>(question: QuestionRows<'a>) -> Vec<(&'a str, f64)> {
+    let mut means: Vec<(&str, f64)> = question
+        .states()
+        .map(|s| (s.name(), state_mean(s)))
+        .collect();
+    means.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+    means
+}
+
+/// The first five states by mean, ascending or descending; ties by name.
+fn top5(question: QuestionRows<'_>, descending: bool) -> Vec<(&str, f64)> {
+    let mut means = states_mean(question);
+    if descending {
+        means.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    }
+    means.truncate(5);
+    means
+}
+
+/// The mean of each (category, stratification) group of a state, sorted by
+/// the pair; rows without a category are left out (pandas drops NaN keys).
+fn category_means(state: StateRows<'_>) -> Vec<(CategoryId, f64)> {
+    let mut groups: BTreeMap<CategoryId, KahanMean> = BTreeMap::new();
+    for (category, value) in state.rows() {
+        if let Some(id) = category {
+            groups.entry(id).or_default().add(value);
+        }
+    }
+    // A group's values are needed again only if its sum overflowed.
+    groups
+        .into_iter()
+        .map(|(id, acc)| {
+            let values = state
+                .rows()
+                .filter(move |&(c, _)| c == Some(id))
+                .map(|(_, v)| v);
+            (id, acc.mean(values))
+        })
+        .collect()
+}
+
+fn owned(entries: Vec<(&str, f64)>) -> Vec<(String, f64)> {
+    entries
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
+/// The mean of a state's values as pandas' `groupby(...).mean()` computes it.
+fn state_mean(state: StateRows<'_>) -> f64 {
+    let mut acc = KahanMean::default();
+    state.values().for_each(|v| acc.add(v));
+    acc.mean(state.values())
+}
+
+/// A running Kahan-compensated sum, step for step as pandas' `group_mean`
+/// (`y = v - c; t = s + y; c = (t - s) - y; s = t`).
+#[derive(Debug, Default, Clone, Copy)]
+struct KahanMean {
+    sum: f64,
+    compensation: f64,
+    count: u64,
+}
+
+impl KahanMean {
+    fn add(&mut self, value: f64) {
+        let y = value - self.compensation;
+        let t = self.sum + y;
+        self.compensation = (t - self.sum) - y;
+        // pandas resets a NaN compensation (from an infinite sum) to 0.
+        if self.compensation.is_nan() {
+            self.compensation = 0.0;
+        }
+        self.sum = t;
+        self.count += 1;
+    }
+
+    /// The mean; `values` are the same values again, read only if the sum
+    /// overflowed.
+    fn mean(&self, values: impl Iterator<Item = f64>) -> f64 {
+        finite_mean(self.sum, self.count, values)
+    }
+}
+
+/// The global mean of a question as pandas' `Series.mean()` computes it.
+fn global_mean(question: QuestionRows<'_>) -> f64 {
+    let values = question.values();
+    let count = values.len();
+    let sum = pairwise_sum(&mut question.values(), count);
+    finite_mean(sum, count as u64, values)
+}
+
+/// `sum / count`, unless the sum overflowed: the values are finite (the
+/// loader rejects others), so their mean is too, and it is then computed
+/// with a running mean that cannot overflow (pandas would answer infinity).
+fn finite_mean(sum: f64, count: u64, values: impl Iterator<Item = f64>) -> f64 {
+    if sum.is_finite() {
+        return sum / count as f64;
+    }
+    let mut mean = 0.0;
+    for (k, value) in values.enumerate() {
+        let k = (k + 1) as f64;
+        // Each term is at most |value| or |mean| divided by k >= 1.
+        mean = mean + value / k - mean / k;
+    }
+    mean
+}
+
+/// Below this many values numpy's pairwise sum adds in one 8-way unrolled
+/// block; above, it splits in two.
+const PAIRWISE_BLOCK: usize = 128;
+
+/// The sum of the next `n` values, exactly as numpy's `pairwise_sum` adds
+/// them (the `n` values must be available).
+///
+/// numpy reads its halves left to right, so the recursion can consume one
+/// iterator in order instead of indexing a slice.
+fn pairwise_sum(values: &mut impl Iterator<Item = f64>, n: usize) -> f64 {
+    let mut next = || values.next().unwrap_or(0.0);
+    if n < 8 {
+        let mut sum = 0.0;
+        for _ in 0..n {
+            sum += next();
+        }
+        sum
+    } else if n <= PAIRWISE_BLOCK {
+        let mut r = [0.0f64; 8];
+        for slot in &mut r {
+            *slot = next();
+        }
+        for _ in 1..n / 8 {
+            for slot in &mut r {
+                *slot += next();
+            }
+        }
+        let mut sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for _ in 0..n % 8 {
+            sum += next();
+        }
+        sum
+    } else {
+        // The first half is a multiple of 8 long, as numpy splits.
+        let half = n / 2 - (n / 2) % 8;
+        let left = pairwise_sum(values, half);
+        left + pairwise_sum(values, n - half)
+    }
 }

@@ -1,1 +1,514 @@
-//! STUB
+//! The per-connection loop: read, parse, read the body, call the handler,
+//! write the response; again while the connection is kept alive.
+//!
+//! Every wait is bounded by a deadline, and every read and write is given
+//! the time left to its deadline (`set_read_timeout` / `set_write_timeout`,
+//! re-set before each call), so a slow client cannot stretch a deadline by
+//! trickling bytes:
+//!
+//! | wait | deadline from | on expiry |
+//! |---|---|---|
+//! | first byte of a request | end of the previous response | close silently |
+//! | rest of the head | its first byte (`head_timeout`) | `408`, close |
+//! | the body | end of the head (`body_timeout`) | `408`, close |
+//! | writing one response | its first write (`write_timeout`) | drop the connection |
+//!
+//! Responses are written one at a time, each after its request was read: a
+//! pipelining client that never reads its responses blocks our write (and
+//! is dropped at the write deadline) instead of making us buffer answers.
+
+use crate::http::parser::{self, BodyFraming, ChunkedDecoder, Head, ParseError, Parsed};
+use crate::http::response::{self, Response, WriteOptions};
+use crate::http::{Handler, Request, Version};
+use crate::limits::{Limits, LINGER_MAX_BYTES, LINGER_TIMEOUT};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+/// What the log callback learns about each answered request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRecord<'a> {
+    /// The method, or `"-"` when the request line could not be parsed.
+    pub method: &'a str,
+    /// The target's path, or `"-"` when the request line could not be parsed.
+    pub path: &'a str,
+    /// The status actually written (or attempted, for a `408`).
+    pub status: u16,
+    /// From the first byte of the request to the end of the response.
+    pub duration: Duration,
+}
+
+/// The initial size of a connection's read buffer; it grows (by doubling)
+/// only for heads that need it, up to the largest head the limits allow.
+const INITIAL_READ_BUFFER: usize = 8 * 1024;
+
+/// Serves `stream` until the client closes, a timeout expires, or a request
+/// asks (or an error forces) to close. Never panics on client input; a panic
+/// in `handler` is answered `500` and the connection goes on.
+pub fn serve(
+    stream: TcpStream,
+    handler: &dyn Handler,
+    limits: &Limits,
+    on_request: &dyn Fn(&RequestRecord<'_>),
+) {
+    let mut conn = Connection::new(stream, limits);
+    while let Next::KeepAlive = conn.serve_one(handler, on_request) {}
+}
+
+/// Whether the loop goes on after one request.
+enum Next {
+    KeepAlive,
+    Close,
+}
+
+/// How a bounded read ended.
+enum ReadOutcome {
+    Data(usize),
+    Eof,
+    TimedOut,
+    Failed,
+}
+
+/// The read buffer of one connection: `data[start..end]` holds bytes received
+/// and not yet consumed (the rest of a head, or pipelined requests).
+///
+/// Invariant: `start <= end <= data.len() <= max`, where `max` is the longest
+/// head the limits allow; since [`parser::parse_head`] fails before a head
+/// grows past that, the buffer never needs to be larger.
+struct ReadBuffer {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+    max: usize,
+}
+
+impl ReadBuffer {
+    fn new(max: usize) -> ReadBuffer {
+        ReadBuffer {
+            data: vec![0; INITIAL_READ_BUFFER.min(max)],
+            start: 0,
+            end: 0,
+            max,
+        }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Free space to read into, after moving unconsumed bytes to the front
+    /// or growing if needed. Empty only when `max` bytes are unconsumed.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.end == self.data.len() {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.data.len() < self.max {
+                let len = (self.data.len() * 2).clamp(1, self.max);
+                self.data.resize(len, 0);
+            }
+        }
+        &mut self.data[self.end..]
+    }
+
+    fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.data.len());
+    }
+}
+
+struct Connection<'l> {
+    stream: TcpStream,
+    limits: &'l Limits,
+    input: ReadBuffer,
+    /// The serialised response, reused from one request to the next.
+    output: Vec<u8>,
+    /// The read timeout last set on the socket: setting the same value again
+    /// is skipped, which saves a system call per keep-alive request.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+impl<'l> Connection<'l> {
+    fn new(stream: TcpStream, limits: &'l Limits) -> Connection<'l> {
+        Connection {
+            stream,
+            limits,
+            input: ReadBuffer::new(limits.max_request_line + limits.max_header_bytes),
+            output: Vec::with_capacity(1024),
+            read_timeout: None,
+            write_timeout: None,
+        }
+    }
+
+    /// Reads, answers and writes one request.
+    fn serve_one(
+        &mut self,
+        handler: &dyn Handler,
+        on_request: &dyn Fn(&RequestRecord<'_>),
+    ) -> Next {
+        let idle_deadline = Instant::now() + self.limits.idle_timeout;
+        // Pipelined bytes already here are the start of this request's head.
+        let mut started = (!self.input.is_empty()).then(Instant::now);
+
+        let head = loop {
+            if !self.input.is_empty() {
+                match parser::parse_head(self.input.filled(), self.limits) {
+                    Ok(Parsed::Complete { head, len }) => {
+                        self.input.consume(len);
+                        break head;
+                    }
+                    Ok(Parsed::Partial) => {}
+                    Err(error) => {
+                        let buf = self.input.filled();
+                        // An over-long line is not logged, even when complete:
+                        // the log would grow by the line's length.
+                        let parts = match error {
+                            ParseError::RequestLineTooLong => None,
+                            _ => parser::request_line_parts(buf),
+                        };
+                        let (method, target) = parts.unwrap_or(("-", "-"));
+                        let (method, path) = (method.to_owned(), path_of(target).to_owned());
+                        let start = started.unwrap_or_else(Instant::now);
+                        self.answer_error(error, &method, &path, start, on_request);
+                        return Next::Close;
+                    }
+                }
+            }
+            let deadline = match started {
+                None => idle_deadline,
+                Some(t) => t + self.limits.head_timeout,
+            };
+            let spare = self.input.spare();
+            if spare.is_empty() {
+                // Unreachable by the ReadBuffer invariant; answered rather
+                // than trusted.
+                let start = started.unwrap_or_else(Instant::now);
+                self.answer_error(ParseError::HeaderBlockTooLarge, "-", "-", start, on_request);
+                return Next::Close;
+            }
+            match read_until(&mut self.stream, &mut self.read_timeout, spare, deadline) {
+                ReadOutcome::Data(n) => {
+                    self.input.commit(n);
+                    started.get_or_insert_with(Instant::now);
+                }
+                ReadOutcome::TimedOut => {
+                    if let Some(start) = started {
+                        self.answer(Response::error(408, "request timeout"), None);
+                        on_request(&RequestRecord {
+                            method: "-",
+                            path: "-",
+                            status: 408,
+                            duration: start.elapsed(),
+                        });
+                        self.linger_close();
+                    }
+                    // An idle keep-alive connection is closed without a word.
+                    return Next::Close;
+                }
+                ReadOutcome::Eof | ReadOutcome::Failed => return Next::Close,
+            }
+        };
+        // `started` is set: the head had at least one byte.
+        let start = started.unwrap_or_else(Instant::now);
+
+        let body = match self.read_body(&head) {
+            Ok(body) => body,
+            Err(BodyError::Parse(error)) => {
+                let path = path_of(&head.target).to_owned();
+                self.answer_error(error, &head.method, &path, start, on_request);
+                return Next::Close;
+            }
+            Err(BodyError::TimedOut) => {
+                let path = path_of(&head.target).to_owned();
+                let options = Some(head.method == "HEAD");
+                let status = self.answer(Response::error(408, "request timeout"), options);
+                on_request(&RequestRecord {
+                    method: &head.method,
+                    path: &path,
+                    status,
+                    duration: start.elapsed(),
+                });
+                self.linger_close();
+                return Next::Close;
+            }
+            Err(BodyError::Gone) => return Next::Close,
+        };
+
+        let Head {
+            method,
+            target,
+            version,
+            headers,
+            keep_alive,
+            ..
+        } = head;
+        let request = Request {
+            method,
+            target,
+            version,
+            headers,
+            body,
+        };
+        // `AssertUnwindSafe`: the handler only gets `&Request`, which is
+        // dropped right after; a panic leaves no state of ours half-updated.
+        let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(&request)))
+            .unwrap_or_else(|_| Response::error(500, "internal error"));
+        let keep_alive = keep_alive && !response::wants_close(&response);
+        let options = WriteOptions {
+            version,
+            keep_alive,
+            head_request: request.method == "HEAD",
+        };
+        self.output.clear();
+        let status = response::serialize(&response, options, &mut self.output);
+        let written = self.write_output();
+        on_request(&RequestRecord {
+            method: &request.method,
+            path: request.path(),
+            status,
+            duration: start.elapsed(),
+        });
+        if written.is_err() {
+            return Next::Close;
+        }
+        if keep_alive {
+            Next::KeepAlive
+        } else {
+            self.linger_close();
+            Next::Close
+        }
+    }
+
+    /// Reads and decodes the body `head` announces, answering
+    /// `100 Continue` first when the client waits for it.
+    fn read_body(&mut self, head: &Head) -> Result<Vec<u8>, BodyError> {
+        let deadline = Instant::now() + self.limits.body_timeout;
+        match head.framing {
+            BodyFraming::None => Ok(Vec::new()),
+            BodyFraming::ContentLength(length) => {
+                // Checked before reading a byte of the body (or sending 100).
+                let length = usize::try_from(length)
+                    .ok()
+                    .filter(|&n| n <= self.limits.max_body_bytes)
+                    .ok_or(BodyError::Parse(ParseError::BodyTooLarge))?;
+                if head.expect_continue && self.input.filled().len() < length {
+                    self.send_continue()?;
+                }
+                let mut body = vec![0; length];
+                let buffered = self.input.filled().len().min(length);
+                body[..buffered].copy_from_slice(&self.input.filled()[..buffered]);
+                self.input.consume(buffered);
+                let mut filled = buffered;
+                while filled < length {
+                    match read_until(
+                        &mut self.stream,
+                        &mut self.read_timeout,
+                        &mut body[filled..],
+                        deadline,
+                    ) {
+                        ReadOutcome::Data(n) => filled += n,
+                        ReadOutcome::TimedOut => return Err(BodyError::TimedOut),
+                        ReadOutcome::Eof | ReadOutcome::Failed => return Err(BodyError::Gone),
+                    }
+                }
+                Ok(body)
+            }
+            BodyFraming::Chunked => {
+                if head.expect_continue && self.input.is_empty() {
+                    self.send_continue()?;
+                }
+                let mut decoder = ChunkedDecoder::new(self.limits);
+                let mut body = Vec::new();
+                loop {
+                    let used = decoder
+                        .decode(self.input.filled(), &mut body)
+                        .map_err(BodyError::Parse)?;
+                    self.input.consume(used);
+                    if decoder.is_done() {
+                        return Ok(body);
+                    }
+                    // The decoder consumed everything, so the buffer is empty
+                    // and `spare` is not.
+                    let spare = self.input.spare();
+                    match read_until(&mut self.stream, &mut self.read_timeout, spare, deadline) {
+                        ReadOutcome::Data(n) => self.input.commit(n),
+                        ReadOutcome::TimedOut => return Err(BodyError::TimedOut),
+                        ReadOutcome::Eof | ReadOutcome::Failed => return Err(BodyError::Gone),
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_continue(&mut self) -> Result<(), BodyError> {
+        self.output.clear();
+        self.output.extend_from_slice(response::CONTINUE);
+        self.write_output().map_err(|_| BodyError::Gone)
+    }
+
+    /// Answers a parse error (always closing) and reports it.
+    fn answer_error(
+        &mut self,
+        error: ParseError,
+        method: &str,
+        path: &str,
+        start: Instant,
+        on_request: &dyn Fn(&RequestRecord<'_>),
+    ) {
+        let head_request = (method != "-").then_some(method == "HEAD");
+        let status = self.answer(
+            Response::error(error.status(), error.reason()),
+            head_request,
+        );
+        on_request(&RequestRecord {
+            method,
+            path,
+            status,
+            duration: start.elapsed(),
+        });
+        self.linger_close();
+    }
+
+    /// Writes `response` with `Connection: close` (best effort: the
+    /// connection is closed next anyway) and returns its status.
+    fn answer(&mut self, response: Response, head_request: Option<bool>) -> u16 {
+        let options = WriteOptions {
+            version: Version::Http11,
+            keep_alive: false,
+            head_request: head_request.unwrap_or(false),
+        };
+        self.output.clear();
+        let status = response::serialize(&response, options, &mut self.output);
+        let _ = self.write_output();
+        status
+    }
+
+    /// Writes `self.output` entirely within `write_timeout`.
+    fn write_output(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + self.limits.write_timeout;
+        let mut written = 0;
+        while written < self.output.len() {
+            let remaining = socket_timeout(deadline);
+            if remaining.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            if self.write_timeout != Some(remaining) {
+                self.stream.set_write_timeout(Some(remaining))?;
+                self.write_timeout = Some(remaining);
+            }
+            match self.stream.write(&self.output[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes gracefully after a final response: half-close, then read and
+    /// discard what the client still sends, for a bounded time and amount.
+    /// Closing with unread input would make the kernel send a RST, which can
+    /// destroy our response before the client reads it.
+    fn linger_close(&mut self) {
+        if self.stream.shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + LINGER_TIMEOUT;
+        let mut discarded = 0;
+        let mut sink = [0u8; 4096];
+        while discarded < LINGER_MAX_BYTES {
+            match read_until(
+                &mut self.stream,
+                &mut self.read_timeout,
+                &mut sink,
+                deadline,
+            ) {
+                ReadOutcome::Data(n) => discarded += n,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    /// Framing error or too large: answered with its status.
+    Parse(ParseError),
+    /// The body deadline passed: `408`.
+    TimedOut,
+    /// The client closed or the socket failed: nothing to answer.
+    Gone,
+}
+
+/// One `read` into `dst`, bounded by `deadline`. `timeout_cache` remembers
+/// the read timeout currently set on `stream`.
+fn read_until(
+    stream: &mut TcpStream,
+    timeout_cache: &mut Option<Duration>,
+    dst: &mut [u8],
+    deadline: Instant,
+) -> ReadOutcome {
+    loop {
+        let remaining = socket_timeout(deadline);
+        // A zero timeout would mean "block forever" to the OS (and is an
+        // error for `set_read_timeout`): the deadline has passed.
+        if remaining.is_zero() {
+            return ReadOutcome::TimedOut;
+        }
+        if *timeout_cache != Some(remaining) {
+            if stream.set_read_timeout(Some(remaining)).is_err() {
+                return ReadOutcome::Failed;
+            }
+            *timeout_cache = Some(remaining);
+        }
+        match stream.read(dst) {
+            Ok(0) => return ReadOutcome::Eof,
+            Ok(n) => return ReadOutcome::Data(n),
+            // The OS timeout may fire a little early: the loop re-checks the
+            // deadline rather than trusting it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return ReadOutcome::Failed,
+        }
+    }
+}
+
+/// The time left to `deadline`, rounded down to whole milliseconds when it
+/// is at least one: successive waits of the same length then ask for the
+/// same timeout, and the cached value spares the `setsockopt` call. Rounding
+/// down only ever wakes us early, and callers re-check the deadline.
+fn socket_timeout(deadline: Instant) -> Duration {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let millis = Duration::from_millis(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
+    if millis.is_zero() {
+        remaining
+    } else {
+        millis
+    }
+}
+
+/// The path of a target: everything before the first `?` or `#`.
+fn path_of(target: &str) -> &str {
+    let end = target.find(['?', '#']).unwrap_or(target.len());
+    &target[..end]
+}

@@ -1,13 +1,17 @@
-//! HTTP/1.1 (RFC 9112) over `std::net`: a hand-written request parser, a
-//! response writer and the per-connection loop.
+//! HTTP/1.1 (RFC 9112) over `std::net`: a hand-written request parser
+//! ([`parser`]), a response writer ([`response`]) and the per-connection
+//! loop ([`connection`]).
 //!
-//! STUB: the public items below are the interface other modules rely on;
-//! the bodies are to be written (issue 3).
+//! Bytes flow one way: [`parser::parse_head`] turns bytes into a
+//! [`parser::Head`], the connection loop reads the body and builds a
+//! [`Request`], a [`Handler`] answers it with a [`Response`], and
+//! [`response::serialize`] turns that into the bytes written.
 
 pub mod connection;
 pub mod parser;
 pub mod response;
 
+pub use connection::RequestRecord;
 pub use response::Response;
 
 /// The HTTP version of a request.

@@ -1,0 +1,64 @@
+# Le Stats Sportif — every command a user or CI needs.
+# The two set-up commands: `make run_server` and `make test`.
+
+SHARED      ?= ../shared
+SUBSET      := data/nutrition_activity_obesity_usa_subset.csv
+FULL        := data/nutrition_activity_obesity_usa_cdc_full.csv
+CDC_URL     := https://data.cdc.gov/api/views/hn4x-zwk7/rows.csv?accessType=DOWNLOAD
+BIN         := target/release/le-stats-sportif
+HOST        ?= 127.0.0.1
+PORT        ?= 5000
+
+.PHONY: all data build run_server test run_unit_tests run_tests smoke fuzz bench browser_test lint fmt clean
+
+all: build
+
+# The course subset from ../shared when it is there; otherwise the full CDC
+# dataset (hn4x-zwk7) from CDC's open-data portal, under its own name.
+data:
+	@bash scripts/fetch_data.sh "$(SHARED)" "$(SUBSET)" "$(FULL)" "$(CDC_URL)"
+
+build:
+	cargo build --release
+
+run_server: data build
+	$(BIN) --host $(HOST) --port $(PORT)
+
+# Everything CI runs.
+test: data
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo build --release
+	cargo test --release
+	bash scripts/smoke.sh
+	bash scripts/browser_test.sh
+
+run_unit_tests:
+	cargo test --lib
+
+# The course's checker flow against a server already running on $(HOST):$(PORT).
+run_tests:
+	python3 scripts/checker.py --server http://$(HOST):$(PORT) --cases $(SHARED)/checker-cases
+
+smoke: data build
+	bash scripts/smoke.sh
+
+fuzz:
+	FUZZ_ITERATIONS=1000000 cargo test --release --test http_fuzz -- --nocapture
+
+bench: data
+	bash scripts/bench.sh
+
+browser_test: data build
+	bash scripts/browser_test.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt
+
+clean:
+	cargo clean
+	rm -rf results webserver.log webserver.log.*

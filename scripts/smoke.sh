@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Smoke test with curl and jq: every endpoint and error of the SPEC against a
+# running server. Starts its own (release build, free port, temp results dir)
+# unless SERVER_URL is given; always stops what it started.
+#   bash scripts/smoke.sh                  # own server
+#   SERVER_URL=http://127.0.0.1:5000 bash scripts/smoke.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in curl jq; do
+    command -v "$tool" >/dev/null || { echo "smoke: $tool is required (apt-get install $tool)" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ -z "${SERVER_URL:-}" ]; then
+    bin=${BIN:-target/release/le-stats-sportif}
+    [ -x "$bin" ] || cargo build --release --quiet
+    data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
+    mkfifo "$tmp/out"
+    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" \
+        >"$tmp/out" 2>"$tmp/err" &
+    pid=$!
+    # The first stdout line is `listening on URL`; read blocks until it comes
+    # (or the server dies and closes the pipe), with a deadline.
+    exec 3<"$tmp/out"
+    if ! read -r -t 30 line <&3 || [[ $line != "listening on "* ]]; then
+        echo "smoke: server did not start:" >&2; cat "$tmp/err" >&2; exit 1
+    fi
+    SERVER_URL=${line#listening on }
+fi
+echo "smoke: testing $SERVER_URL"
+
+passed=0 failed=0
+Q_MIN="Percent of adults aged 18 years and older who have obesity"
+Q_MAX="Percent of adults who engage in muscle-strengthening activities on 2 or more days a week"
+
+# req METHOD PATH [BODY] -> sets $status and $body
+req() {
+    local args=(-s -o "$tmp/body" -w '%{http_code}' -X "$1" "$SERVER_URL$2")
+    [ $# -ge 3 ] && args+=(-d "$3")
+    status=$(curl "${args[@]}")
+    body=$(cat "$tmp/body")
+}
+# check NAME EXPECTED_STATUS JQ_FILTER — the filter must print `true`
+check() {
+    if [ "$status" = "$2" ] && [ "$(jq -c "$3" <<<"$body" 2>/dev/null)" = "true" ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); echo "FAIL $1: status $status (want $2), body ${body:0:300}"
+    fi
+}
+json() { jq -cn --arg q "$1" --arg s "${2:-}" 'if $s == "" then {question: $q} else {question: $q, state: $s} end'; }
+# job ENDPOINT BODY -> submits, polls until done (deadline 30 s), leaves the answer in $body
+job() {
+    req POST "/api/$1" "$2"
+    check "submit $1" 200 '.job_id | test("^job_id_[0-9]+$")'
+    local id; id=$(jq -r .job_id <<<"$body")
+    local deadline=$((SECONDS + 30))
+    while :; do
+        req GET "/api/get_results/$id"
+        [ "$(jq -r .status <<<"$body")" != running ] && break
+        [ $SECONDS -ge $deadline ] && break
+        sleep 0.01
+    done
+    check "$1 result" 200 '.status == "done"'
+}
+
+job states_mean "$(json "$Q_MIN")";           check states_mean 200 '(.data | length) == 55 and (.data | to_entries | .[0].value <= .[1].value)'
+job state_mean "$(json "$Q_MIN" Ohio)";       check state_mean 200 '.data | keys == ["Ohio"]'
+job best5 "$(json "$Q_MIN")";                 check best5 200 '(.data | length) == 5'
+job worst5 "$(json "$Q_MAX")";                check worst5 200 '(.data | length) == 5'
+job global_mean "$(json "$Q_MIN")";           check global_mean 200 '.data.global_mean > 0'
+job diff_from_mean "$(json "$Q_MIN")";        check diff_from_mean 200 '(.data | length) == 55'
+job state_diff_from_mean "$(json "$Q_MIN" Guam)"; check state_diff_from_mean 200 '.data | has("Guam")'
+job mean_by_category "$(json "$Q_MIN")";      check mean_by_category 200 '.data | keys | .[0] | startswith("(")'
+job state_mean_by_category "$(json "$Q_MIN" Ohio)"; check state_mean_by_category 200 '.data.Ohio | length > 10'
+
+req GET /api/jobs;                 check jobs 200 '.status == "done" and (.data | length) == 9 and .data[0] == {"job_id_1": "done"}'
+req GET /api/num_jobs;             check num_jobs 200 '.num_jobs == 0'
+req GET /api/get_results/1;        check "get_results by number" 200 '.status == "done"'
+req GET /api/questions;            check questions 200 '(.data | length) == 9'
+req GET /api/states;               check states 200 '(.data | length) == 55'
+req GET /;                         [ "$status" = 200 ] && grep -q '<html\|<!doctype' <<<"$body" && passed=$((passed+1)) || { failed=$((failed+1)); echo "FAIL index page"; }
+
+req GET /api/get_results/job_id_0;      check "invalid id 0" 404 '. == {"status": "error", "reason": "Invalid job_id"}'
+req GET /api/get_results/job_id_99999;  check "unknown id" 404 '.reason == "Invalid job_id"'
+req GET '/api/get_results/..%2f..';     check "traversal id" 404 '.reason == "Invalid job_id"'
+req POST /api/states_mean 'not json';   check "invalid JSON" 400 '.status == "error"'
+req POST /api/states_mean '{"question": 1}'; check "non-string question" 400 '.status == "error"'
+req POST /api/state_mean "$(json "$Q_MIN")"; check "missing state" 400 '.status == "error"'
+req POST /api/states_mean "$(json "Percent of nothing")"; check "unknown question" 400 '.status == "error"'
+req POST /api/state_mean "$(json "$Q_MIN" Ohoi)"; check "unknown state" 400 '.did_you_mean[0] == "Ohio"'
+req GET /api/states_mean;               check "wrong method" 405 '.status == "error"'
+req GET /api/nowhere;                   check "unknown path" 404 '.status == "error"'
+req GET /api/jobs;                      check "no job from errors" 200 '(.data | length) == 9'
+
+if [ -n "$pid" ]; then   # only shut down a server we started
+    req GET /api/graceful_shutdown;     check "graceful_shutdown" 200 '.status == "done" or .status == "running"'
+    req POST /api/states_mean "$(json "$Q_MIN")"; check "503 after shutdown" 503 '. == {"status": "error", "reason": "shutting down"}'
+    req GET /api/num_jobs;              check "reads after shutdown" 200 '.num_jobs >= 0'
+    kill -INT "$pid"; wait "$pid" && code=0 || code=$?; pid=""
+    [ "$code" = 0 ] && passed=$((passed+1)) || { failed=$((failed+1)); echo "FAIL Ctrl-C exit code $code"; }
+fi
+
+echo "smoke: $passed passed, $failed failed"
+[ "$failed" = 0 ]

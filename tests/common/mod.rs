@@ -1,0 +1,477 @@
+//! Shared helpers for the end-to-end tests: the real binary on port 0, a
+//! minimal HTTP client over `TcpStream`, polling with deadlines, and paths to
+//! the shared course data.
+#![allow(dead_code)] // each test file uses its own subset of these helpers
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// `../shared/<rel>` if it exists. Otherwise prints a loud skip and returns
+/// `None` — except under `CI=true`, where a missing `../shared` fails.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(SHARED).join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{} is missing, and CI=true requires it", path.display());
+    }
+    eprintln!(
+        "\n*** SKIPPED: {} does not exist (../shared is not beside the project); \
+         this test needs the course data ***\n",
+        path.display()
+    );
+    None
+}
+
+pub fn subset_csv() -> Option<PathBuf> {
+    shared("data/nutrition_activity_obesity_usa_subset.csv")
+}
+
+/// A fresh, empty directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "lss-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The real binary, serving on 127.0.0.1 on a free port. Killed and reaped
+/// on drop, so that no test leaves a server running.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub results_dir: PathBuf,
+    pub log_file: PathBuf,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl ServerProcess {
+    /// Starts the server on `data` with its results and log in `dir`; `extra`
+    /// flags are appended. Waits (with a deadline) for its `listening` line.
+    pub fn start(data: &Path, dir: &Path, extra: &[&str]) -> ServerProcess {
+        let results_dir = dir.join("results");
+        let log_file = dir.join("webserver.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_le-stats-sportif"))
+            .arg("--port")
+            .arg("0")
+            .arg("--data")
+            .arg(data)
+            .arg("--results-dir")
+            .arg(&results_dir)
+            .arg("--log-file")
+            .arg(&log_file)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the server binary");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stdout = BufReader::new(stdout);
+        // `read_line` blocks until the line or EOF (the server exiting) —
+        // the server prints the line once its socket is bound.
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line);
+        let addr = match (read, line.trim().strip_prefix("listening on http://")) {
+            (Ok(_), Some(addr)) => addr.parse().expect("a socket address"),
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not start: {other:?}");
+            }
+        };
+        ServerProcess {
+            child,
+            addr,
+            results_dir,
+            log_file,
+            stdout,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`INT`, `TERM`, `KILL`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, at most `limit`; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn get(&self, path: &str) -> HttpResponse {
+        http(self.addr, "GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> HttpResponse {
+        http(self.addr, "POST", path, Some(body.as_bytes()))
+    }
+
+    /// Submits a computing request and returns its job id.
+    pub fn submit(&self, endpoint: &str, body: &str) -> String {
+        let r = self.post(&format!("/api/{endpoint}"), body);
+        assert_eq!(r.status, 200, "submit {endpoint} {body}: {}", r.text());
+        r.json()["job_id"].as_str().expect("job_id").to_string()
+    }
+
+    /// Polls `get_results` until the job is no longer running (deadline 30 s);
+    /// the final answer.
+    pub fn wait_result(&self, job_id: &str) -> HttpResponse {
+        poll(Duration::from_secs(30), || {
+            let r = self.get(&format!("/api/get_results/{job_id}"));
+            assert_eq!(r.status, 200, "get_results {job_id}: {}", r.text());
+            (r.json()["status"] != "running").then_some(r)
+        })
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Drain nothing: stdout is dropped with the child.
+        let _ = &self.stdout;
+    }
+}
+
+/// Calls `attempt` until it returns `Some`, at most `limit`; a short pause
+/// between attempts. Panics at the deadline.
+pub fn poll<T>(limit: Duration, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if let Some(value) = attempt() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within {limit:?}"
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body with object members in text order.
+    pub fn ordered(&self) -> Ordered {
+        ordered(&self.text())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`).
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let body = body.unwrap_or(b"");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body).expect("write body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw).expect("a complete response")
+}
+
+/// A keep-alive connection that sends requests one after another.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Client {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
+        let mut message = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        message.extend_from_slice(body);
+        self.reader
+            .get_mut()
+            .write_all(&message)
+            .expect("write request");
+        read_response(&mut self.reader).expect("a response on the keep-alive connection")
+    }
+
+    /// Submits and polls (with a deadline) until done: the final answer.
+    pub fn run_job(&mut self, endpoint: &str, body: &str) -> HttpResponse {
+        let r = self.request("POST", &format!("/api/{endpoint}"), body.as_bytes());
+        assert_eq!(r.status, 200, "submit {endpoint} {body}: {}", r.text());
+        let id = r.json()["job_id"].as_str().expect("job_id").to_string();
+        poll(Duration::from_secs(30), || {
+            let r = self.request("GET", &format!("/api/get_results/{id}"), b"");
+            assert_eq!(r.status, 200, "get_results {id}: {}", r.text());
+            (r.json()["status"] != "running").then_some(r)
+        })
+    }
+}
+
+/// Reads one `Content-Length` response from a buffered connection.
+pub fn read_response(reader: &mut impl BufRead) -> Option<HttpResponse> {
+    let mut raw = Vec::new();
+    loop {
+        let before = raw.len();
+        if reader.read_until(b'\n', &mut raw).ok()? == 0 {
+            return None;
+        }
+        if &raw[before..] == b"\r\n" {
+            break;
+        }
+    }
+    let mut response = parse_response(&raw)?;
+    let length: usize = response.header("content-length")?.parse().ok()?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    response.body = body;
+    Some(response)
+}
+
+/// Parses a whole `Content-Length` response (head and body) from bytes.
+pub fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let status = status_line.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Some(HttpResponse {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    })
+}
+
+/// Every checker case: (endpoint, request body, expected `data`).
+pub fn checker_cases(root: &Path) -> Vec<(String, String, Ordered)> {
+    let mut cases = Vec::new();
+    let mut endpoints: Vec<_> = std::fs::read_dir(root)
+        .expect("read checker-cases")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    endpoints.sort();
+    for endpoint in endpoints {
+        let inputs = root.join(&endpoint).join("input");
+        let mut names: Vec<_> = std::fs::read_dir(&inputs)
+            .expect("read inputs")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        for name in names {
+            let body = std::fs::read_to_string(inputs.join(&name)).expect("read input");
+            let out = root
+                .join(&endpoint)
+                .join("output")
+                .join(name.replace("in-", "out-"));
+            let expected = ordered(&std::fs::read_to_string(out).expect("read output"));
+            cases.push((endpoint.clone(), body, expected));
+        }
+    }
+    cases
+}
+
+/// A JSON value whose objects keep their members in text order (the
+/// crate's `serde_json::Value` sorts them, which would hide order bugs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ordered {
+    Number(f64),
+    String(String),
+    Object(Vec<(String, Ordered)>),
+    Array(Vec<Ordered>),
+    Literal(String),
+}
+
+/// Parses JSON text into [`Ordered`]; panics on text that is not JSON.
+pub fn ordered(text: &str) -> Ordered {
+    // Validate first, so that the scanner below may assume well-formed input.
+    serde_json::from_str::<serde_json::Value>(text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let mut rest = text.trim_start();
+    let value = ordered_value(&mut rest);
+    assert!(rest.trim().is_empty(), "trailing text: {rest}");
+    value
+}
+
+fn ordered_value(rest: &mut &str) -> Ordered {
+    *rest = rest.trim_start();
+    let first = rest.as_bytes()[0];
+    match first {
+        b'{' | b'[' => {
+            let close = if first == b'{' { '}' } else { ']' };
+            *rest = rest[1..].trim_start();
+            let mut members = Vec::new();
+            let mut items = Vec::new();
+            while !rest.starts_with(close) {
+                if first == b'{' {
+                    let Ordered::String(key) = ordered_value(rest) else {
+                        panic!("object key is not a string")
+                    };
+                    *rest = rest
+                        .trim_start()
+                        .strip_prefix(':')
+                        .expect("colon")
+                        .trim_start();
+                    members.push((key, ordered_value(rest)));
+                } else {
+                    items.push(ordered_value(rest));
+                }
+                *rest = rest.trim_start();
+                if let Some(after) = rest.strip_prefix(',') {
+                    *rest = after.trim_start();
+                }
+            }
+            *rest = &rest[1..];
+            if first == b'{' {
+                Ordered::Object(members)
+            } else {
+                Ordered::Array(items)
+            }
+        }
+        b'"' => {
+            let bytes = rest.as_bytes();
+            let mut i = 1;
+            while bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            let literal = &rest[..=i];
+            *rest = &rest[i + 1..];
+            Ordered::String(serde_json::from_str(literal).expect("a JSON string"))
+        }
+        _ => {
+            let end = rest
+                .find(|c: char| c == ',' || c == '}' || c == ']' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            let token = &rest[..end];
+            *rest = &rest[end..];
+            match token.parse::<f64>() {
+                Ok(n) => Ordered::Number(n),
+                Err(_) => Ordered::Literal(token.to_string()),
+            }
+        }
+    }
+}
+
+/// Panics unless `got` has the same members as `expected`, every number
+/// within 1e-9, in the same order — except that members whose values are
+/// equal may come in any order among themselves: the course's answers were
+/// sorted by numpy's unstable quicksort, so equal means appear there in no
+/// particular order, while this server orders them by name (the SPEC).
+pub fn assert_same(expected: &Ordered, got: &Ordered, context: &str) {
+    match (expected, got) {
+        (Ordered::Object(e), Ordered::Object(g)) => {
+            assert_eq!(e.len(), g.len(), "{context}: member counts differ");
+            for (key, value) in e {
+                let found = g.iter().find(|(k, _)| k == key);
+                let (_, got_value) =
+                    found.unwrap_or_else(|| panic!("{context}: member {key:?} missing"));
+                assert_same(value, got_value, &format!("{context} [{key}]"));
+            }
+            for ((ek, ev), (gk, gv)) in e.iter().zip(g) {
+                if ek != gk {
+                    let tied = matches!((ev, gv), (Ordered::Number(a), Ordered::Number(b))
+                        if (a - b).abs() <= 1e-9);
+                    assert!(tied, "{context}: {gk:?} stands where {ek:?} should");
+                }
+            }
+        }
+        (Ordered::Number(e), Ordered::Number(g)) => {
+            assert!((e - g).abs() <= 1e-9, "{context}: expected {e}, got {g}");
+        }
+        _ => assert_eq!(expected, got, "{context}"),
+    }
+}

@@ -1,0 +1,292 @@
+//! Loading: the CSV dialect, the row filters, the index, and the exact
+//! error messages, on the hand-written files in `tests/fixtures`.
+
+use le_stats_sportif::dataset::{Dataset, DatasetError};
+use std::path::PathBuf;
+
+const OBESITY: &str = "Percent of adults aged 18 years and older who have obesity";
+const MUSCLE: &str =
+    "Percent of adults who engage in muscle-strengthening activities on 2 or more days a week";
+const OTHER: &str = "Some other question";
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
+}
+
+fn load(name: &str) -> Dataset {
+    Dataset::load(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The error message loading `name` gives.
+fn load_error(name: &str) -> String {
+    match Dataset::load(&fixture(name)) {
+        Ok(_) => panic!("{name} loaded, but it should not"),
+        Err(e) => e.to_string(),
+    }
+}
+
+// survey.csv, 21 records:
+// - 2 out of the years (YearStart 2010; YearEnd 2023), though their values are fine;
+// - 2 with an empty value (Utah "", Vermont "   ");
+// - 17 kept: 10 obesity, 5 muscle-strengthening, 2 "Some other question".
+#[test]
+fn survey_counts_rows_and_reads_the_dialect() {
+    let dataset = load("survey.csv");
+    let s = dataset.summary();
+    assert_eq!(s.path, fixture("survey.csv"));
+    assert_eq!(s.rows_read, 21);
+    assert_eq!(s.skipped_out_of_years, 2);
+    assert_eq!(s.skipped_empty_value, 2);
+    assert_eq!(s.rows_kept, 17);
+    assert_eq!(s.questions, 3);
+    // Vermont has only an empty value, and the empty location is no state.
+    assert_eq!(s.locations, 8);
+}
+
+#[test]
+fn survey_lists_questions_and_locations_sorted_by_code_point() {
+    let dataset = load("survey.csv");
+    assert_eq!(dataset.questions(), vec![OBESITY, MUSCLE, OTHER]);
+    // Upper case sorts before lower case, as Python sorts strings.
+    assert_eq!(
+        dataset.locations(),
+        vec!["Alabama", "Alaska", "Hawai'i", "Ohio", "Texas", "Utah", "Zeta", "apple"]
+    );
+    assert_eq!(
+        dataset.locations_for(OBESITY),
+        vec!["Alabama", "Alaska", "Hawai'i", "Ohio", "Texas", "Utah"]
+    );
+    assert_eq!(
+        dataset.locations_for(MUSCLE),
+        vec!["Alabama", "Zeta", "apple"]
+    );
+    assert_eq!(dataset.locations_for(OTHER), vec!["Alabama"]);
+    assert!(dataset.locations_for("no such question").is_empty());
+}
+
+#[test]
+fn has_question_and_has_state_follow_the_kept_rows() {
+    let dataset = load("survey.csv");
+    assert!(dataset.has_question(OBESITY));
+    assert!(dataset.has_question(OTHER));
+    assert!(!dataset.has_question("no such question"));
+    assert!(!dataset.has_question(""));
+    // Case and spaces matter: the text must be exact.
+    assert!(!dataset.has_question(&OBESITY.to_uppercase()));
+    assert!(!dataset.has_question(&format!("{OBESITY} ")));
+
+    assert!(dataset.has_state(OBESITY, "Ohio"));
+    assert!(dataset.has_state(OBESITY, "Hawai'i"));
+    // Ohio has rows, but none for this question.
+    assert!(!dataset.has_state(MUSCLE, "Ohio"));
+    // Vermont's only row has a blank value; Utah keeps its non-empty row.
+    assert!(!dataset.has_state(OBESITY, "Vermont"));
+    assert!(dataset.has_state(OBESITY, "Utah"));
+    // The row with an empty location belongs to no state.
+    assert!(!dataset.has_state(OTHER, ""));
+    assert!(!dataset.has_state("no such question", "Ohio"));
+}
+
+#[test]
+fn quoted_fields_keep_commas_quotes_and_newlines() {
+    let dataset = load("survey.csv");
+    let question = dataset.question(MUSCLE).unwrap();
+    let alabama = question.state("Alabama").unwrap();
+    let names: Vec<(&str, &str)> = alabama
+        .rows()
+        .map(|(id, _)| dataset.category(id.unwrap()))
+        .collect();
+    // File order within the state.
+    assert_eq!(
+        names,
+        vec![
+            ("Race/Ethnicity", "He said \"hi\""),
+            ("Race/Ethnicity", "line1\nline2"),
+            ("Mixed", "it's \"x\""),
+        ]
+    );
+    let ohio = dataset.question(OBESITY).unwrap().state("Ohio").unwrap();
+    let (id, _) = ohio.rows().next().unwrap();
+    assert_eq!(
+        dataset.category(id.unwrap()),
+        ("Income", "$15,000 - $24,999")
+    );
+}
+
+#[test]
+fn values_are_in_file_order_and_trimmed() {
+    let dataset = load("survey.csv");
+    let question = dataset.question(OBESITY).unwrap();
+    assert_eq!(question.name(), OBESITY);
+    let values: Vec<f64> = question.values().collect();
+    assert_eq!(
+        values,
+        vec![30.0, 20.0, 25.0, 10.0, 20.0, 30.0, 40.0, 50.0, 35.0, 5.0]
+    );
+    let hawaii: Vec<f64> = question.state("Hawai'i").unwrap().values().collect();
+    assert_eq!(hawaii, vec![10.0, 20.0, 30.0]);
+    // The empty location counts towards the question but is no state.
+    let other = dataset.question(OTHER).unwrap();
+    assert_eq!(other.values().collect::<Vec<_>>(), vec![1.0, 3.0]);
+    assert_eq!(
+        other.states().map(|s| s.name()).collect::<Vec<_>>(),
+        vec!["Alabama"]
+    );
+}
+
+#[test]
+fn an_empty_category_or_stratification_has_no_category_id() {
+    let dataset = load("survey.csv");
+    let texas = dataset.question(OBESITY).unwrap().state("Texas").unwrap();
+    assert_eq!(texas.rows().collect::<Vec<_>>(), vec![(None, 35.0)]);
+}
+
+#[test]
+fn a_file_without_year_columns_keeps_every_row() {
+    let dataset = load("plain_no_years.csv");
+    let s = dataset.summary();
+    assert_eq!((s.rows_read, s.rows_kept), (4, 4));
+    assert_eq!((s.skipped_empty_value, s.skipped_out_of_years), (0, 0));
+    assert_eq!(dataset.locations(), vec!["Guam", "Ohio"]);
+}
+
+#[test]
+fn summary_display_names_path_counts_and_time() {
+    let dataset = load("survey.csv");
+    let text = dataset.summary().to_string();
+    let ms = dataset.summary().load_time.as_millis();
+    let expected = format!(
+        "dataset:   {}\n\
+         rows:      21 read, 17 kept, 2 skipped (empty value), 2 skipped (out of years 2011-2022)\n\
+         contents:  3 questions, 8 locations\n\
+         loaded in: {ms} ms",
+        fixture("survey.csv").display()
+    );
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn a_bad_number_names_file_line_and_column() {
+    // The record on lines 2-3 spans two lines, so "abc" is on line 5.
+    assert_eq!(
+        load_error("bad_number.csv"),
+        format!(
+            "{}: line 5, column \"Data_Value\": \"abc\" is not a number",
+            fixture("bad_number.csv").display()
+        )
+    );
+}
+
+#[test]
+fn nan_is_not_a_number() {
+    assert_eq!(
+        load_error("nan_value.csv"),
+        format!(
+            "{}: line 2, column \"Data_Value\": \"NaN\" is not a number",
+            fixture("nan_value.csv").display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_column_names_it_on_line_1() {
+    assert_eq!(
+        load_error("missing_column.csv"),
+        format!(
+            "{}: line 1: missing required column \"Question\"",
+            fixture("missing_column.csv").display()
+        )
+    );
+    assert_eq!(
+        load_error("empty.csv"),
+        format!(
+            "{}: line 1: missing required column \"LocationDesc\"",
+            fixture("empty.csv").display()
+        )
+    );
+}
+
+#[test]
+fn a_bad_year_names_file_line_and_column() {
+    assert_eq!(
+        load_error("bad_year.csv"),
+        format!(
+            "{}: line 3, column \"YearStart\": \"20x1\" is not a year",
+            fixture("bad_year.csv").display()
+        )
+    );
+}
+
+#[test]
+fn a_ragged_record_names_its_line() {
+    assert_eq!(
+        load_error("ragged.csv"),
+        format!(
+            "{}: line 3: the record has 3 fields, the header has 5",
+            fixture("ragged.csv").display()
+        )
+    );
+}
+
+#[test]
+fn invalid_utf8_names_the_column() {
+    assert_eq!(
+        load_error("bad_utf8.csv"),
+        format!(
+            "{}: line 2, column \"LocationDesc\": invalid UTF-8",
+            fixture("bad_utf8.csv").display()
+        )
+    );
+}
+
+#[test]
+fn an_unreadable_file_names_the_path() {
+    let path = fixture("does-not-exist.csv");
+    let message = Dataset::load(&path).unwrap_err().to_string();
+    let prefix = format!("{}: cannot read: ", path.display());
+    assert!(message.starts_with(&prefix), "{message}");
+}
+
+#[test]
+fn a_long_bad_value_is_quoted_shortened() {
+    let long = "x".repeat(1000);
+    let csv = format!("LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\nOhio,Q,{long},T,T\n");
+    let message = Dataset::from_bytes("mem.csv".as_ref(), csv.as_bytes())
+        .unwrap_err()
+        .to_string();
+    let shown = "x".repeat(60);
+    assert_eq!(
+        message,
+        format!("mem.csv: line 2, column \"Data_Value\": \"{shown}\"... is not a number")
+    );
+}
+
+/// Every prefix of a valid file, and the file with each byte replaced by a
+/// CSV-significant or invalid byte (cycling through them by position, to
+/// keep the test quick in a debug build), loads or fails with a message:
+/// never a panic.
+#[test]
+fn no_file_content_panics() {
+    let bytes = std::fs::read(fixture("survey.csv")).unwrap();
+    let name = std::path::Path::new("mutated.csv");
+    let mut outcomes = (0, 0);
+    let mut tally = |result: Result<Dataset, DatasetError>| match result {
+        Ok(_) => outcomes.0 += 1,
+        Err(e) => {
+            assert!(e.to_string().starts_with("mutated.csv: "), "{e}");
+            outcomes.1 += 1
+        }
+    };
+    for end in 0..=bytes.len() {
+        tally(Dataset::from_bytes(name, &bytes[..end]));
+    }
+    let replacements = [b'"', b',', b'\n', b'\r', 0x00, 0xff, b'x'];
+    let mut mutated = bytes.clone();
+    for at in 0..bytes.len() {
+        mutated[at] = replacements[at % replacements.len()];
+        tally(Dataset::from_bytes(name, &mutated));
+        mutated[at] = bytes[at];
+    }
+    // Both outcomes happen: the mutations do reach the checks.
+    assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
+}

@@ -1,0 +1,477 @@
+//! The job table and its result files: ids, statuses, panics, files on disk,
+//! deduplication, restart, shutdown. Each test works in its own directory
+//! under the system temp dir, removed at the end. No test sleeps: blocking
+//! jobs wait on a gate channel the test opens.
+
+use le_stats_sportif::jobs::{
+    JobId, JobOutcome, JobStatus, Jobs, Refused, Work, PANIC_REASON, WRITE_FAILED_REASON,
+};
+use le_stats_sportif::log::Logger;
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("lss-jobs-{name}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn results(&self) -> PathBuf {
+        self.0.join("results")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(dir: &Path, threads: usize) -> Jobs {
+    Jobs::open(dir, threads, Logger::disabled()).unwrap()
+}
+
+fn constant(json: &str) -> Work {
+    let json = json.to_string();
+    Box::new(move || Ok(json))
+}
+
+/// A job that blocks until the returned sender is dropped (or sends).
+fn gated(json: &str) -> (mpsc::Sender<()>, Work) {
+    let (open, gate) = mpsc::channel::<()>();
+    let json = json.to_string();
+    let work: Work = Box::new(move || {
+        let _ = gate.recv();
+        Ok(json)
+    });
+    (open, work)
+}
+
+/// Polls until job `id` is no longer running, with a deadline.
+fn wait_finished(jobs: &Jobs, id: JobId) -> JobOutcome {
+    let start = Instant::now();
+    loop {
+        match jobs.outcome(id) {
+            Some(JobOutcome::Running) => {
+                assert!(start.elapsed() < DEADLINE, "{id} still running");
+                thread::sleep(Duration::from_millis(1));
+            }
+            Some(outcome) => return outcome,
+            None => panic!("{id} unknown"),
+        }
+    }
+}
+
+fn done(bytes: &str) -> JobOutcome {
+    JobOutcome::Done(Arc::from(bytes.as_bytes()))
+}
+
+fn file_names(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+#[test]
+fn ids_are_in_order_and_unique_under_concurrent_submitters() {
+    const SUBMITTERS: usize = 8;
+    const EACH: usize = 100;
+    let dir = TempDir::new("ids");
+    let jobs = open(&dir.results(), 2);
+    let all = Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..SUBMITTERS {
+            scope.spawn(|| {
+                let mine: Vec<u64> = (0..EACH)
+                    .map(|_| jobs.submit(constant("1")).unwrap().0)
+                    .collect();
+                // One submitter's ids increase: submission order.
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "{mine:?}");
+                all.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    jobs.join();
+    let mut all = all.into_inner().unwrap();
+    all.sort_unstable();
+    let expected: Vec<u64> = (1..=(SUBMITTERS * EACH) as u64).collect();
+    assert_eq!(all, expected);
+    assert_eq!(jobs.pending(), 0);
+    let statuses = jobs.statuses();
+    assert_eq!(statuses.len(), SUBMITTERS * EACH);
+    assert!(statuses
+        .iter()
+        .zip(1..)
+        .all(|(&(id, status), n)| id == JobId(n) && status == JobStatus::Done));
+}
+
+#[test]
+fn a_job_is_running_from_the_moment_its_id_is_returned() {
+    let dir = TempDir::new("running");
+    let jobs = open(&dir.results(), 1);
+    let (open_first, first) = gated("1");
+    let first = jobs.submit(first).unwrap();
+    let second = jobs.submit(constant("2")).unwrap();
+    // The first blocks the only worker: one running, one queued, both "running".
+    assert_eq!(jobs.outcome(first), Some(JobOutcome::Running));
+    assert_eq!(jobs.outcome(second), Some(JobOutcome::Running));
+    assert_eq!(jobs.pending(), 2);
+    assert_eq!(
+        jobs.statuses(),
+        [(first, JobStatus::Running), (second, JobStatus::Running)]
+    );
+    assert_eq!(jobs.outcome(JobId(3)), None);
+    drop(open_first);
+    assert_eq!(wait_finished(&jobs, first), done("1"));
+    assert_eq!(wait_finished(&jobs, second), done("2"));
+    assert_eq!(jobs.pending(), 0);
+}
+
+#[test]
+fn a_panicking_job_is_an_error_and_the_pool_keeps_working() {
+    let dir = TempDir::new("panic");
+    let jobs = open(&dir.results(), 1);
+    let bad = jobs
+        .submit(Box::new(|| panic!("a bug in a statistic")))
+        .unwrap();
+    let good = jobs.submit(constant("{\"a\": 1.0}")).unwrap();
+    assert_eq!(
+        wait_finished(&jobs, bad),
+        JobOutcome::Error(PANIC_REASON.to_string())
+    );
+    assert_eq!(wait_finished(&jobs, good), done("{\"a\": 1.0}"));
+    assert_eq!(jobs.pending(), 0);
+    assert!(!dir.results().join("job_id_1.json").exists());
+    assert!(dir.results().join("job_id_2.json").exists());
+}
+
+#[test]
+fn a_failing_job_reports_its_reason_and_writes_no_file() {
+    let dir = TempDir::new("fail");
+    let jobs = open(&dir.results(), 1);
+    let id = jobs
+        .submit(Box::new(|| Err("no data for this question".to_string())))
+        .unwrap();
+    assert_eq!(
+        wait_finished(&jobs, id),
+        JobOutcome::Error("no data for this question".to_string())
+    );
+    assert_eq!(jobs.statuses(), [(id, JobStatus::Error)]);
+    assert!(!dir.results().join("job_id_1.json").exists());
+}
+
+#[test]
+fn result_files_hold_exactly_the_bytes() {
+    let dir = TempDir::new("files");
+    let jobs = open(&dir.results(), 2);
+    let texts = [
+        "{\"Ohio\": 36.800000000000004}",
+        "{\"global_mean\": 25.0}",
+        "[]",
+    ];
+    let ids: Vec<JobId> = texts
+        .iter()
+        .map(|t| jobs.submit(constant(t)).unwrap())
+        .collect();
+    jobs.join();
+    for (id, text) in ids.iter().zip(texts) {
+        let on_disk = fs::read(dir.results().join(format!("{id}.json"))).unwrap();
+        assert_eq!(on_disk, text.as_bytes());
+        assert_eq!(jobs.outcome(*id), Some(done(text)));
+    }
+    // No temporary file is left behind.
+    let names = file_names(&dir.results());
+    assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn identical_results_are_stored_once() {
+    let dir = TempDir::new("dedup");
+    let jobs = open(&dir.results(), 2);
+    let a = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
+    let b = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
+    let c = jobs.submit(constant("{\"other\": 2.5}")).unwrap();
+    jobs.join();
+    // One blob per distinct content…
+    assert_eq!(file_names(&dir.results().join("blobs")).len(), 2);
+    // …one job file per job, with the job's bytes…
+    for id in [a, b] {
+        let path = dir.results().join(format!("{id}.json"));
+        assert_eq!(fs::read(path).unwrap(), b"{\"same\": 1.5}");
+    }
+    // …and one allocation in memory.
+    let (Some(JobOutcome::Done(x)), Some(JobOutcome::Done(y)), Some(JobOutcome::Done(z))) =
+        (jobs.outcome(a), jobs.outcome(b), jobs.outcome(c))
+    else {
+        panic!("not done");
+    };
+    assert!(Arc::ptr_eq(&x, &y));
+    assert!(!Arc::ptr_eq(&x, &z));
+}
+
+#[test]
+fn a_restarted_table_answers_earlier_jobs_and_continues_after_them() {
+    let dir = TempDir::new("restart");
+    let results = dir.results();
+    {
+        let jobs = open(&results, 2);
+        for text in ["[1]", "[2]", "[1]"] {
+            jobs.submit(constant(text)).unwrap();
+        }
+        // Dropped here: every accepted job finishes first.
+    }
+    // What a crash leaves behind, and names that are not results.
+    fs::write(results.join(".tmp-4242-0"), "{\"torn").unwrap();
+    fs::write(results.join("blobs").join(".tmp-4242-1"), "{\"torn").unwrap();
+    for junk in [
+        "job_id_0.json",
+        "job_id_x.json",
+        "job_id_01.json",
+        "job_id_7.json.bak",
+        "7.json",
+        "notes.txt",
+    ] {
+        fs::write(results.join(junk), "junk").unwrap();
+    }
+    fs::create_dir(results.join("job_id_9.json")).unwrap(); // not a file
+    fs::write(dir.path().join("something"), "outside").unwrap();
+
+    let jobs = open(&results, 2);
+    assert_eq!(jobs.outcome(JobId(1)), Some(done("[1]")));
+    assert_eq!(jobs.outcome(JobId(2)), Some(done("[2]")));
+    assert_eq!(jobs.outcome(JobId(3)), Some(done("[1]")));
+    assert_eq!(jobs.outcome(JobId(4)), None);
+    assert_eq!(jobs.outcome(JobId(9)), None);
+    assert_eq!(JobId::parse("../something"), None);
+    assert_eq!(jobs.pending(), 0);
+    let next = jobs.submit(constant("[4]")).unwrap();
+    assert_eq!(next, JobId(4));
+    assert_eq!(wait_finished(&jobs, next), done("[4]"));
+    assert_eq!(
+        jobs.statuses(),
+        [
+            (JobId(1), JobStatus::Done),
+            (JobId(2), JobStatus::Done),
+            (JobId(3), JobStatus::Done),
+            (JobId(4), JobStatus::Done),
+        ]
+    );
+    let names = file_names(&results);
+    assert!(!names.contains(".tmp-4242-0"), "{names:?}");
+    assert!(!file_names(&results.join("blobs")).contains(".tmp-4242-1"));
+    // Junk is ignored, not deleted.
+    assert!(names.contains("job_id_x.json") && names.contains("notes.txt"));
+}
+
+#[test]
+fn gaps_are_no_such_job() {
+    let dir = TempDir::new("gaps");
+    let results = dir.results();
+    fs::create_dir_all(&results).unwrap();
+    fs::write(results.join("job_id_2.json"), "[2]").unwrap();
+    fs::write(results.join("job_id_5.json"), "[5]").unwrap();
+    let jobs = open(&results, 1);
+    for missing in [1, 3, 4] {
+        assert_eq!(jobs.outcome(JobId(missing)), None, "{missing}");
+    }
+    assert_eq!(jobs.outcome(JobId(5)), Some(done("[5]")));
+    assert_eq!(jobs.submit(constant("[6]")).unwrap(), JobId(6));
+    jobs.join();
+    let ids: Vec<u64> = jobs.statuses().iter().map(|(id, _)| id.0).collect();
+    assert_eq!(ids, [2, 5, 6]);
+}
+
+#[test]
+fn an_absurd_planted_id_does_not_exhaust_the_ids() {
+    let dir = TempDir::new("absurd");
+    let results = dir.results();
+    fs::create_dir_all(&results).unwrap();
+    fs::write(results.join(format!("job_id_{}.json", u64::MAX)), "[]").unwrap();
+    let jobs = open(&results, 1);
+    assert_eq!(jobs.submit(constant("[]")).unwrap(), JobId(1));
+    assert_eq!(jobs.outcome(JobId(u64::MAX)), None);
+}
+
+#[test]
+fn an_unreadable_restored_result_is_an_error() {
+    let dir = TempDir::new("unreadable");
+    let results = dir.results();
+    fs::create_dir_all(&results).unwrap();
+    fs::write(results.join("job_id_1.json"), "[1]").unwrap();
+    let jobs = open(&results, 1);
+    fs::remove_file(results.join("job_id_1.json")).unwrap();
+    assert!(matches!(jobs.outcome(JobId(1)), Some(JobOutcome::Error(_))));
+    // Listed as it was found at start-up.
+    assert_eq!(jobs.statuses(), [(JobId(1), JobStatus::Done)]);
+}
+
+#[test]
+fn a_result_that_cannot_be_written_is_an_error() {
+    let dir = TempDir::new("nowrite");
+    let results = dir.results();
+    let jobs = open(&results, 1);
+    fs::remove_dir_all(&results).unwrap();
+    let id = jobs.submit(constant("[1]")).unwrap();
+    assert_eq!(
+        wait_finished(&jobs, id),
+        JobOutcome::Error(WRITE_FAILED_REASON.to_string())
+    );
+    // The pool goes on.
+    fs::create_dir_all(results.join("blobs")).unwrap();
+    let next = jobs.submit(constant("[2]")).unwrap();
+    assert_eq!(wait_finished(&jobs, next), done("[2]"));
+}
+
+#[test]
+fn after_stop_accepting_submit_is_refused_and_join_waits_for_the_accepted() {
+    const QUEUED: usize = 5;
+    let dir = TempDir::new("shutdown");
+    let jobs = Arc::new(open(&dir.results(), 1));
+    let (open_gate, first) = gated("[0]");
+    let mut accepted = vec![jobs.submit(first).unwrap()];
+    for i in 1..=QUEUED {
+        accepted.push(jobs.submit(constant(&format!("[{i}]"))).unwrap());
+    }
+    jobs.stop_accepting();
+    jobs.stop_accepting(); // idempotent
+    assert!(!jobs.is_accepting());
+    assert_eq!(
+        jobs.submit(constant("[]")).err(),
+        Some(Refused::ShuttingDown)
+    );
+    // Reads keep working; nothing has run past the gate yet.
+    assert_eq!(jobs.pending(), QUEUED + 1);
+    assert_eq!(jobs.outcome(accepted[QUEUED]), Some(JobOutcome::Running));
+
+    let (joined_tx, joined) = mpsc::channel();
+    let joiner = {
+        let jobs = Arc::clone(&jobs);
+        thread::spawn(move || {
+            jobs.join();
+            let _ = joined_tx.send(jobs.pending());
+        })
+    };
+    drop(open_gate);
+    assert_eq!(joined.recv_timeout(DEADLINE), Ok(0));
+    joiner.join().unwrap();
+    for (i, id) in accepted.iter().enumerate() {
+        assert_eq!(jobs.outcome(*id), Some(done(&format!("[{i}]"))));
+    }
+    jobs.join(); // idempotent
+    assert_eq!(jobs.statuses().len(), QUEUED + 1);
+}
+
+#[test]
+fn job_events_are_logged() {
+    let dir = TempDir::new("logged");
+    let log_path = dir.path().join("webserver.log");
+    let logger = Logger::open(&log_path, 1 << 20, 1).unwrap();
+    let jobs = Jobs::open(&dir.results(), 1, logger.clone()).unwrap();
+    jobs.submit(constant("[1]")).unwrap();
+    jobs.submit(Box::new(|| Err("bad question".to_string())))
+        .unwrap();
+    jobs.join();
+    logger.flush();
+    let log = fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = log.lines().map(|l| &l[24..]).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[0].starts_with(" INFO job_id_1 done in "), "{log}");
+    assert!(lines[0].ends_with("ms"), "{log}");
+    assert_eq!(lines[1], " ERROR job_id_2 error: bad question");
+}
+
+/// Resident memory of this process in kB (Linux), for the measurement below.
+fn rss_kb() -> Option<u64> {
+    status_kb("VmRSS:")
+}
+
+/// A `kB` field of `/proc/self/status` (Linux).
+fn status_kb(field: &str) -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Not a check but a measurement (run with `--ignored --nocapture`):
+/// memory and time for 200 000 jobs over 500 distinct results, then a
+/// restart over their files.
+#[test]
+#[ignore]
+fn measure_200k_jobs() {
+    const JOBS: usize = 200_000;
+    let dir = TempDir::new("measure");
+    let before = rss_kb();
+    let started = Instant::now();
+    let jobs = open(&dir.results(), 2);
+    for i in 0..JOBS {
+        // Like the server's work: small captures, the text built on the worker.
+        let work = move || {
+            Ok(format!(
+                "{{\"Ohio\": {}.5, \"pad\": \"{:0>200}\"}}",
+                i % 500,
+                0
+            ))
+        };
+        jobs.submit(Box::new(work)).unwrap();
+        // Keep the queue short, as clients waiting for answers do: this
+        // measures the table, not a backlog of 200 000 queued closures.
+        while jobs.pending() > 1000 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    jobs.join();
+    let ran = started.elapsed();
+    let after = rss_kb();
+    assert_eq!(jobs.statuses().len(), JOBS);
+    assert_eq!(file_names(&dir.results().join("blobs")).len(), 500);
+    eprintln!(
+        "{JOBS} jobs: {ran:?}, RSS {before:?} kB -> {after:?} kB, peak {:?} kB",
+        status_kb("VmHWM:")
+    );
+    drop(jobs);
+    let started = Instant::now();
+    let jobs = open(&dir.results(), 2);
+    eprintln!(
+        "restart over {} files: {:?}, RSS {:?} kB",
+        jobs.statuses().len(),
+        started.elapsed(),
+        rss_kb()
+    );
+    assert_eq!(jobs.submit(constant("[]")).unwrap().0, JOBS as u64 + 1);
+}
+
+#[test]
+fn a_full_queue_refuses_until_a_job_finishes() {
+    let dir = TempDir::new("queue-full");
+    let jobs = Jobs::open_with_max_pending(&dir.results(), 1, 2, Logger::disabled()).unwrap();
+    let (open_gate, first) = gated("[0]");
+    let first = jobs.submit(first).unwrap();
+    let second = jobs.submit(constant("[1]")).unwrap();
+    // Two pending (one running behind the gate, one queued): the cap.
+    assert_eq!(jobs.submit(constant("[2]")).err(), Some(Refused::QueueFull));
+    assert_eq!(jobs.pending(), 2);
+    open_gate.send(()).unwrap();
+    assert_eq!(wait_finished(&jobs, first), done("[0]"));
+    assert_eq!(wait_finished(&jobs, second), done("[1]"));
+    // The refused submission used no id: the next one is job 3.
+    assert_eq!(jobs.submit(constant("[3]")).unwrap(), JobId(3));
+}
