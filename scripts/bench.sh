@@ -397,7 +397,7 @@ throughput_runs() {
     run_wrk get "${wrk_args[@]}" -s "$LUA/common.lua" "$main_url/api/num_jobs"
 
     run_wrk post "${wrk_args[@]}" -s "$LUA/submit.lua" "$main_url/api/states_mean"
-    say "draining the $(field post requests) submitted states_mean jobs"
+    say "draining the $(($(field post requests) - $(field post non2xx))) accepted states_mean jobs"
     POST_DRAIN_S=$(wait_drained "$main_url")
 
     # One connection per wrk thread: see the INVARIANT in end_to_end.lua.
@@ -482,12 +482,12 @@ print_table() {
     declare -A label=(
         [nginx1]="nginx GET /api/num_jobs (first)"
         [get]="ours GET /api/num_jobs"
-        [post]="ours POST /api/states_mean (submit)"
+        [post]="ours POST /api/states_mean (answers)"
         [e2e]="ours end to end state_mean (all req)"
         [result]="ours GET finished mean_by_category"
         [nginx2]="nginx GET /api/num_jobs (last)"
     )
-    declare -A ratio_target=([get]=$TARGET_GET_RATIO [post]=$TARGET_POST_RATIO)
+    declare -A ratio_target=([get]=$TARGET_GET_RATIO)
 
     echo
     echo "le-stats-sportif vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') — wrk ${WRK_THREADS}t/${WRK_CONNS}c, $DURATION per run, server threads $SERVER_THREADS, $(nproc) CPUs"
@@ -507,6 +507,17 @@ print_table() {
             targets+="p99 < ${TARGET_P99_MS} ms $(verdict "$p99" lt "$TARGET_P99_MS")"
         fi
         printf '%-38s %11s %9s %9s %8s %7s  %s\n' "${label[$r]}" "$req" "$p50" "$p99" "$ratio" "$errs" "$targets"
+        if [[ $r == post ]]; then
+            # The server caps queued jobs (503 past the cap) and a states_mean
+            # job takes longer to run than to submit, so a long submit run
+            # fills the queue: its answers/s is the speed of the submit path,
+            # its accepted/s (the target) is bounded by the drain rate.
+            local ok ok_ratio
+            ok=$(field post ok_req_s)
+            ok_ratio=$(awk -v a="$ok" -v b="$NGINX_REF" 'BEGIN { printf "%.2f", a / b }')
+            printf '%-38s %11s %9s %9s %8s %7s  %s\n' "ours POST states_mean: accepted/s" "$ok" "" "" \
+                "$ok_ratio" "" "x nginx >= $TARGET_POST_RATIO $(verdict "$ok_ratio" ge "$TARGET_POST_RATIO")"
+        fi
     done
     local jobs_s e2e_ratio per_job
     jobs_s=$(field e2e jobs_s)
@@ -520,8 +531,9 @@ print_table() {
         "x nginx >= $TARGET_E2E_RATIO $(verdict "$e2e_ratio" ge "$TARGET_E2E_RATIO"); $per_job requests per job"
     echo
     printf '%-38s %11s  %s\n' "nginx reference GET req/s (mean)" "$NGINX_REF" ""
-    printf '%-38s %11s  %s\n' "states_mean jobs queued by POST run" "$(field post requests)" \
-        "drained in ${POST_DRAIN_S} s after the run"
+    printf '%-38s %11s  %s\n' "states_mean jobs accepted by POST run" \
+        "$(($(field post requests) - $(field post non2xx)))" \
+        "$(field post non2xx) answers >= 400 (503: queue full); queue drained ${POST_DRAIN_S} s after the run"
     printf '%-38s %11s  %s\n' "start-up to listening, median ms" "$STARTUP_MEDIAN_MS" \
         "of $STARTS; < $TARGET_START_MS ms $(verdict "$STARTUP_MEDIAN_MS" lt "$TARGET_START_MS")"
     local rss_mb hwm_mb

@@ -3,7 +3,8 @@
 -- wrk's own summary prints human units ("850.12us", "1.20ms", "12.34k"), which
 -- are easy to misparse. Instead every run ends with exactly one line
 --
---   BENCH requests=N duration_s=S req_s=R p50_us=P p99_us=Q errors=E non2xx=X [extra...]
+--   BENCH requests=N duration_s=S req_s=R p50_us=P p99_us=Q errors=E non2xx=X
+--         ok_req_s=K [extra...]
 --
 -- that scripts/bench.sh reads with plain field splitting. All latencies are
 -- microseconds, as wrk records them.
@@ -39,6 +40,8 @@ function bench_report(summary, latency, extra)
       string.format("errors=%d", e.connect + e.read + e.write + e.timeout),
       -- wrk counts every status above 399 here.
       string.format("non2xx=%d", e.status),
+      -- Answers below 400 per second: for a submit run, jobs accepted.
+      string.format("ok_req_s=%.1f", (summary.requests - e.status) / seconds),
    }
    for _, kv in ipairs(extra or {}) do
       fields[#fields + 1] = kv
