@@ -187,6 +187,12 @@ impl Api {
 
     /// Validates a computing request and queues its job.
     fn submit(&self, endpoint: Endpoint, body: &[u8]) -> Result<Response, ApiError> {
+        // After shutdown began every computing request is a 503, valid or
+        // not. (`Jobs::submit` checks again under its lock: this early
+        // check only decides which error a doomed request reports.)
+        if !self.jobs.is_accepting() {
+            return Err(ApiError::ShuttingDown);
+        }
         let query = parse_query(endpoint, body)?;
         stats::validate(&self.dataset, &query).map_err(|e| self.explain(e))?;
         let dataset = Arc::clone(&self.dataset);

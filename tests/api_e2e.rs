@@ -226,6 +226,8 @@ fn graceful_shutdown_drains_then_refuses_and_keeps_serving_reads() {
     assert!(status == "running" || status == "done", "{status}");
     let r = server.post("/api/global_mean", &body(OBESITY, None));
     assert_eq!(r.status, 503);
+    // Even an invalid computing request is refused as shutting down.
+    assert_eq!(server.post("/api/state_mean", "{").status, 503);
     assert_eq!(
         r.json(),
         serde_json::json!({"status": "error", "reason": "shutting down"})

@@ -116,7 +116,7 @@ fn graceful_shutdown_in_the_middle_of_a_burst() {
         });
         let r = server.get("/api/graceful_shutdown");
         assert_eq!(r.status, 200);
-        let refused = server.post("/api/state_mean", body);
+        let refused = server.post("/api/global_mean", body);
         assert_eq!(refused.status, 503);
     });
 

@@ -475,3 +475,17 @@ pub fn assert_same(expected: &Ordered, got: &Ordered, context: &str) {
         _ => assert_eq!(expected, got, "{context}"),
     }
 }
+
+/// Writes `bytes` on a fresh connection, half-closes, and returns everything
+/// the server sent until it closed.
+pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream.write_all(bytes).expect("write");
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
