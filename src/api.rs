@@ -8,6 +8,7 @@ use crate::dataset::Dataset;
 use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
+use crate::limits::RESULT_WAIT;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -238,7 +239,8 @@ impl Api {
 
     fn get_results(&self, id: &str) -> Result<Response, ApiError> {
         let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
-        let body = match self.jobs.outcome(id).ok_or(ApiError::InvalidJobId)? {
+        let outcome = self.jobs.outcome_within(id, RESULT_WAIT);
+        let body = match outcome.ok_or(ApiError::InvalidJobId)? {
             JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
             JobOutcome::Done(data) => {
                 const HEAD: &[u8] = br#"{"status": "done", "data": "#;

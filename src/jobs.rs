@@ -55,8 +55,8 @@ use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A job id: `job_id_N`, N ≥ 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,7 +170,22 @@ struct Shared {
     first_id: u64,
     store: ResultStore,
     logger: Logger,
+    /// Wakes callers of [`Jobs::outcome_within`] waiting for a job to
+    /// finish. Each condvar is used with the `table` mutex only, and its
+    /// condition is "the waited-for entry is no longer `Running`", which is
+    /// read under that lock, so a finish cannot slip between a waiter's check
+    /// and its sleep.
+    ///
+    /// Job `id` signals `finished[id % FINISHED_SHARDS]`. One condvar for
+    /// all would wake every waiting client whenever *any* job finished (a
+    /// thundering herd at thousands of jobs a second); with shards a finish
+    /// wakes only the few waiters that share its shard, and each of those
+    /// re-checks its own entry and sleeps again if it is not the one.
+    finished: Box<[Condvar]>,
 }
+
+/// See [`Shared::finished`].
+const FINISHED_SHARDS: usize = 64;
 
 /// Every job submitted by this process.
 ///
@@ -206,6 +221,14 @@ enum Entry {
 }
 
 impl Entry {
+    fn outcome(&self) -> JobOutcome {
+        match self {
+            Entry::Running => JobOutcome::Running,
+            Entry::Done(bytes) => JobOutcome::Done(Arc::clone(bytes)),
+            Entry::Error(reason) => JobOutcome::Error(reason.to_string()),
+        }
+    }
+
     fn status(&self) -> JobStatus {
         match self {
             Entry::Running => JobStatus::Running,
@@ -260,6 +283,7 @@ impl Jobs {
             first_id,
             store,
             logger,
+            finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
         });
         Ok(Jobs {
             shared,
@@ -309,19 +333,42 @@ impl Jobs {
         Ok(id)
     }
 
+    /// The outcome of job `id`, waiting up to `wait` for it to finish if it
+    /// is running; `None` if there is no such job.
+    ///
+    /// This is what `get_results` uses: a client that polls in a tight loop
+    /// then sends one or two requests per job instead of dozens, which
+    /// leaves the CPU to the workers that finish the jobs.
+    pub fn outcome_within(&self, id: JobId, wait: Duration) -> Option<JobOutcome> {
+        let Some(index) = self.shared.index_of(id) else {
+            return self.outcome(id);
+        };
+        let table = self.shared.lock_table();
+        table.entries.get(index)?;
+        // `wait_timeout_while` re-checks the condition after every wake-up
+        // (ours, another job's in the same shard, or a spurious one) and
+        // returns when it no longer holds or the time is up.
+        let (table, _timed_out) = self.shared.finished[self.shared.shard(id)]
+            .wait_timeout_while(table, wait, |table| {
+                matches!(table.entries.get(index), Some(Entry::Running))
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        table.entries.get(index).map(Entry::outcome)
+    }
+
     /// The outcome of job `id`; `None` if there is no such job.
     ///
     /// A job restored from an earlier run is `Done` with its file's bytes,
     /// read now; if the file has become unreadable it is `Error`.
     pub fn outcome(&self, id: JobId) -> Option<JobOutcome> {
         if id.0 >= self.shared.first_id {
-            let index = usize::try_from(id.0 - self.shared.first_id).ok()?;
-            let table = self.shared.lock_table();
-            return Some(match table.entries.get(index)? {
-                Entry::Running => JobOutcome::Running,
-                Entry::Done(bytes) => JobOutcome::Done(Arc::clone(bytes)),
-                Entry::Error(reason) => JobOutcome::Error(reason.to_string()),
-            });
+            let index = self.shared.index_of(id)?;
+            return self
+                .shared
+                .lock_table()
+                .entries
+                .get(index)
+                .map(Entry::outcome);
         }
         self.shared.restored.binary_search(&id).ok()?;
         // Read outside any lock: restored ids never change.
@@ -395,6 +442,19 @@ impl Shared {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Where job `id` is in `JobTable::entries`, if it was submitted by this
+    /// process (it may still be past the end: not submitted yet).
+    fn index_of(&self, id: JobId) -> Option<usize> {
+        id.0.checked_sub(self.first_id)
+            .and_then(|i| usize::try_from(i).ok())
+    }
+
+    /// Which of the `finished` condvars job `id` signals.
+    fn shard(&self, id: JobId) -> usize {
+        // The remainder is below FINISHED_SHARDS, so it fits a usize.
+        (id.0 % FINISHED_SHARDS as u64) as usize
+    }
+
     /// The body of job `id`, on a worker thread.
     fn run(&self, id: JobId, work: Work) {
         let started = Instant::now();
@@ -412,15 +472,17 @@ impl Shared {
                 .info(format!("{id} done in {}", format_millis(started.elapsed())));
         }
         let mut table = self.lock_table();
-        let index =
-            id.0.checked_sub(self.first_id)
-                .and_then(|i| usize::try_from(i).ok());
-        if let Some(slot) = index.and_then(|i| table.entries.get_mut(i)) {
+        if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
             *slot = entry;
         }
         // This job was counted when submitted; `saturating` only so that a
         // broken invariant cannot turn into a panic on a worker.
         table.pending = table.pending.saturating_sub(1);
+        drop(table);
+        // After the entry changed under the lock: a waiter either saw
+        // `Running` and is asleep (and is woken now), or takes the lock
+        // after our change and sees the outcome without sleeping.
+        self.finished[self.shard(id)].notify_all();
     }
 
     /// Runs the work and writes its result file; the entry to record.

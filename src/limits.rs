@@ -42,6 +42,12 @@ pub const REJECT_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
 /// `EMFILE`: retrying at once would spin a core while the condition lasts.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
+/// `get_results` on a running job waits up to this long for it to finish
+/// before answering `running` (a short long-poll): a client polling in a
+/// loop then needs one or two requests per job instead of dozens, which
+/// leaves the CPU to the workers.
+pub const RESULT_WAIT: Duration = Duration::from_millis(20);
+
 /// Simultaneous connections; the next one is answered `503` and closed.
 pub const MAX_CONNECTIONS: usize = 2048;
 /// Stack of each connection thread: small, so that `MAX_CONNECTIONS` threads
@@ -53,6 +59,11 @@ pub const CONNECTION_THREAD_STACK: usize = 256 * 1024;
 /// query (a few hundred bytes) until a worker takes it, so this bounds that
 /// memory to about 15 MB.
 pub const MAX_PENDING_JOBS: usize = 50_000;
+
+/// Log lines waiting for the log writer; past this, logging callers wait
+/// for the writer (back-pressure) rather than queue without bound. About
+/// 100 bytes a line: a few MB at most.
+pub const LOG_QUEUE_LINES: usize = 32 * 1024;
 
 /// The request log is rotated when it reaches this size …
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;

@@ -23,9 +23,11 @@
 //!
 //! # Failure
 //!
-//! Logging never panics and never blocks a caller for long: the channel is
-//! unbounded, and the writer keeps draining it even when the file has become
-//! unwritable. The first I/O error is reported once to stderr; later ones are
+//! Logging never panics and never blocks a caller for long. The channel is
+//! bounded ([`LOG_QUEUE_LINES`]), so a disk slower than the request rate
+//! slows requests down (back-pressure) instead of growing memory without
+//! bound; and the writer keeps draining it even when the file has become
+//! unwritable, so a full channel always empties. The first I/O error is reported once to stderr; later ones are
 //! dropped silently (a full disk would otherwise flood stderr too). After a
 //! failed write the writer drops its buffer and reopens the file before the
 //! next line, so logging resumes by itself once the cause is gone.
@@ -41,10 +43,11 @@
 //! exits, and that last drop waits for it — so no line logged before the
 //! drop is lost.
 
+use crate::limits::LOG_QUEUE_LINES;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -61,8 +64,8 @@ pub struct Logger {
 struct Inner {
     /// The only sender of the writer's channel. Invariant: `Some` until
     /// `Inner` is dropped; dropping it is what tells the writer to finish.
-    /// (`Sender` is `Sync`, so clones on many threads send through `&Sender`.)
-    sender: Option<Sender<Message>>,
+    /// (`SyncSender` is `Sync`, so clones on many threads send through it.)
+    sender: Option<SyncSender<Message>>,
     /// The writer thread, joined when the last clone goes away. Invariant:
     /// `Some` until that join. The mutex only exists because `JoinHandle`
     /// must be taken out by value in `Drop`; nobody else locks it.
@@ -114,7 +117,7 @@ impl Logger {
     pub fn open(path: &Path, max_bytes: u64, keep: usize) -> io::Result<Logger> {
         let file = open_append(path)?;
         let size = file.metadata()?.len();
-        let (sender, receiver) = mpsc::channel();
+        let (sender, receiver) = mpsc::sync_channel(LOG_QUEUE_LINES);
         let writer = Writer {
             path: path.to_path_buf(),
             max_bytes,
@@ -193,7 +196,7 @@ impl Logger {
         }
     }
 
-    fn sender(&self) -> Option<&Sender<Message>> {
+    fn sender(&self) -> Option<&SyncSender<Message>> {
         self.inner.as_ref().and_then(|inner| inner.sender.as_ref())
     }
 }

@@ -475,3 +475,29 @@ fn a_full_queue_refuses_until_a_job_finishes() {
     // The refused submission used no id: the next one is job 3.
     assert_eq!(jobs.submit(constant("[3]")).unwrap(), JobId(3));
 }
+
+#[test]
+fn outcome_within_returns_as_soon_as_the_job_finishes() {
+    let dir = TempDir::new("outcome-within");
+    let jobs = Arc::new(open(&dir.results(), 1));
+    let (open_gate, work) = gated("[7]");
+    let id = jobs.submit(work).unwrap();
+    // Still running after a short wait: the gate is closed.
+    assert_eq!(
+        jobs.outcome_within(id, Duration::from_millis(20)),
+        Some(JobOutcome::Running)
+    );
+    // A waiter with a long bound is woken by the finish, not by its timeout.
+    let waiter = {
+        let jobs = Arc::clone(&jobs);
+        thread::spawn(move || {
+            let start = Instant::now();
+            (jobs.outcome_within(id, DEADLINE), start.elapsed())
+        })
+    };
+    open_gate.send(()).unwrap();
+    let (outcome, waited) = waiter.join().unwrap();
+    assert_eq!(outcome, Some(done("[7]")));
+    assert!(waited < DEADLINE, "woken by the finish, not the timeout");
+    assert_eq!(jobs.outcome_within(JobId(99), DEADLINE), None);
+}
