@@ -65,6 +65,12 @@ pub const MAX_PENDING_JOBS: usize = 50_000;
 /// 100 bytes a line: a few MB at most.
 pub const LOG_QUEUE_LINES: usize = 32 * 1024;
 
+/// Group commit of the log: once woken, the log writer waits this long for
+/// more lines before writing them all at once (see `log`) …
+pub const LOG_LINGER: Duration = Duration::from_millis(2);
+/// … or until this many lines are queued.
+pub const LOG_BATCH_LINES: usize = 1024;
+
 /// The request log is rotated when it reaches this size …
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
 /// … keeping this many old files (`webserver.log.1` … `.N`).
