@@ -9,7 +9,7 @@ BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 
-.PHONY: all data build run_server test run_unit_tests run_tests smoke fuzz bench browser_test lint fmt clean
+.PHONY: all data build run_server test run_unit_tests run_tests smoke fuzz bench bench_scale browser_test lint fmt clean
 
 all: build
 
@@ -48,6 +48,10 @@ fuzz:
 
 bench: data
 	bash scripts/bench.sh
+
+# Load time and query latency on the subset replicated 1, 10 and 100 times.
+bench_scale: data
+	bash scripts/bench.sh scale
 
 browser_test: data build
 	bash scripts/browser_test.sh
