@@ -3,6 +3,9 @@
 //! under the system temp dir, removed at the end. No test sleeps: blocking
 //! jobs wait on a gate channel the test opens.
 
+mod common;
+
+use common::TempDir;
 use le_stats_sportif::jobs::{
     JobId, JobOutcome, JobStatus, Jobs, Refused, Work, PANIC_REASON, WRITE_FAILED_REASON,
 };
@@ -10,39 +13,15 @@ use le_stats_sportif::log::Logger;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("lss-jobs-{name}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn results(&self) -> PathBuf {
-        self.0.join("results")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// The results directory inside a test's temp dir.
+fn results(dir: &TempDir) -> PathBuf {
+    dir.path().join("results")
 }
 
 fn open(dir: &Path, threads: usize) -> Jobs {
@@ -96,7 +75,7 @@ fn ids_are_in_order_and_unique_under_concurrent_submitters() {
     const SUBMITTERS: usize = 8;
     const EACH: usize = 100;
     let dir = TempDir::new("ids");
-    let jobs = open(&dir.results(), 2);
+    let jobs = open(&results(&dir), 2);
     let all = Mutex::new(Vec::new());
     thread::scope(|scope| {
         for _ in 0..SUBMITTERS {
@@ -127,7 +106,7 @@ fn ids_are_in_order_and_unique_under_concurrent_submitters() {
 #[test]
 fn a_job_is_running_from_the_moment_its_id_is_returned() {
     let dir = TempDir::new("running");
-    let jobs = open(&dir.results(), 1);
+    let jobs = open(&results(&dir), 1);
     let (open_first, first) = gated("1");
     let first = jobs.submit(first).unwrap();
     let second = jobs.submit(constant("2")).unwrap();
@@ -149,7 +128,7 @@ fn a_job_is_running_from_the_moment_its_id_is_returned() {
 #[test]
 fn a_panicking_job_is_an_error_and_the_pool_keeps_working() {
     let dir = TempDir::new("panic");
-    let jobs = open(&dir.results(), 1);
+    let jobs = open(&results(&dir), 1);
     let bad = jobs
         .submit(Box::new(|| panic!("a bug in a statistic")))
         .unwrap();
@@ -160,14 +139,14 @@ fn a_panicking_job_is_an_error_and_the_pool_keeps_working() {
     );
     assert_eq!(wait_finished(&jobs, good), done("{\"a\": 1.0}"));
     assert_eq!(jobs.pending(), 0);
-    assert!(!dir.results().join("job_id_1.json").exists());
-    assert!(dir.results().join("job_id_2.json").exists());
+    assert!(!results(&dir).join("job_id_1.json").exists());
+    assert!(results(&dir).join("job_id_2.json").exists());
 }
 
 #[test]
 fn a_failing_job_reports_its_reason_and_writes_no_file() {
     let dir = TempDir::new("fail");
-    let jobs = open(&dir.results(), 1);
+    let jobs = open(&results(&dir), 1);
     let id = jobs
         .submit(Box::new(|| Err("no data for this question".to_string())))
         .unwrap();
@@ -176,13 +155,13 @@ fn a_failing_job_reports_its_reason_and_writes_no_file() {
         JobOutcome::Error("no data for this question".to_string())
     );
     assert_eq!(jobs.statuses(), [(id, JobStatus::Error)]);
-    assert!(!dir.results().join("job_id_1.json").exists());
+    assert!(!results(&dir).join("job_id_1.json").exists());
 }
 
 #[test]
 fn result_files_hold_exactly_the_bytes() {
     let dir = TempDir::new("files");
-    let jobs = open(&dir.results(), 2);
+    let jobs = open(&results(&dir), 2);
     let texts = [
         "{\"Ohio\": 36.800000000000004}",
         "{\"global_mean\": 25.0}",
@@ -194,28 +173,28 @@ fn result_files_hold_exactly_the_bytes() {
         .collect();
     jobs.join();
     for (id, text) in ids.iter().zip(texts) {
-        let on_disk = fs::read(dir.results().join(format!("{id}.json"))).unwrap();
+        let on_disk = fs::read(results(&dir).join(format!("{id}.json"))).unwrap();
         assert_eq!(on_disk, text.as_bytes());
         assert_eq!(jobs.outcome(*id), Some(done(text)));
     }
     // No temporary file is left behind.
-    let names = file_names(&dir.results());
+    let names = file_names(&results(&dir));
     assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
 }
 
 #[test]
 fn identical_results_are_stored_once() {
     let dir = TempDir::new("dedup");
-    let jobs = open(&dir.results(), 2);
+    let jobs = open(&results(&dir), 2);
     let a = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
     let b = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
     let c = jobs.submit(constant("{\"other\": 2.5}")).unwrap();
     jobs.join();
     // One blob per distinct content…
-    assert_eq!(file_names(&dir.results().join("blobs")).len(), 2);
+    assert_eq!(file_names(&results(&dir).join("blobs")).len(), 2);
     // …one job file per job, with the job's bytes…
     for id in [a, b] {
-        let path = dir.results().join(format!("{id}.json"));
+        let path = results(&dir).join(format!("{id}.json"));
         assert_eq!(fs::read(path).unwrap(), b"{\"same\": 1.5}");
     }
     // …and one allocation in memory.
@@ -231,7 +210,7 @@ fn identical_results_are_stored_once() {
 #[test]
 fn a_restarted_table_answers_earlier_jobs_and_continues_after_them() {
     let dir = TempDir::new("restart");
-    let results = dir.results();
+    let results = results(&dir);
     {
         let jobs = open(&results, 2);
         for text in ["[1]", "[2]", "[1]"] {
@@ -285,7 +264,7 @@ fn a_restarted_table_answers_earlier_jobs_and_continues_after_them() {
 #[test]
 fn gaps_are_no_such_job() {
     let dir = TempDir::new("gaps");
-    let results = dir.results();
+    let results = results(&dir);
     fs::create_dir_all(&results).unwrap();
     fs::write(results.join("job_id_2.json"), "[2]").unwrap();
     fs::write(results.join("job_id_5.json"), "[5]").unwrap();
@@ -303,7 +282,7 @@ fn gaps_are_no_such_job() {
 #[test]
 fn an_absurd_planted_id_does_not_exhaust_the_ids() {
     let dir = TempDir::new("absurd");
-    let results = dir.results();
+    let results = results(&dir);
     fs::create_dir_all(&results).unwrap();
     fs::write(results.join(format!("job_id_{}.json", u64::MAX)), "[]").unwrap();
     let jobs = open(&results, 1);
@@ -314,7 +293,7 @@ fn an_absurd_planted_id_does_not_exhaust_the_ids() {
 #[test]
 fn an_unreadable_restored_result_is_an_error() {
     let dir = TempDir::new("unreadable");
-    let results = dir.results();
+    let results = results(&dir);
     fs::create_dir_all(&results).unwrap();
     fs::write(results.join("job_id_1.json"), "[1]").unwrap();
     let jobs = open(&results, 1);
@@ -327,7 +306,7 @@ fn an_unreadable_restored_result_is_an_error() {
 #[test]
 fn a_result_that_cannot_be_written_is_an_error() {
     let dir = TempDir::new("nowrite");
-    let results = dir.results();
+    let results = results(&dir);
     let jobs = open(&results, 1);
     fs::remove_dir_all(&results).unwrap();
     let id = jobs.submit(constant("[1]")).unwrap();
@@ -345,7 +324,7 @@ fn a_result_that_cannot_be_written_is_an_error() {
 fn after_stop_accepting_submit_is_refused_and_join_waits_for_the_accepted() {
     const QUEUED: usize = 5;
     let dir = TempDir::new("shutdown");
-    let jobs = Arc::new(open(&dir.results(), 1));
+    let jobs = Arc::new(open(&results(&dir), 1));
     let (open_gate, first) = gated("[0]");
     let mut accepted = vec![jobs.submit(first).unwrap()];
     for i in 1..=QUEUED {
@@ -385,7 +364,7 @@ fn job_events_are_logged() {
     let dir = TempDir::new("logged");
     let log_path = dir.path().join("webserver.log");
     let logger = Logger::open(&log_path, 1 << 20, 1).unwrap();
-    let jobs = Jobs::open(&dir.results(), 1, logger.clone()).unwrap();
+    let jobs = Jobs::open(&results(&dir), 1, logger.clone()).unwrap();
     jobs.submit(constant("[1]")).unwrap();
     jobs.submit(Box::new(|| Err("bad question".to_string())))
         .unwrap();
@@ -421,7 +400,7 @@ fn measure_200k_jobs() {
     let dir = TempDir::new("measure");
     let before = rss_kb();
     let started = Instant::now();
-    let jobs = open(&dir.results(), 2);
+    let jobs = open(&results(&dir), 2);
     for i in 0..JOBS {
         // Like the server's work: small captures, the text built on the worker.
         let work = move || {
@@ -442,14 +421,14 @@ fn measure_200k_jobs() {
     let ran = started.elapsed();
     let after = rss_kb();
     assert_eq!(jobs.statuses().len(), JOBS);
-    assert_eq!(file_names(&dir.results().join("blobs")).len(), 500);
+    assert_eq!(file_names(&results(&dir).join("blobs")).len(), 500);
     eprintln!(
         "{JOBS} jobs: {ran:?}, RSS {before:?} kB -> {after:?} kB, peak {:?} kB",
         status_kb("VmHWM:")
     );
     drop(jobs);
     let started = Instant::now();
-    let jobs = open(&dir.results(), 2);
+    let jobs = open(&results(&dir), 2);
     eprintln!(
         "restart over {} files: {:?}, RSS {:?} kB",
         jobs.statuses().len(),
@@ -462,7 +441,7 @@ fn measure_200k_jobs() {
 #[test]
 fn a_full_queue_refuses_until_a_job_finishes() {
     let dir = TempDir::new("queue-full");
-    let jobs = Jobs::open_with_max_pending(&dir.results(), 1, 2, Logger::disabled()).unwrap();
+    let jobs = Jobs::open_with_max_pending(&results(&dir), 1, 2, Logger::disabled()).unwrap();
     let (open_gate, first) = gated("[0]");
     let first = jobs.submit(first).unwrap();
     let second = jobs.submit(constant("[1]")).unwrap();
@@ -479,7 +458,7 @@ fn a_full_queue_refuses_until_a_job_finishes() {
 #[test]
 fn outcome_within_returns_as_soon_as_the_job_finishes() {
     let dir = TempDir::new("outcome-within");
-    let jobs = Arc::new(open(&dir.results(), 1));
+    let jobs = Arc::new(open(&results(&dir), 1));
     let (open_gate, work) = gated("[7]");
     let id = jobs.submit(work).unwrap();
     // Still running after a short wait: the gate is closed.
