@@ -44,18 +44,13 @@ fn gated(json: &str) -> (mpsc::Sender<()>, Work) {
     (open, work)
 }
 
-/// Polls until job `id` is no longer running, with a deadline.
+/// Waits (on the job table's Condvar, with a deadline) until job `id` is no
+/// longer running.
 fn wait_finished(jobs: &Jobs, id: JobId) -> JobOutcome {
-    let start = Instant::now();
-    loop {
-        match jobs.outcome(id) {
-            Some(JobOutcome::Running) => {
-                assert!(start.elapsed() < DEADLINE, "{id} still running");
-                thread::sleep(Duration::from_millis(1));
-            }
-            Some(outcome) => return outcome,
-            None => panic!("{id} unknown"),
-        }
+    match jobs.outcome_within(id, DEADLINE) {
+        Some(JobOutcome::Running) => panic!("{id} still running after {DEADLINE:?}"),
+        Some(outcome) => outcome,
+        None => panic!("{id} unknown"),
     }
 }
 
