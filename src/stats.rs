@@ -244,16 +244,21 @@ fn write_object(out: &mut String, entries: &[(String, f64)]) {
 /// `serde_json` escapes it.
 fn write_json_string(out: &mut String, text: &str) {
     // serde_json escapes exactly `"`, `\` and the control characters below
-    // U+0020; text without them is copied as it is.
-    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // U+0020; text without them is copied as it is. (A fold rather than
+    // `any`: without an early exit it compiles to a loop over many bytes at
+    // a time.)
+    let escapes = text.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if escapes {
+        // Serialising a `&str` cannot fail: it has no map keys to reject and
+        // writes into memory.
+        out.push_str(&serde_json::to_string(text).expect("a &str always serialises"));
+    } else {
         out.push('"');
         out.push_str(text);
         out.push('"');
-        return;
     }
-    // Serialising a `&str` cannot fail: it has no map keys to reject and
-    // writes into memory.
-    out.push_str(&serde_json::to_string(text).expect("a &str always serialises"));
 }
 
 /// `x` as Python's `repr(float)` prints it (also what `json.dumps` prints):
@@ -325,32 +330,43 @@ pub fn python_repr_str(text: &str) -> String {
 
 /// Appends [`python_repr_str`]`(text)` to `out`.
 fn write_python_repr_str(out: &mut String, text: &str) {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    // One pass finds which quotes occur and whether any other character
+    // may need an escape.
+    let (mut single, mut double, mut plain) = (false, false, true);
+    for b in text.bytes() {
+        single |= b == b'\'';
+        double |= b == b'"';
+        plain &= (b' '..=b'~').contains(&b) && b != b'\\';
+    }
+    let quote = if single && !double { '"' } else { '\'' };
     out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
+    // The common case, printable ASCII without `\` or the quote, needs no
+    // escape: it is copied whole rather than a character at a time. (When
+    // the quote is `"`, the text has none.)
+    if plain && !(quote == '\'' && single) {
+        out.push_str(text);
+    } else {
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c if c == quote => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if !is_python_printable(c) => {
+                    let code = u32::from(c);
+                    // Writing into a String cannot fail.
+                    let _ = match code {
+                        0..=0xff => write!(out, "\\x{code:02x}"),
+                        0x100..=0xffff => write!(out, "\\u{code:04x}"),
+                        _ => write!(out, "\\U{code:08x}"),
+                    };
+                }
+                c => out.push(c),
             }
-            c if !is_python_printable(c) => {
-                let code = u32::from(c);
-                // Writing into a String cannot fail.
-                let _ = match code {
-                    0..=0xff => write!(out, "\\x{code:02x}"),
-                    0x100..=0xffff => write!(out, "\\u{code:04x}"),
-                    _ => write!(out, "\\U{code:08x}"),
-                };
-            }
-            c => out.push(c),
         }
     }
     out.push(quote);
@@ -487,13 +503,26 @@ pub fn compute(dataset: &Dataset, query: &Query) -> Result<Answer, StatsError> {
             Answer::Flat(vec![(state.name().to_owned(), diff)])
         }
         (Endpoint::MeanByCategory, _, _) => {
-            let mut entries = Vec::new();
+            let len = question.states().map(|s| s.category_sums().len()).sum();
+            let mut entries = Vec::with_capacity(len);
             // States come in name order and categories in (category,
             // stratification) order, so the keys come sorted by the tuple.
             for state in question.states() {
+                // Each key is `python_repr_tuple(&[state, category,
+                // stratification])`; the state's part is written once.
+                let mut head = String::from("(");
+                write_python_repr_str(&mut head, state.name());
+                head.push_str(", ");
                 for (id, mean) in category_means(state) {
                     let (category, stratification) = dataset.category(id);
-                    let key = python_repr_tuple(&[state.name(), category, stratification]);
+                    let mut key = String::with_capacity(
+                        head.len() + category.len() + stratification.len() + 8,
+                    );
+                    key.push_str(&head);
+                    write_python_repr_str(&mut key, category);
+                    key.push_str(", ");
+                    write_python_repr_str(&mut key, stratification);
+                    key.push(')');
                     entries.push((key, mean));
                 }
             }
