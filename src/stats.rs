@@ -298,16 +298,16 @@ fn write_python_float(out: &mut String, x: f64) {
         return;
     }
     let _ = write!(out, "{x:e}");
-    let Some(e) = out[start..].find('e').map(|e| start + e) else {
-        // `{:e}` of a finite float always has an exponent part; were it
-        // missing, the digits alone would still be the right number.
-        return;
-    };
-    // ...which is a decimal integer such as `-5` or `16`; Python writes it
-    // with a sign and at least two digits.
-    let Ok(exponent) = out[e + 1..].parse::<i32>() else {
-        return;
-    };
+    let e = start
+        + out[start..]
+            .find('e')
+            // `{:e}` of a finite float always has an exponent part...
+            .expect("LowerExp output has an 'e'");
+    let exponent: i32 = out[e + 1..]
+        .parse()
+        // ...which is a decimal integer such as `-5` or `16`.
+        .expect("LowerExp exponent is an integer");
+    // Python writes the exponent with a sign and at least two digits.
     out.truncate(e + 1);
     let exp_sign = if exponent < 0 { '-' } else { '+' };
     let _ = write!(out, "{exp_sign}{:02}", exponent.unsigned_abs());
