@@ -1,15 +1,12 @@
 //! The nine statistics as pure functions over a [`Dataset`].
 //!
 //! The answers must match the course's pandas server, which computes them
-//! with `groupby(...).mean()` and `Series.mean()`. Those two use different
-//! summations, and matching them makes the results equal bit for bit rather
-//! than merely within rounding (measured on the 114 checker cases: 114/114
-//! equal; naive summation in file order matches none of the diff cases):
-//!
-//! - a mean per group (per state, per category) is Kahan-compensated
-//!   summation in file order, divided by the count, as pandas' `group_mean`;
-//! - the global mean of a question is numpy's pairwise summation in file
-//!   order, divided by the count, as `Series.mean()`.
+//! with `groupby(...).mean()` and `Series.mean()`. A mean here is a group's
+//! sum divided by its count, and the [`Dataset`] computes every group's sum
+//! once while loading, added exactly as pandas adds it (Kahan per state and
+//! per category, numpy's pairwise sum per question: see [`GroupSum`]). So a
+//! query costs a read per state or category, not a pass over the rows, and
+//! its means equal pandas' bit for bit.
 //!
 //! Ties between equal means are ordered by state name (SPEC). pandas orders
 //! them by numpy's unstable quicksort instead, so for ties only the key order
@@ -18,8 +15,7 @@
 //! JSON is written by hand so that keys keep their order and floats print as
 //! Python's `json` prints them.
 
-use crate::dataset::{CategoryId, Dataset, QuestionRows, StateRows};
-use std::collections::BTreeMap;
+use crate::dataset::{CategoryId, Dataset, GroupSum, QuestionRows, StateRows};
 use std::fmt;
 use std::fmt::Write as _;
 
@@ -201,10 +197,20 @@ impl Answer {
     /// produce if a difference of two huge means overflows) is written as
     /// `null`, because JSON has no infinity.
     pub fn to_json(&self) -> String {
-        let mut out = String::new();
-        match self {
-            Answer::Flat(entries) => write_object(&mut out, entries),
-            Answer::Nested(outer, entries) => {
+        let (outer, entries) = match self {
+            Answer::Flat(entries) => (None, entries),
+            Answer::Nested(outer, entries) => (Some(outer), entries),
+        };
+        // One allocation in the common case: room for each key with its
+        // quotes and separators and the longest float (24 characters,
+        // `-1.7976931348623157e+308`); only escapes can outgrow it.
+        let capacity = entries.iter().map(|(key, _)| key.len() + 32).sum::<usize>()
+            + outer.map_or(0, |o| o.len() + 8)
+            + 2;
+        let mut out = String::with_capacity(capacity);
+        match outer {
+            None => write_object(&mut out, entries),
+            Some(outer) => {
                 out.push('{');
                 write_json_string(&mut out, outer);
                 out.push_str(": ");
@@ -226,7 +232,7 @@ fn write_object(out: &mut String, entries: &[(String, f64)]) {
         write_json_string(out, key);
         out.push_str(": ");
         if value.is_finite() {
-            out.push_str(&python_float_repr(*value));
+            write_python_float(out, *value);
         } else {
             out.push_str("null");
         }
@@ -234,11 +240,25 @@ fn write_object(out: &mut String, entries: &[(String, f64)]) {
     out.push('}');
 }
 
-/// Appends `text` as a JSON string literal to `out`.
+/// Appends `text` as a JSON string literal to `out`, escaped as
+/// `serde_json` escapes it.
 fn write_json_string(out: &mut String, text: &str) {
-    // Serialising a `&str` cannot fail: it has no map keys to reject and
-    // writes into memory.
-    out.push_str(&serde_json::to_string(text).expect("a &str always serialises"));
+    // serde_json escapes exactly `"`, `\` and the control characters below
+    // U+0020; text without them is copied as it is. (A fold rather than
+    // `any`: without an early exit it compiles to a loop over many bytes at
+    // a time.)
+    let escapes = text.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if escapes {
+        // Serialising a `&str` cannot fail: it has no map keys to reject and
+        // writes into memory.
+        out.push_str(&serde_json::to_string(text).expect("a &str always serialises"));
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
 }
 
 /// `x` as Python's `repr(float)` prints it (also what `json.dumps` prints):
@@ -246,41 +266,51 @@ fn write_json_string(out: &mut String, text: &str) {
 /// `1e-4 <= |x| < 1e16` (always with a fractional part, `25.0`) and in
 /// exponent notation otherwise (`1e-05`, `1.5e+16`); `nan`, `inf`, `-inf`.
 pub fn python_float_repr(x: f64) -> String {
+    let mut out = String::new();
+    write_python_float(&mut out, x);
+    out
+}
+
+/// Appends [`python_float_repr`]`(x)` to `out`.
+fn write_python_float(out: &mut String, x: f64) {
     if x.is_nan() {
-        return "nan".to_owned();
+        out.push_str("nan");
+        return;
     }
     if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+        return;
     }
-    // Rust's `{:e}` prints the shortest round-trip digits as `d[.ddd]e<exp>`.
-    let scientific = format!("{:e}", x.abs());
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        // `{:e}` of a finite float always has an exponent part.
-        .expect("LowerExp output has an 'e'");
-    let exponent: i32 = exponent
+    // Rust's `{}` and `{:e}` print the same shortest round-trip digits as
+    // Python, `{}` always in fixed notation and `{:e}` as `d[.ddd]e<exp>`.
+    // Python picks fixed notation when those digits are at least 1e-4 and
+    // below 1e16, which holds if and only if `x` itself is: 1e16 is exact,
+    // and the shortest digits of the double nearest 1e-4 are `1e-4`, while
+    // every smaller double's digits lie below 1e-4.
+    let start = out.len();
+    // Writing into a String cannot fail.
+    if x == 0.0 || (1e-4..1e16).contains(&x.abs()) {
+        let _ = write!(out, "{x}");
+        // Python shows a whole number with a fractional part: `25.0`.
+        if !out[start..].contains('.') {
+            out.push_str(".0");
+        }
+        return;
+    }
+    let _ = write!(out, "{x:e}");
+    let e = start
+        + out[start..]
+            .find('e')
+            // `{:e}` of a finite float always has an exponent part...
+            .expect("LowerExp output has an 'e'");
+    let exponent: i32 = out[e + 1..]
         .parse()
-        // ...which is a decimal integer such as `1`, `-5` or `16`.
+        // ...which is a decimal integer such as `-5` or `16`.
         .expect("LowerExp exponent is an integer");
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    if !(-4..16).contains(&exponent) {
-        let exp_sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{sign}{mantissa}e{exp_sign}{:02}", exponent.unsigned_abs());
-    }
-    let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
-    if exponent < 0 {
-        let zeros = "0".repeat(exponent.unsigned_abs() as usize - 1);
-        return format!("{sign}0.{zeros}{digits}");
-    }
-    // `exponent` is in 0..16 here.
-    let int_len = exponent as usize + 1;
-    if digits.len() <= int_len {
-        let zeros = "0".repeat(int_len - digits.len());
-        format!("{sign}{digits}{zeros}.0")
-    } else {
-        let (int, frac) = digits.split_at(int_len);
-        format!("{sign}{int}.{frac}")
-    }
+    // Python writes the exponent with a sign and at least two digits.
+    out.truncate(e + 1);
+    let exp_sign = if exponent < 0 { '-' } else { '+' };
+    let _ = write!(out, "{exp_sign}{:02}", exponent.unsigned_abs());
 }
 
 /// `text` as Python's `repr(str)` prints it.
@@ -293,37 +323,53 @@ pub fn python_float_repr(x: f64) -> String {
 /// private-use areas; unassigned code points (which Python also escapes)
 /// would need the Unicode tables and are printed as they are.
 pub fn python_repr_str(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
     let mut out = String::with_capacity(text.len() + 2);
+    write_python_repr_str(&mut out, text);
+    out
+}
+
+/// Appends [`python_repr_str`]`(text)` to `out`.
+fn write_python_repr_str(out: &mut String, text: &str) {
+    // One pass finds which quotes occur and whether any other character
+    // may need an escape.
+    let (mut single, mut double, mut plain) = (false, false, true);
+    for b in text.bytes() {
+        single |= b == b'\'';
+        double |= b == b'"';
+        plain &= (b' '..=b'~').contains(&b) && b != b'\\';
+    }
+    let quote = if single && !double { '"' } else { '\'' };
     out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
+    // The common case, printable ASCII without `\` or the quote, needs no
+    // escape: it is copied whole rather than a character at a time. (When
+    // the quote is `"`, the text has none.)
+    if plain && !(quote == '\'' && single) {
+        out.push_str(text);
+    } else {
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c if c == quote => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if !is_python_printable(c) => {
+                    let code = u32::from(c);
+                    // Writing into a String cannot fail.
+                    let _ = match code {
+                        0..=0xff => write!(out, "\\x{code:02x}"),
+                        0x100..=0xffff => write!(out, "\\u{code:04x}"),
+                        _ => write!(out, "\\U{code:08x}"),
+                    };
+                }
+                c => out.push(c),
             }
-            c if !is_python_printable(c) => {
-                let code = u32::from(c);
-                // Writing into a String cannot fail.
-                let _ = match code {
-                    0..=0xff => write!(out, "\\x{code:02x}"),
-                    0x100..=0xffff => write!(out, "\\u{code:04x}"),
-                    _ => write!(out, "\\U{code:08x}"),
-                };
-            }
-            c => out.push(c),
         }
     }
     out.push(quote);
-    out
 }
 
 /// Returns false for the characters Python's `str.isprintable` rejects,
@@ -351,11 +397,20 @@ fn is_python_printable(c: char) -> bool {
 
 /// Python's `repr` of a tuple of strings: `('a', 'b')`, `('a',)`, `()`.
 pub fn python_repr_tuple(items: &[&str]) -> String {
-    let parts: Vec<String> = items.iter().map(|s| python_repr_str(s)).collect();
-    match parts.as_slice() {
-        [one] => format!("({one},)"),
-        _ => format!("({})", parts.join(", ")),
+    // Room for the items, their quotes and the separators, unless escaped.
+    let mut out = String::with_capacity(items.iter().map(|s| s.len() + 4).sum::<usize>() + 3);
+    out.push('(');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_python_repr_str(&mut out, item);
     }
+    if items.len() == 1 {
+        out.push(',');
+    }
+    out.push(')');
+    out
 }
 
 /// What a valid query addresses.
@@ -448,13 +503,26 @@ pub fn compute(dataset: &Dataset, query: &Query) -> Result<Answer, StatsError> {
             Answer::Flat(vec![(state.name().to_owned(), diff)])
         }
         (Endpoint::MeanByCategory, _, _) => {
-            let mut entries = Vec::new();
+            let len = question.states().map(|s| s.category_sums().len()).sum();
+            let mut entries = Vec::with_capacity(len);
             // States come in name order and categories in (category,
             // stratification) order, so the keys come sorted by the tuple.
             for state in question.states() {
+                // Each key is `python_repr_tuple(&[state, category,
+                // stratification])`; the state's part is written once.
+                let mut head = String::from("(");
+                write_python_repr_str(&mut head, state.name());
+                head.push_str(", ");
                 for (id, mean) in category_means(state) {
                     let (category, stratification) = dataset.category(id);
-                    let key = python_repr_tuple(&[state.name(), category, stratification]);
+                    let mut key = String::with_capacity(
+                        head.len() + category.len() + stratification.len() + 8,
+                    );
+                    key.push_str(&head);
+                    write_python_repr_str(&mut key, category);
+                    key.push_str(", ");
+                    write_python_repr_str(&mut key, stratification);
+                    key.push(')');
                     entries.push((key, mean));
                 }
             }
@@ -462,7 +530,6 @@ pub fn compute(dataset: &Dataset, query: &Query) -> Result<Answer, StatsError> {
         }
         (Endpoint::StateMeanByCategory, Some(state), _) => {
             let entries = category_means(state)
-                .into_iter()
                 .map(|(id, mean)| {
                     let (category, stratification) = dataset.category(id);
                     (python_repr_tuple(&[category, stratification]), mean)
@@ -513,24 +580,15 @@ fn top5(question: QuestionRows<'_>, descending: bool) -> Vec<(&str, f64)> {
 
 /// The mean of each (category, stratification) group of a state, sorted by
 /// the pair; rows without a category are left out (pandas drops NaN keys).
-fn category_means(state: StateRows<'_>) -> Vec<(CategoryId, f64)> {
-    let mut groups: BTreeMap<CategoryId, KahanMean> = BTreeMap::new();
-    for (category, value) in state.rows() {
-        if let Some(id) = category {
-            groups.entry(id).or_default().add(value);
-        }
-    }
-    // A group's values are needed again only if its sum overflowed.
-    groups
-        .into_iter()
-        .map(|(id, acc)| {
-            let values = state
-                .rows()
-                .filter(move |&(c, _)| c == Some(id))
-                .map(|(_, v)| v);
-            (id, acc.mean(values))
-        })
-        .collect()
+fn category_means<'a>(state: StateRows<'a>) -> impl Iterator<Item = (CategoryId, f64)> + 'a {
+    state.category_sums().map(move |(id, sum)| {
+        // Read only if the group's sum overflowed.
+        let values = state
+            .rows()
+            .filter(move |&(c, _)| c == Some(id))
+            .map(|(_, v)| v);
+        (id, mean_of(sum, values))
+    })
 }
 
 fn owned(entries: Vec<(&str, f64)>) -> Vec<(String, f64)> {
@@ -542,54 +600,22 @@ fn owned(entries: Vec<(&str, f64)>) -> Vec<(String, f64)> {
 
 /// The mean of a state's values as pandas' `groupby(...).mean()` computes it.
 fn state_mean(state: StateRows<'_>) -> f64 {
-    let mut acc = KahanMean::default();
-    state.values().for_each(|v| acc.add(v));
-    acc.mean(state.values())
-}
-
-/// A running Kahan-compensated sum, step for step as pandas' `group_mean`
-/// (`y = v - c; t = s + y; c = (t - s) - y; s = t`).
-#[derive(Debug, Default, Clone, Copy)]
-struct KahanMean {
-    sum: f64,
-    compensation: f64,
-    count: u64,
-}
-
-impl KahanMean {
-    fn add(&mut self, value: f64) {
-        let y = value - self.compensation;
-        let t = self.sum + y;
-        self.compensation = (t - self.sum) - y;
-        // pandas resets a NaN compensation (from an infinite sum) to 0.
-        if self.compensation.is_nan() {
-            self.compensation = 0.0;
-        }
-        self.sum = t;
-        self.count += 1;
-    }
-
-    /// The mean; `values` are the same values again, read only if the sum
-    /// overflowed.
-    fn mean(&self, values: impl Iterator<Item = f64>) -> f64 {
-        finite_mean(self.sum, self.count, values)
-    }
+    mean_of(state.sum(), state.values())
 }
 
 /// The global mean of a question as pandas' `Series.mean()` computes it.
 fn global_mean(question: QuestionRows<'_>) -> f64 {
-    let values = question.values();
-    let count = values.len();
-    let sum = pairwise_sum(&mut question.values(), count);
-    finite_mean(sum, count as u64, values)
+    mean_of(question.sum(), question.values())
 }
 
-/// `sum / count`, unless the sum overflowed: the values are finite (the
-/// loader rejects others), so their mean is too, and it is then computed
-/// with a running mean that cannot overflow (pandas would answer infinity).
-fn finite_mean(sum: f64, count: u64, values: impl Iterator<Item = f64>) -> f64 {
-    if sum.is_finite() {
-        return sum / count as f64;
+/// The group's sum divided by its count, unless the sum overflowed: the
+/// values are finite (the loader rejects others), so their mean is too, and
+/// it is then computed from `values` (the group's values again, read only
+/// in that case) with a running mean that cannot overflow (pandas would
+/// answer infinity).
+fn mean_of(sum: GroupSum, values: impl Iterator<Item = f64>) -> f64 {
+    if sum.sum().is_finite() {
+        return sum.sum() / sum.count() as f64;
     }
     let mut mean = 0.0;
     for (k, value) in values.enumerate() {
@@ -598,44 +624,4 @@ fn finite_mean(sum: f64, count: u64, values: impl Iterator<Item = f64>) -> f64 {
         mean = mean + value / k - mean / k;
     }
     mean
-}
-
-/// Below this many values numpy's pairwise sum adds in one 8-way unrolled
-/// block; above, it splits in two.
-const PAIRWISE_BLOCK: usize = 128;
-
-/// The sum of the next `n` values, exactly as numpy's `pairwise_sum` adds
-/// them (the `n` values must be available).
-///
-/// numpy reads its halves left to right, so the recursion can consume one
-/// iterator in order instead of indexing a slice.
-fn pairwise_sum(values: &mut impl Iterator<Item = f64>, n: usize) -> f64 {
-    let mut next = || values.next().unwrap_or(0.0);
-    if n < 8 {
-        let mut sum = 0.0;
-        for _ in 0..n {
-            sum += next();
-        }
-        sum
-    } else if n <= PAIRWISE_BLOCK {
-        let mut r = [0.0f64; 8];
-        for slot in &mut r {
-            *slot = next();
-        }
-        for _ in 1..n / 8 {
-            for slot in &mut r {
-                *slot += next();
-            }
-        }
-        let mut sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for _ in 0..n % 8 {
-            sum += next();
-        }
-        sum
-    } else {
-        // The first half is a multiple of 8 long, as numpy splits.
-        let half = n / 2 - (n / 2) % 8;
-        let left = pairwise_sum(values, half);
-        left + pairwise_sum(values, n - half)
-    }
 }

@@ -290,3 +290,89 @@ fn no_file_content_panics() {
     // Both outcomes happen: the mutations do reach the checks.
     assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
 }
+
+// survey.csv, obesity: 10 rows summing to 265 (see tests/stats.rs for the
+// rows); Hawai'i 10 + 20 + 30 with Age/18-24 twice and Total once; Texas's
+// only row has no category. "Some other question": 1 (Alabama) and 3 (no
+// location), so the question's sum counts a row no state has.
+#[test]
+fn sums_are_computed_per_question_state_and_category() {
+    let dataset = load("survey.csv");
+    let obesity = dataset.question(OBESITY).unwrap();
+    let sum = obesity.sum();
+    assert_eq!((sum.count(), sum.sum()), (10, 265.0));
+
+    let hawaii = obesity.state("Hawai'i").unwrap();
+    assert_eq!((hawaii.sum().count(), hawaii.sum().sum()), (3, 60.0));
+    let categories: Vec<((&str, &str), u64, f64)> = hawaii
+        .category_sums()
+        .map(|(id, s)| (dataset.category(id), s.count(), s.sum()))
+        .collect();
+    assert_eq!(
+        categories,
+        vec![
+            (("Age (years)", "18 - 24"), 2, 30.0),
+            (("Total", "Total"), 1, 30.0)
+        ]
+    );
+
+    let texas = obesity.state("Texas").unwrap();
+    assert_eq!((texas.sum().count(), texas.sum().sum()), (1, 35.0));
+    assert_eq!(texas.category_sums().len(), 0);
+
+    let other = dataset.question(OTHER).unwrap();
+    assert_eq!((other.sum().count(), other.sum().sum()), (2, 4.0));
+    let alabama = other.state("Alabama").unwrap();
+    assert_eq!((alabama.sum().count(), alabama.sum().sum()), (1, 1.0));
+}
+
+// Ten 0.7 then ten 0.1 in category A, a 1e6 in category B after each of
+// them, and a row without a category. Summed in file order, as Python's
+// floats do: Kahan 8.0, numpy pairwise 7.999999999999998. A's sum is Kahan
+// over A's values alone, in file order; the question's is pairwise over all
+// 41 rows.
+#[test]
+fn state_and_category_sums_are_kahan_in_file_order_and_the_question_sum_pairwise() {
+    let mut csv =
+        String::from("LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\n");
+    let a_values = ["0.7"; 10].iter().chain(["0.1"; 10].iter());
+    for v in a_values {
+        csv.push_str(&format!("S,Q,{v},A,a\nS,Q,1000000,B,b\n"));
+    }
+    csv.push_str("S,Q,0,,\n");
+    let dataset = Dataset::from_bytes("mem.csv".as_ref(), csv.as_bytes()).unwrap();
+    let question = dataset.question("Q").unwrap();
+    let state = question.state("S").unwrap();
+    let sums: Vec<(&str, u64, f64)> = state
+        .category_sums()
+        .map(|(id, s)| (dataset.category(id).0, s.count(), s.sum()))
+        .collect();
+    assert_eq!(sums, vec![("A", 20, 8.0), ("B", 20, 20_000_000.0)]);
+    assert_eq!(state.sum().count(), 41);
+    assert_eq!(question.sum().count(), 41);
+
+    // Alone in their question, the twenty values give the two sums apart.
+    let mut csv =
+        String::from("LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\n");
+    for v in ["0.7"; 10].iter().chain(["0.1"; 10].iter()) {
+        csv.push_str(&format!("S,Q,{v},A,a\n"));
+    }
+    let dataset = Dataset::from_bytes("mem.csv".as_ref(), csv.as_bytes()).unwrap();
+    let question = dataset.question("Q").unwrap();
+    assert_eq!(question.state("S").unwrap().sum().sum(), 8.0);
+    assert_eq!(question.sum().sum(), 7.999999999999998);
+}
+
+#[test]
+fn an_overflowing_sum_is_not_finite() {
+    let csv = "LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\n\
+               S,Q,1e308,T,T\nS,Q,1e308,T,T\n";
+    let dataset = Dataset::from_bytes("mem.csv".as_ref(), csv.as_bytes()).unwrap();
+    let question = dataset.question("Q").unwrap();
+    let state = question.state("S").unwrap();
+    assert!(!question.sum().sum().is_finite());
+    assert!(!state.sum().sum().is_finite());
+    let (_, category) = state.category_sums().next().unwrap();
+    assert_eq!(category.count(), 2);
+    assert!(!category.sum().is_finite());
+}

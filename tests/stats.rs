@@ -278,6 +278,29 @@ fn the_pairwise_sum_splits_as_numpy_does() {
     );
 }
 
+// Two values of 1e308: every sum overflows, yet each mean is the values'
+// mean (pandas would answer inf), read from the rows again.
+#[test]
+fn a_mean_whose_sum_overflows_is_still_the_mean() {
+    let d = one_state(&["1e308".to_owned(), "1e308".to_owned()]);
+    assert_eq!(
+        json(&d, Endpoint::StateMean, "Q", Some("S")),
+        r#"{"S": 1e+308}"#
+    );
+    assert_eq!(
+        json(&d, Endpoint::GlobalMean, "Q", None),
+        r#"{"global_mean": 1e+308}"#
+    );
+    assert_eq!(
+        json(&d, Endpoint::StateDiffFromMean, "Q", Some("S")),
+        r#"{"S": 0.0}"#
+    );
+    assert_eq!(
+        json(&d, Endpoint::StateMeanByCategory, "Q", Some("S")),
+        r#"{"S": {"('Total', 'Total')": 1e+308}}"#
+    );
+}
+
 #[test]
 fn errors_are_returned_in_order_question_state_direction() {
     let d = load("survey.csv");
@@ -436,6 +459,23 @@ fn floats_print_as_python_prints_them() {
     assert_eq!(python_float_repr(f64::NAN), "nan");
     assert_eq!(python_float_repr(f64::INFINITY), "inf");
     assert_eq!(python_float_repr(f64::NEG_INFINITY), "-inf");
+}
+
+/// The doubles on either side of where Python switches notation, as
+/// Python 3 prints them (`repr(math.nextafter(1e-4, 0))` and so on).
+#[test]
+fn floats_switch_notation_where_python_does() {
+    let table: [(f64, &str); 6] = [
+        (1e-4_f64.next_down(), "9.999999999999999e-05"),
+        (-(1e-4_f64.next_down()), "-9.999999999999999e-05"),
+        (1e-4_f64.next_up(), "0.00010000000000000002"),
+        (1e16_f64.next_down(), "9999999999999998.0"),
+        (1e16_f64.next_up(), "1.0000000000000002e+16"),
+        (-1e16, "-1e+16"),
+    ];
+    for (x, expected) in table {
+        assert_eq!(python_float_repr(x), expected, "{x:e}");
+    }
 }
 
 /// Expected texts from Python 3: `repr(s)`.
