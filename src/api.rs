@@ -354,7 +354,7 @@ pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, ApiError> {
     })
 }
 
-/// Up to [`MAX_SUGGESTIONS`] of `known`, closest to `wanted` first, by edit
+/// Up to three (`MAX_SUGGESTIONS`) of `known`, closest to `wanted` first, by edit
 /// distance over lower-cased characters; only names within half their
 /// length of `wanted` count as close.
 pub fn closest(wanted: &str, known: Vec<&str>) -> Vec<String> {

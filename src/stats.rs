@@ -611,17 +611,13 @@ fn global_mean(question: QuestionRows<'_>) -> f64 {
 /// The group's sum divided by its count, unless the sum overflowed: the
 /// values are finite (the loader rejects others), so their mean is too, and
 /// it is then computed from `values` (the group's values again, read only
-/// in that case) with a running mean that cannot overflow (pandas would
-/// answer infinity).
+/// in that case) as the sum of `value / count` — every partial sum of those
+/// is at most `count` terms of at most `f64::MAX / count` each, so it cannot
+/// overflow (pandas would answer infinity).
 fn mean_of(sum: GroupSum, values: impl Iterator<Item = f64>) -> f64 {
+    let count = sum.count() as f64;
     if sum.sum().is_finite() {
-        return sum.sum() / sum.count() as f64;
+        return sum.sum() / count;
     }
-    let mut mean = 0.0;
-    for (k, value) in values.enumerate() {
-        let k = (k + 1) as f64;
-        // Each term is at most |value| or |mean| divided by k >= 1.
-        mean = mean + value / k - mean / k;
-    }
-    mean
+    values.map(|value| value / count).sum()
 }

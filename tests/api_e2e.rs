@@ -33,11 +33,12 @@ fn every_computing_endpoint_answers_its_checker_shape() {
     };
     // The first case of each endpoint, end to end through HTTP.
     let mut seen = std::collections::BTreeSet::new();
-    for (endpoint, request, expected) in common::checker_cases(&cases) {
+    for case in common::checker_cases(&cases) {
+        let (endpoint, request, expected) = (&case.endpoint, &case.request, &case.expected);
         if !seen.insert(endpoint.clone()) {
             continue;
         }
-        let id = server.submit(&endpoint, &request);
+        let id = server.submit(endpoint, request);
         assert!(id.starts_with("job_id_"), "{id}");
         let done = server.wait_result(&id);
         let common::Ordered::Object(members) = done.ordered() else {
@@ -48,7 +49,7 @@ fn every_computing_endpoint_answers_its_checker_shape() {
             ("status".into(), common::Ordered::String("done".into()))
         );
         assert_eq!(members[1].0, "data");
-        common::assert_same(&expected, &members[1].1, &format!("{endpoint} {request}"));
+        common::assert_same(expected, &members[1].1, &format!("{endpoint} {request}"));
     }
     assert_eq!(seen.len(), 9);
 }

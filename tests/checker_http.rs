@@ -32,8 +32,8 @@ fn checker_cases_from_8_concurrent_clients_20_rounds() {
                     // Each client walks the cases from its own offset, so
                     // that different endpoints run at the same time.
                     for i in 0..cases.len() {
-                        let (endpoint, request, expected) =
-                            &cases[(i + client * 13 + round) % cases.len()];
+                        let case = &cases[(i + client * 13 + round) % cases.len()];
+                        let (endpoint, request) = (&case.endpoint, &case.request);
                         let done = connection.run_job(endpoint, request);
                         let common::Ordered::Object(members) = done.ordered() else {
                             panic!("not an object: {}", done.text())
@@ -45,7 +45,7 @@ fn checker_cases_from_8_concurrent_clients_20_rounds() {
                             done.text()
                         );
                         common::assert_same(
-                            expected,
+                            &case.expected,
                             &members[1].1,
                             &format!("client {client} round {round} {endpoint} {request}"),
                         );

@@ -1,21 +1,15 @@
 //! Loading: the CSV dialect, the row filters, the index, and the exact
 //! error messages, on the hand-written files in `tests/fixtures`.
 
+mod common;
+
+use common::{fixture, load_fixture as load};
 use le_stats_sportif::dataset::{Dataset, DatasetError};
-use std::path::PathBuf;
 
 const OBESITY: &str = "Percent of adults aged 18 years and older who have obesity";
 const MUSCLE: &str =
     "Percent of adults who engage in muscle-strengthening activities on 2 or more days a week";
 const OTHER: &str = "Some other question";
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
-}
-
-fn load(name: &str) -> Dataset {
-    Dataset::load(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 /// The error message loading `name` gives.
 fn load_error(name: &str) -> String {

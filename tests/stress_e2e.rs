@@ -35,11 +35,10 @@ fn sixteen_clients_times_500_jobs() {
                 let submitted: Vec<(String, usize)> = (0..JOBS)
                     .map(|i| {
                         let case = (client * JOBS + i) % cases.len();
-                        let (endpoint, request, _) = &cases[case];
                         let r = connection.request(
                             "POST",
-                            &format!("/api/{endpoint}"),
-                            request.as_bytes(),
+                            &format!("/api/{}", cases[case].endpoint),
+                            cases[case].request.as_bytes(),
                         );
                         assert_eq!(r.status, 200, "{}", r.text());
                         (r.json()["job_id"].as_str().unwrap().to_string(), case)
@@ -54,7 +53,7 @@ fn sixteen_clients_times_500_jobs() {
                     let common::Ordered::Object(members) = answer.ordered() else {
                         panic!("{}", answer.text())
                     };
-                    common::assert_same(&cases[*case].2, &members[1].1, id);
+                    common::assert_same(&cases[*case].expected, &members[1].1, id);
                 }
                 let mut ids = ids.lock().unwrap();
                 for (id, _) in submitted {

@@ -31,6 +31,17 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     None
 }
 
+/// `tests/fixtures/<name>`: the small CSVs written for these tests.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(FIXTURES).join(name)
+}
+
+/// Loads `tests/fixtures/<name>`; panics with the loader's message if it fails.
+pub fn load_fixture(name: &str) -> le_stats_sportif::dataset::Dataset {
+    le_stats_sportif::dataset::Dataset::load(&fixture(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 pub fn subset_csv() -> Option<PathBuf> {
     shared("data/nutrition_activity_obesity_usa_subset.csv")
 }
@@ -327,11 +338,22 @@ pub fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
     })
 }
 
-/// Every checker case: (endpoint, request body, expected `data`).
-pub fn checker_cases(root: &Path) -> Vec<(String, String, Ordered)> {
-    let mut cases = Vec::new();
-    let mut endpoints: Vec<_> = std::fs::read_dir(root)
-        .expect("read checker-cases")
+/// One of the course checker's cases.
+pub struct Case {
+    /// The endpoint, e.g. `states_mean`.
+    pub endpoint: String,
+    /// The request body (`in-N.json`).
+    pub request: String,
+    /// The expected `data` as the course server wrote it (`out-N.json`).
+    pub expected_text: String,
+    /// `expected_text`, parsed with its members in order.
+    pub expected: Ordered,
+}
+
+/// The names in directory `dir`, sorted naturally (`in-2` before `in-10`).
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|e| {
             e.expect("dir entry")
                 .file_name()
@@ -339,27 +361,34 @@ pub fn checker_cases(root: &Path) -> Vec<(String, String, Ordered)> {
                 .into_owned()
         })
         .collect();
-    endpoints.sort();
-    for endpoint in endpoints {
+    let number = |name: &str| -> u64 {
+        let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+        digits.parse().unwrap_or(0)
+    };
+    names.sort_by(|a, b| (number(a), a).cmp(&(number(b), b)));
+    names
+}
+
+/// Every checker case under `root` (`<endpoint>/{input,output}/`), by
+/// endpoint and case number.
+pub fn checker_cases(root: &Path) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for endpoint in sorted_names(root) {
         let inputs = root.join(&endpoint).join("input");
-        let mut names: Vec<_> = std::fs::read_dir(&inputs)
-            .expect("read inputs")
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        for name in names {
-            let body = std::fs::read_to_string(inputs.join(&name)).expect("read input");
+        for name in sorted_names(&inputs) {
+            let request = std::fs::read_to_string(inputs.join(&name)).expect("read input");
             let out = root
                 .join(&endpoint)
                 .join("output")
                 .join(name.replace("in-", "out-"));
-            let expected = ordered(&std::fs::read_to_string(out).expect("read output"));
-            cases.push((endpoint.clone(), body, expected));
+            let expected_text = std::fs::read_to_string(out).expect("read output");
+            let expected = ordered(&expected_text);
+            cases.push(Case {
+                endpoint: endpoint.clone(),
+                request,
+                expected_text,
+                expected,
+            });
         }
     }
     cases
