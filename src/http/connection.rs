@@ -19,7 +19,7 @@
 
 use crate::http::parser::{self, BodyFraming, ChunkedDecoder, Head, ParseError, Parsed};
 use crate::http::response::{self, Response, WriteOptions};
-use crate::http::{Handler, Request, Version};
+use crate::http::{path_of, Handler, Request, Version};
 use crate::limits::{Limits, LINGER_MAX_BYTES, LINGER_TIMEOUT};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -505,10 +505,4 @@ fn socket_timeout(deadline: Instant) -> Duration {
     } else {
         millis
     }
-}
-
-/// The path of a target: everything before the first `?` or `#`.
-fn path_of(target: &str) -> &str {
-    let end = target.find(['?', '#']).unwrap_or(target.len());
-    &target[..end]
 }

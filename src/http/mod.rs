@@ -38,8 +38,7 @@ pub struct Request {
 impl Request {
     /// The target's path: everything before the first `?` or `#`.
     pub fn path(&self) -> &str {
-        let end = self.target.find(['?', '#']).unwrap_or(self.target.len());
-        &self.target[..end]
+        path_of(&self.target)
     }
 
     /// The value of the first field named `name` (compared case-insensitively).
@@ -49,6 +48,12 @@ impl Request {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The path of a request target: everything before the first `?` or `#`.
+pub fn path_of(target: &str) -> &str {
+    let end = target.find(['?', '#']).unwrap_or(target.len());
+    &target[..end]
 }
 
 /// What answers requests: the API implements it, the connection loop calls it.
