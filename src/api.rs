@@ -48,45 +48,38 @@ impl ApiError {
         }
     }
 
-    /// The one place where errors become statuses and bodies.
+    /// The one place where API errors become statuses and bodies; every body
+    /// is `{"status": "error", "reason": ...}` (see [`Response::error`]).
     pub fn into_response(self) -> Response {
-        let (status, reason, did_you_mean) = match self {
+        match self {
             ApiError::BadRequest {
                 reason,
                 did_you_mean,
-            } => (400, reason, did_you_mean),
-            ApiError::NotFound => (404, "not found".to_string(), Vec::new()),
-            ApiError::InvalidJobId => (404, "Invalid job_id".to_string(), Vec::new()),
+            } if !did_you_mean.is_empty() => {
+                Response::json(400, suggestion_body(&reason, &did_you_mean))
+            }
+            ApiError::BadRequest { reason, .. } => Response::error(400, &reason),
+            ApiError::NotFound => Response::error(404, "not found"),
+            ApiError::InvalidJobId => Response::error(404, "Invalid job_id"),
             ApiError::MethodNotAllowed { allow } => {
-                return Response::json(405, error_body("method not allowed", &[]))
-                    .with_header("Allow", allow);
+                Response::error(405, "method not allowed").with_header("Allow", allow)
             }
-            ApiError::ShuttingDown => (503, "shutting down".to_string(), Vec::new()),
-            ApiError::QueueFull => {
-                return Response::json(503, error_body(&Refused::QueueFull.to_string(), &[]))
-                    .with_header("Retry-After", "1");
-            }
-        };
-        Response::json(status, error_body(&reason, &did_you_mean))
+            ApiError::ShuttingDown => Response::error(503, "shutting down"),
+            ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
+                .with_header("Retry-After", "1"),
+        }
     }
 }
 
-/// `{"status": "error", "reason": ...}`, plus `"did_you_mean"` when there
-/// are suggestions.
-fn error_body(reason: &str, did_you_mean: &[String]) -> String {
-    let mut body = format!(r#"{{"status": "error", "reason": {}"#, json_string(reason));
-    if !did_you_mean.is_empty() {
-        body.push_str(r#", "did_you_mean": ["#);
-        for (i, name) in did_you_mean.iter().enumerate() {
-            if i > 0 {
-                body.push_str(", ");
-            }
-            body.push_str(&json_string(name));
-        }
-        body.push(']');
-    }
-    body.push('}');
-    body
+/// An error body with suggestions:
+/// `{"status": "error", "reason": ..., "did_you_mean": [...]}`.
+fn suggestion_body(reason: &str, did_you_mean: &[String]) -> String {
+    let names: Vec<String> = did_you_mean.iter().map(|name| json_string(name)).collect();
+    format!(
+        r#"{{"status": "error", "reason": {}, "did_you_mean": [{}]}}"#,
+        json_string(reason),
+        names.join(", ")
+    )
 }
 
 fn json_string(text: &str) -> String {
@@ -250,7 +243,8 @@ impl Api {
                 body.push(b'}');
                 body
             }
-            JobOutcome::Error(reason) => error_body(&reason, &[]).into_bytes(),
+            // A job that failed is still a successful request: 200.
+            JobOutcome::Error(reason) => return Ok(Response::error(200, &reason)),
         };
         Ok(Response::json(200, body))
     }

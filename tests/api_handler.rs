@@ -1,0 +1,132 @@
+//! The API as a `Handler`, without a socket: a `Request` in, a `Response`
+//! out. Covers what the socket tests cannot reach cheaply: a job that fails,
+//! a full job queue, HEAD and method checks.
+
+mod common;
+
+use common::TempDir;
+use le_stats_sportif::api::Api;
+use le_stats_sportif::http::{Handler, Request, Response, Version};
+use le_stats_sportif::jobs::{JobId, Jobs};
+use le_stats_sportif::lifecycle::Lifecycle;
+use le_stats_sportif::log::Logger;
+use std::sync::{mpsc, Arc};
+
+const OBESITY: &str = "Percent of adults aged 18 years and older who have obesity";
+
+fn request(method: &str, target: &str, body: &str) -> Request {
+    Request {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        version: Version::Http11,
+        headers: vec![("host".to_owned(), "test".to_owned())],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn json(response: &Response) -> serde_json::Value {
+    serde_json::from_slice(&response.body).expect("a JSON body")
+}
+
+/// An API over the hand-written survey fixture and a job table of at most
+/// `max_pending` jobs.
+fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
+    let dataset = Arc::new(common::load_fixture("survey.csv"));
+    let jobs = Arc::new(
+        Jobs::open_with_max_pending(
+            &dir.path().join("results"),
+            1,
+            max_pending,
+            Logger::disabled(),
+        )
+        .expect("open the job table"),
+    );
+    let api = Api::new(dataset, Arc::clone(&jobs), Arc::new(Lifecycle::new()));
+    (api, jobs)
+}
+
+#[test]
+fn a_failed_job_is_a_200_with_an_error_status() {
+    let dir = TempDir::new("api-failed-job");
+    let (api, jobs) = api(&dir, 10);
+    let id = jobs
+        .submit(Box::new(|| Err("the work failed".to_owned())))
+        .expect("accepted");
+    assert_eq!(id, JobId(1));
+    jobs.join(); // every accepted job has finished
+    let r = api.handle(&request("GET", "/api/get_results/job_id_1", ""));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        json(&r),
+        serde_json::json!({"status": "error", "reason": "the work failed"})
+    );
+    let list = api.handle(&request("GET", "/api/jobs", ""));
+    assert_eq!(
+        json(&list)["data"],
+        serde_json::json!([{"job_id_1": "error"}])
+    );
+}
+
+#[test]
+fn a_full_queue_is_a_503_with_retry_after() {
+    let dir = TempDir::new("api-queue-full");
+    let (api, jobs) = api(&dir, 1);
+    // One job held behind a gate fills the queue of one.
+    let (open_gate, gate) = mpsc::channel::<()>();
+    jobs.submit(Box::new(move || {
+        let _ = gate.recv();
+        Ok("[]".to_owned())
+    }))
+    .expect("accepted");
+    let body = format!(r#"{{"question": "{OBESITY}"}}"#);
+    let r = api.handle(&request("POST", "/api/global_mean", &body));
+    assert_eq!(r.status, 503);
+    assert!(r.headers.contains(&("Retry-After", "1".to_owned())));
+    assert_eq!(json(&r)["reason"], "too many jobs queued; retry later");
+    open_gate.send(()).expect("the job waits at the gate");
+    jobs.join();
+}
+
+#[test]
+fn a_submitted_job_answers_through_get_results() {
+    let dir = TempDir::new("api-submit");
+    let (api, _jobs) = api(&dir, 10);
+    let body = format!(r#"{{"question": "{OBESITY}", "state": "Alabama"}}"#);
+    let r = api.handle(&request("POST", "/api/state_mean", &body));
+    assert_eq!(
+        (r.status, json(&r)),
+        (200, serde_json::json!({"job_id": "job_id_1"}))
+    );
+    // get_results waits (up to its bound) for the job; poll with a deadline
+    // in case the worker has not been scheduled yet.
+    let done = common::poll(std::time::Duration::from_secs(10), || {
+        let r = api.handle(&request("GET", "/api/get_results/1", ""));
+        (json(&r)["status"] == "done").then_some(r)
+    });
+    // Alabama has two obesity rows in survey.csv, 30 and 20 (its first lines).
+    assert_eq!(
+        String::from_utf8(done.body).unwrap(),
+        r#"{"status": "done", "data": {"Alabama": 25.0}}"#
+    );
+}
+
+#[test]
+fn head_is_get_without_a_body_and_methods_are_checked() {
+    let dir = TempDir::new("api-methods");
+    let (api, _jobs) = api(&dir, 10);
+    let get = api.handle(&request("GET", "/api/num_jobs", ""));
+    let head = api.handle(&request("HEAD", "/api/num_jobs", ""));
+    // The handler answers HEAD like GET; the response writer drops the body.
+    assert_eq!((get.status, &get.body), (head.status, &head.body));
+    let r = api.handle(&request("PUT", "/api/num_jobs", ""));
+    assert_eq!(r.status, 405);
+    assert!(r.headers.contains(&("Allow", "GET, HEAD".to_owned())));
+    let r = api.handle(&request("POST", "/api/graceful_shutdown", ""));
+    assert_eq!(r.status, 200, "graceful_shutdown takes POST too");
+    let r = api.handle(&request("GET", "/api/num_jobs?verbose=1", ""));
+    assert_eq!(
+        json(&r),
+        serde_json::json!({"num_jobs": 0}),
+        "the query string is ignored"
+    );
+}
