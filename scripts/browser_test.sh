@@ -7,7 +7,7 @@
 # it drew exactly one bar per state of states_mean, marked the best and worst 5,
 # drew the global mean, and its #best5 list equals the best5 answer in order.
 # It also checks that an unknown ?question= ends in the error state, and saves
-# a screenshot (its path is printed; that directory is kept for you to look at).
+# a screenshot to target/browser-test/page.png (kept for you to look at).
 #
 # Environment:
 #   BIN         server binary to run (default: build target/release/le-stats-sportif)
@@ -254,8 +254,10 @@ error_dom="$(browser "$(page_url "No such question")" --dump-dom)"
 check "unknown ?question= ends in the error state" \
     test "$(python3 -c "$DOM_SUMMARY" <<<"$error_dom" | json 'd["status"]')" = error
 
-# The screenshot outlives the run (unlike $work) so it can be looked at.
-shots="$(mktemp -d -t browser-test-screenshot.XXXXXX)"
+# The screenshot outlives the run (unlike $work) so it can be looked at; it
+# goes under target/ (git-ignored), replacing the previous run's.
+shots="target/browser-test"
+mkdir -p "$shots"
 browser "$(page_url "$min_question")" --hide-scrollbars --window-size=1280,1900 \
     --screenshot="$shots/page.png" >/dev/null
 check "screenshot written" test -s "$shots/page.png"
