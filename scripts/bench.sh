@@ -400,6 +400,13 @@ throughput_runs() {
     say "draining the $(($(field post requests) - $(field post non2xx))) accepted states_mean jobs"
     POST_DRAIN_S=$(wait_drained "$main_url")
 
+    # The submit flood left some 10^5 result files and job entries behind;
+    # the end-to-end run gets a fresh server (and results directory) so that
+    # it measures its own workload, not the previous run's leftovers.
+    stop_server "$main_pid"
+    start_server e2e "$DATA" "$TMP/results-e2e"
+    main_pid=$SERVER_PID main_url=$SERVER_URL
+
     # One connection per wrk thread: see the INVARIANT in end_to_end.lua.
     run_wrk e2e -t "$WRK_CONNS" -c "$WRK_CONNS" -d "$DURATION" --latency \
         -s "$LUA/end_to_end.lua" "$main_url/"
