@@ -9,6 +9,7 @@ use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
 use crate::limits::RESULT_WAIT;
+use crate::log::Logger;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -19,6 +20,9 @@ const INDEX_HTML: &str = include_str!("web/index.html");
 
 /// How many "did you mean" suggestions an unknown name gets at most.
 const MAX_SUGGESTIONS: usize = 3;
+
+/// How much of an unknown name an error message repeats.
+const MAX_ECHOED_CHARS: usize = 60;
 
 /// Everything a request can go wrong with, before or instead of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +111,10 @@ impl Route<'_> {
         match self {
             Route::Compute(_) => "POST",
             // The course's clients shut down with GET; POST is accepted too
-            // because the request changes server state.
-            Route::GracefulShutdown => "GET, HEAD, POST",
+            // because the request changes server state. Not HEAD: a HEAD
+            // must be safe (RFC 9110 §9.3.2), and a link checker or a
+            // monitoring probe must not stop the server.
+            Route::GracefulShutdown => "GET, POST",
             _ => "GET, HEAD",
         }
     }
@@ -137,26 +143,30 @@ pub struct Api {
     dataset: Arc<Dataset>,
     jobs: Arc<Jobs>,
     lifecycle: Arc<Lifecycle>,
+    logger: Logger,
 }
 
 impl Api {
-    pub fn new(dataset: Arc<Dataset>, jobs: Arc<Jobs>, lifecycle: Arc<Lifecycle>) -> Api {
+    pub fn new(
+        dataset: Arc<Dataset>,
+        jobs: Arc<Jobs>,
+        lifecycle: Arc<Lifecycle>,
+        logger: Logger,
+    ) -> Api {
         Api {
             dataset,
             jobs,
             lifecycle,
+            logger,
         }
     }
 
     fn dispatch(&self, request: &Request) -> Result<Response, ApiError> {
         let route = route(request.path()).ok_or(ApiError::NotFound)?;
         let allow = route.allow();
-        // HEAD is GET without a body; the response writer drops the body.
-        let method = match request.method.as_str() {
-            "HEAD" => "GET",
-            other => other,
-        };
-        if !allow.split(", ").any(|m| m == method) {
+        // Where HEAD is allowed it is answered as GET; the response writer
+        // drops the body.
+        if !allow.split(", ").any(|m| m == request.method) {
             return Err(ApiError::MethodNotAllowed { allow });
         }
         match route {
@@ -201,6 +211,8 @@ impl Api {
                 Refused::ShuttingDown => ApiError::ShuttingDown,
                 Refused::QueueFull => ApiError::QueueFull,
             })?;
+        self.logger
+            .info(format!("{id} submitted: {}", endpoint.name()));
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
     }
 
@@ -208,11 +220,11 @@ impl Api {
     fn explain(&self, error: StatsError) -> ApiError {
         let (reason, did_you_mean) = match &error {
             StatsError::UnknownQuestion { question } => (
-                format!("unknown question: {question:?}"),
+                format!("unknown question: {}", quoted(question)),
                 closest(question, self.dataset.questions()),
             ),
             StatsError::UnknownState { question, state } => (
-                format!("unknown state {state:?} for this question"),
+                format!("unknown state {} for this question", quoted(state)),
                 closest(
                     state,
                     self.dataset
@@ -222,7 +234,10 @@ impl Api {
                         .collect(),
                 ),
             ),
-            StatsError::NoDirection { .. } => (error.to_string(), Vec::new()),
+            StatsError::NoDirection { question } => (
+                format!("question has no best/worst direction: {}", quoted(question)),
+                Vec::new(),
+            ),
         };
         ApiError::BadRequest {
             reason,
@@ -348,18 +363,44 @@ pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, ApiError> {
     })
 }
 
+/// `text` as a quoted JSON-style string for an error message, cut after
+/// [`MAX_ECHOED_CHARS`] characters: a client's megabyte-long question is
+/// not worth echoing back.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 /// Up to three (`MAX_SUGGESTIONS`) of `known`, closest to `wanted` first, by edit
 /// distance over lower-cased characters; only names within half their
 /// length of `wanted` count as close.
+///
+/// The edit distance is at least the difference in length, so a name whose
+/// length alone is out of budget is skipped without computing it: a client
+/// sending a megabyte-long name costs a length comparison per known name,
+/// not a megabyte-by-name distance table.
 pub fn closest(wanted: &str, known: Vec<&str>) -> Vec<String> {
+    let wanted_len = wanted.chars().count();
+    let budget = |len: usize| wanted_len.max(len) / 2;
+    let candidates: Vec<&str> = known
+        .into_iter()
+        .filter(|name| {
+            let len = name.chars().count();
+            wanted_len.abs_diff(len) <= budget(len)
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
     let wanted: Vec<char> = wanted.to_lowercase().chars().collect();
-    let mut scored: Vec<(usize, &str)> = known
+    let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
         .filter_map(|name| {
             let candidate: Vec<char> = name.to_lowercase().chars().collect();
             let distance = edit_distance(&wanted, &candidate);
-            let budget = wanted.len().max(candidate.len()) / 2;
-            (distance <= budget).then_some((distance, name))
+            (distance <= budget(name.chars().count())).then_some((distance, name))
         })
         .collect();
     scored.sort();

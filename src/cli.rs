@@ -251,8 +251,17 @@ fn positive(name: &str, value: &str) -> Result<usize, UsageError> {
     }
 }
 
+/// The longest timeout a flag may set (a day): deadlines are computed as
+/// `Instant::now() + timeout`, which must not overflow.
+const MAX_TIMEOUT_MS: usize = 24 * 60 * 60 * 1000;
+
 fn millis(name: &str, value: &str) -> Result<Duration, UsageError> {
-    Ok(Duration::from_millis(positive(name, value)? as u64))
+    match positive(name, value)? {
+        ms if ms > MAX_TIMEOUT_MS => Err(UsageError(format!(
+            "{name} must be at most {MAX_TIMEOUT_MS} (a day)"
+        ))),
+        ms => Ok(Duration::from_millis(ms as u64)),
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +331,8 @@ mod tests {
             &["--port", "+5"],
             &["--threads", "0"],
             &["--summary=yes"],
+            &["--idle-timeout-ms", "18446744073709551615"],
+            &["--head-timeout-ms", "86400001"],
             &["positional"],
         ] {
             assert!(run(args, None).is_err(), "{args:?} should be rejected");

@@ -15,8 +15,7 @@
 //!
 //! The log gets one line per finished job (`job_id_7 done in 0.412ms`, or
 //! `job_id_8 error: …` at `ERROR` level, with details that the client's
-//! reason leaves out). Submission is not logged here: the API logs the
-//! request that made it.
+//! reason leaves out). The API logs each submission with the job's id.
 //!
 //! # Shutdown
 //!
@@ -29,8 +28,10 @@
 //! The results directory outlives the process. On [`Jobs::open`] every
 //! `job_id_N.json` found is an earlier job: it answers `Done` (its file is
 //! read when asked for, so a start-up over 200 000 files reads none), and
-//! new ids continue after the highest. Ids below that which have no file
-//! were never finished by anyone and are "no such job".
+//! new ids continue after the highest — and after every id an earlier run
+//! may have handed out (its id reservation), so an id given to a job that a
+//! crash killed in the queue is never given again. Ids below that which
+//! have no file never finished and are "no such job".
 //!
 //! # Memory per job
 //!
@@ -208,7 +209,15 @@ struct JobTable {
     entries: Vec<Entry>,
     pending: usize,
     accepting: bool,
+    /// Every id below this is recorded on disk as possibly handed out (see
+    /// [`ResultStore::reserve_ids_below`]), so that a restart after a crash
+    /// never gives an id twice. Ids are reserved [`ID_RESERVATION_BLOCK`] at
+    /// a time: one small file write per block, under this lock.
+    reserved_below: u64,
 }
+
+/// How many ids one reservation covers.
+const ID_RESERVATION_BLOCK: u64 = 1024;
 
 /// The state of one job submitted by this process (24 bytes).
 #[derive(Debug, Clone)]
@@ -263,8 +272,13 @@ impl Jobs {
         logger: Logger,
     ) -> io::Result<Jobs> {
         let (store, restored) = ResultStore::open(results_dir)?;
-        // `restored` is sorted and below MAX_RESTORED_ID, so this cannot overflow.
-        let first_id = restored.last().map_or(1, |last| last.0 + 1);
+        // After the highest result found and at or above every id an earlier
+        // run may have handed out. Both are below MAX_RESTORED_ID, so this
+        // cannot overflow.
+        let first_id = restored
+            .last()
+            .map_or(1, |last| last.0 + 1)
+            .max(store.reserved_at_start());
         let pool = ThreadPool::build(threads)?;
         if !restored.is_empty() {
             logger.info(format!(
@@ -278,6 +292,7 @@ impl Jobs {
                 entries: Vec::new(),
                 pending: 0,
                 accepting: true,
+                reserved_below: first_id,
             }),
             restored: restored.into_boxed_slice(),
             first_id,
@@ -314,6 +329,20 @@ impl Jobs {
                 .checked_add(len)
                 .ok_or(Refused::ShuttingDown)?,
         );
+        if id.0 >= table.reserved_below {
+            // File I/O under the table lock, once per block of ids: the
+            // reservation must be on disk before the id is returned, and
+            // every submission waiting here would need this id's block anyway.
+            let limit = id.0.saturating_add(ID_RESERVATION_BLOCK);
+            if let Err(error) = self.shared.store.reserve_ids_below(limit) {
+                // Not worth refusing jobs over: the cost is that a crash
+                // before the next reservation could let a restart reuse ids.
+                self.shared
+                    .logger
+                    .error(format!("cannot record the id reservation: {error}"));
+            }
+            table.reserved_below = limit;
+        }
         let shared = Arc::clone(&self.shared);
         let job = Box::new(move || shared.run(id, work));
         table.entries.push(Entry::Running);
@@ -427,6 +456,20 @@ impl Jobs {
         self.stop_accepting();
         // No table lock held: finishing workers need it.
         self.pool.join();
+        // Every accepted job has finished and no more are accepted: the
+        // reservation can shrink to the ids really handed out, so that a
+        // clean restart numbers on right after them, without a gap.
+        let mut table = self.shared.lock_table();
+        let next = self.shared.first_id + table.entries.len() as u64;
+        if next < table.reserved_below {
+            match self.shared.store.reserve_ids_below(next) {
+                Ok(()) => table.reserved_below = next,
+                Err(error) => self
+                    .shared
+                    .logger
+                    .error(format!("cannot record the id reservation: {error}")),
+            }
+        }
     }
 }
 
@@ -467,10 +510,7 @@ impl Shared {
             ));
             Entry::Error(PANIC_REASON.into())
         });
-        if let Entry::Done(_) = entry {
-            self.logger
-                .info(format!("{id} done in {}", format_millis(started.elapsed())));
-        }
+        let done = matches!(entry, Entry::Done(_));
         let mut table = self.lock_table();
         if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
             *slot = entry;
@@ -483,6 +523,12 @@ impl Shared {
         // `Running` and is asleep (and is woken now), or takes the lock
         // after our change and sees the outcome without sleeping.
         self.finished[self.shard(id)].notify_all();
+        // Logged after the outcome is recorded: a slow log (back-pressure)
+        // must not delay a finished job's answer.
+        if done {
+            self.logger
+                .info(format!("{id} done in {}", format_millis(started.elapsed())));
+        }
     }
 
     /// Runs the work and writes its result file; the entry to record.

@@ -166,14 +166,22 @@ mod tests {
     #[test]
     fn a_drain_does_not_satisfy_the_exit_wait() {
         let lifecycle = Lifecycle::new();
-        lifecycle.request_drain();
-        let requests = *lifecycle.lock();
-        assert_eq!(
-            requests,
-            Requests {
-                drain: true,
-                exit: false
-            }
-        );
+        let (done_tx, done_rx) = mpsc::channel();
+        thread::scope(|s| {
+            s.spawn(|| {
+                lifecycle.wait_for_exit_request();
+                let _ = done_tx.send(());
+            });
+            lifecycle.request_drain();
+            // The waiter must still be asleep after a drain request …
+            let woke_on_drain = done_rx.recv_timeout(Duration::from_millis(200)).is_ok();
+            // … and wake on the exit request (asked for before asserting,
+            // so that a failure cannot leave the waiter blocking the scope).
+            lifecycle.request_exit();
+            let woke_on_exit =
+                woke_on_drain || done_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+            assert!(!woke_on_drain, "a drain request ended the wait for an exit");
+            assert!(woke_on_exit, "the exit request did not end the wait");
+        });
     }
 }

@@ -25,20 +25,23 @@
 //!
 //! ```text
 //! 2026-11-27T20:54:39.123Z INFO GET /api/num_jobs 200 0.123ms
+//! 2026-11-27T20:54:39.124Z INFO job_id_7 submitted: states_mean
 //! 2026-11-27T20:54:39.124Z INFO job_id_7 done in 0.400ms
 //! 2026-11-27T20:54:39.125Z ERROR job_id_8 error: cannot write result file
 //! ```
 //!
 //! # Failure
 //!
-//! Logging never panics and never blocks a caller for long. The channel is
-//! bounded ([`LOG_QUEUE_LINES`]), so a disk slower than the request rate
-//! slows requests down (back-pressure) instead of growing memory without
-//! bound; and the writer keeps draining it even when the file has become
-//! unwritable, so a full channel always empties. The first I/O error is reported once to stderr; later ones are
-//! dropped silently (a full disk would otherwise flood stderr too). After a
-//! failed write the writer drops its buffer and reopens the file before the
-//! next line, so logging resumes by itself once the cause is gone.
+//! Logging never panics. The queue is bounded ([`LOG_QUEUE_LINES`]): a disk
+//! slower than the request rate makes loggers wait for the writer
+//! (back-pressure) instead of growing memory without bound. The writer keeps
+//! draining the queue even when the file has become unwritable (the lines
+//! are then dropped), so a full queue always empties and a wait lasts as
+//! long as one batch takes to write, not longer. The first I/O error is
+//! reported once to stderr; later ones are dropped silently (a full disk
+//! would otherwise flood stderr too). After a failed write the writer drops
+//! its buffer and reopens the file before the next line, so logging resumes
+//! by itself once the cause is gone.
 //!
 //! There is no `fsync`: [`Logger::flush`] hands every line to the operating
 //! system, which survives a crash of the process (what the shutdown tests
@@ -46,8 +49,8 @@
 //!
 //! # Lifetime
 //!
-//! Every clone of a `Logger` shares one sender. When the last clone is
-//! dropped the channel closes; the writer drains what is left, flushes and
+//! Every clone of a `Logger` shares one queue. When the last clone is
+//! dropped the queue is closed; the writer drains what is left, flushes and
 //! exits, and that last drop waits for it — so no line logged before the
 //! drop is lost.
 

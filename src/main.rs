@@ -91,6 +91,7 @@ fn run(config: &Config) -> Result<(), String> {
         Arc::new(dataset),
         Arc::clone(&jobs),
         Arc::clone(&lifecycle),
+        logger.clone(),
     ));
     {
         let limits = config.limits;

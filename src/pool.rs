@@ -150,9 +150,10 @@ impl ThreadPool {
     /// every queued job has run. Idempotent, and safe to call from several
     /// threads at once: every caller returns only after all workers are gone.
     ///
-    /// Called from inside a job (on a worker), it cannot wait for its own
-    /// thread; it joins every other worker, and the caller's worker exits
-    /// once its job returns.
+    /// The one exception: called from inside a job (on a worker), it cannot
+    /// wait for its own thread. It joins every other worker and detaches its
+    /// own, which exits once its job returns — so that join, and any later
+    /// one, returns while that last job may still be running.
     pub fn join(&self) {
         self.close();
         let mut workers = self.lock_workers();
@@ -180,7 +181,8 @@ impl ThreadPool {
 
 impl Drop for ThreadPool {
     /// Lets every queued job run, then joins the workers: dropping a pool
-    /// never loses a job and never leaves a thread behind.
+    /// never loses a job and, unless it is dropped from inside one of its own
+    /// jobs (see [`ThreadPool::join`]), never leaves a thread behind.
     fn drop(&mut self) {
         self.join();
     }

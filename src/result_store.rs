@@ -6,6 +6,7 @@
 //! DIR/job_id_7.json            the JSON text of job 7's `data`, nothing else
 //! DIR/blobs/<hash>.json        one file per distinct result (content-addressed)
 //! DIR/.tmp-<pid>-<n>           a file being written (deleted on the next start)
+//! DIR/reserved_ids             ids below this number may have been handed out
 //! ```
 //!
 //! # Atomicity
@@ -60,6 +61,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 const TEMP_PREFIX: &str = ".tmp-";
 /// Sub-directory of the content-addressed blobs.
 const BLOBS_DIR: &str = "blobs";
+/// The file holding the id reservation: see [`ResultStore::reserve_ids_below`].
+const RESERVED_IDS_FILE: &str = "reserved_ids";
 
 /// The results directory.
 #[derive(Debug)]
@@ -82,6 +85,9 @@ pub struct ResultStore {
     interned: Mutex<HashMap<u64, Arc<[u8]>>>,
     /// Numbers temporary files: with the process id, their names are unique.
     next_temp: AtomicU64,
+    /// The reservation found at start-up (0 if none): no id below it may be
+    /// given to a new job.
+    reserved_at_start: u64,
 }
 
 impl ResultStore {
@@ -122,8 +128,27 @@ impl ResultStore {
             blobs_dir,
             interned: Mutex::new(HashMap::new()),
             next_temp: AtomicU64::new(0),
+            reserved_at_start: read_reservation(&dir.join(RESERVED_IDS_FILE)),
         };
         Ok((store, ids))
+    }
+
+    /// The id reservation an earlier run left (0 if none): every id below it
+    /// may have been handed out, whether or not its job finished.
+    pub fn reserved_at_start(&self) -> u64 {
+        self.reserved_at_start
+    }
+
+    /// Records, atomically, that ids below `limit` may be handed out. A
+    /// restarted server starts numbering at or above the recorded limit, so
+    /// an id given to a job that never finished (the process was killed
+    /// while it was queued) is never given to another job.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn reserve_ids_below(&self, limit: u64) -> io::Result<()> {
+        let path = self.dir.join(RESERVED_IDS_FILE);
+        self.write_atomic(&self.dir, &path, limit.to_string().as_bytes())
     }
 
     /// The directory this store writes to.
@@ -272,6 +297,17 @@ pub fn hash(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(OFFSET_BASIS, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// The number in a reservation file; 0 when there is none or it is not a
+/// plain number below [`MAX_RESTORED_ID`] (a damaged file must not exhaust
+/// the ids any more than a planted job file can).
+fn read_reservation(path: &Path) -> u64 {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .filter(|&n| n < MAX_RESTORED_ID)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -41,7 +41,12 @@ fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
         )
         .expect("open the job table"),
     );
-    let api = Api::new(dataset, Arc::clone(&jobs), Arc::new(Lifecycle::new()));
+    let api = Api::new(
+        dataset,
+        Arc::clone(&jobs),
+        Arc::new(Lifecycle::new()),
+        Logger::disabled(),
+    );
     (api, jobs)
 }
 
@@ -110,6 +115,36 @@ fn a_submitted_job_answers_through_get_results() {
     );
 }
 
+/// An unknown name of a megabyte is answered at once: no suggestions are
+/// computed against names it cannot be close to, and the reason repeats
+/// only its beginning.
+#[test]
+fn a_huge_unknown_name_is_cheap_and_not_echoed() {
+    let dir = TempDir::new("api-huge-name");
+    let (api, _jobs) = api(&dir, 10);
+    let huge = "x".repeat(1024 * 1024);
+    let body = format!(r#"{{"question": "{huge}"}}"#);
+    let r = api.handle(&request("POST", "/api/global_mean", &body));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.len() < 300,
+        "the reason is cut: {} bytes",
+        r.body.len()
+    );
+    let body = format!(r#"{{"question": "{OBESITY}", "state": "{huge}"}}"#);
+    let r = api.handle(&request("POST", "/api/state_mean", &body));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.len() < 300,
+        "the reason is cut: {} bytes",
+        r.body.len()
+    );
+    // A near miss still gets its suggestion.
+    let body = format!(r#"{{"question": "{OBESITY}", "state": "Alabma"}}"#);
+    let r = api.handle(&request("POST", "/api/state_mean", &body));
+    assert_eq!(json(&r)["did_you_mean"][0], "Alabama");
+}
+
 #[test]
 fn head_is_get_without_a_body_and_methods_are_checked() {
     let dir = TempDir::new("api-methods");
@@ -121,12 +156,27 @@ fn head_is_get_without_a_body_and_methods_are_checked() {
     let r = api.handle(&request("PUT", "/api/num_jobs", ""));
     assert_eq!(r.status, 405);
     assert!(r.headers.contains(&("Allow", "GET, HEAD".to_owned())));
-    let r = api.handle(&request("POST", "/api/graceful_shutdown", ""));
-    assert_eq!(r.status, 200, "graceful_shutdown takes POST too");
     let r = api.handle(&request("GET", "/api/num_jobs?verbose=1", ""));
     assert_eq!(
         json(&r),
         serde_json::json!({"num_jobs": 0}),
         "the query string is ignored"
+    );
+    // HEAD must be safe: it must not start a shutdown.
+    let r = api.handle(&request("HEAD", "/api/graceful_shutdown", ""));
+    assert_eq!(r.status, 405);
+    assert!(r.headers.contains(&("Allow", "GET, POST".to_owned())));
+    let body = format!(r#"{{"question": "{OBESITY}"}}"#);
+    assert_eq!(
+        api.handle(&request("POST", "/api/global_mean", &body))
+            .status,
+        200
+    );
+    let r = api.handle(&request("POST", "/api/graceful_shutdown", ""));
+    assert_eq!(r.status, 200, "graceful_shutdown takes POST too");
+    assert_eq!(
+        api.handle(&request("POST", "/api/global_mean", &body))
+            .status,
+        503
     );
 }

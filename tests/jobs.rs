@@ -475,3 +475,34 @@ fn outcome_within_returns_as_soon_as_the_job_finishes() {
     assert!(waited < DEADLINE, "woken by the finish, not the timeout");
     assert_eq!(jobs.outcome_within(JobId(99), DEADLINE), None);
 }
+
+/// A restart after a crash (here: a second table opened while the first
+/// still has a job running, as after a SIGKILL) never gives a job an id the
+/// crashed run had handed out.
+#[test]
+fn ids_handed_out_before_a_crash_are_never_given_again() {
+    let dir = TempDir::new("reservation");
+    let first = open(&results(&dir), 1);
+    let finished = first.submit(constant("[1]")).unwrap();
+    assert_eq!(wait_finished(&first, finished), done("[1]"));
+    let (open_gate, unfinished) = gated("[2]");
+    let unfinished = first.submit(unfinished).unwrap();
+    assert_eq!(unfinished, JobId(2));
+
+    // "Restart" while job 2 never finished and has no file.
+    let second = open(&results(&dir), 1);
+    let next = second.submit(constant("[3]")).unwrap();
+    assert!(
+        next > unfinished,
+        "{next} reuses an id handed out before the crash"
+    );
+    assert_eq!(
+        second.outcome(unfinished),
+        None,
+        "job 2 never finished anywhere"
+    );
+    drop(second);
+    open_gate.send(()).unwrap();
+    // (A clean shutdown leaves no gap: see the restart test above, whose
+    // numbering goes on at 4 after 3 jobs.)
+}

@@ -24,13 +24,16 @@ fn a_restarted_server_answers_old_ids_and_numbers_after_the_highest() {
     let dir = TempDir::new("restart");
     let first_answer;
     {
-        let server = ServerProcess::start(&data, dir.path(), &[]);
+        let mut server = ServerProcess::start(&data, dir.path(), &[]);
         for _ in 0..3 {
             let id = server.submit("states_mean", &body(None));
             server.wait_result(&id);
         }
         first_answer = server.get("/api/get_results/job_id_2").text();
-    } // killed here
+        // A clean stop (a SIGKILL is the other test).
+        server.signal("INT");
+        assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    }
     let server = ServerProcess::start(&data, dir.path(), &[]);
     assert_eq!(server.get("/api/get_results/job_id_2").text(), first_answer);
     assert_eq!(server.submit("global_mean", &body(None)), "job_id_4");
@@ -44,15 +47,18 @@ fn burst(server: &ServerProcess, n: usize) -> Vec<String> {
     let mut client = Client::connect(server.addr);
     (0..n)
         .map(|i| {
-            let endpoint = if i % 2 == 0 {
-                "mean_by_category"
-            } else {
+            // Mostly the heaviest job (a large answer and file), so that
+            // the queue is still long when the burst ends.
+            let state_level = i % 6 == 5;
+            let endpoint = if state_level {
                 "state_mean"
+            } else {
+                "mean_by_category"
             };
             let r = client.request(
                 "POST",
                 &format!("/api/{endpoint}"),
-                body((i % 2 == 1).then_some("Ohio")).as_bytes(),
+                body(state_level.then_some("Ohio")).as_bytes(),
             );
             assert_eq!(r.status, 200, "{}", r.text());
             r.json()["job_id"].as_str().unwrap().to_string()
@@ -67,6 +73,15 @@ fn signal_drains_and_exits_zero(signal: &str) {
     let dir = TempDir::new(&format!("signal-{signal}"));
     let mut server = ServerProcess::start(&data, dir.path(), &["--threads", "1"]);
     let ids = burst(&server, 300);
+    // The signal must arrive while jobs are still queued, or this would not
+    // test the drain: 300 jobs on one worker take far longer than this check.
+    let pending = server.get("/api/num_jobs").json()["num_jobs"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        pending > 0,
+        "every job finished before the signal; nothing to drain"
+    );
     server.signal(signal);
     assert_eq!(server.wait_exit(Duration::from_secs(60)), Some(0));
     for id in &ids {
@@ -93,15 +108,16 @@ fn sigterm_drains_the_queue_and_exits_0() {
 }
 
 #[test]
-fn sigkill_mid_load_leaves_no_torn_file_and_ids_continue() {
+fn sigkill_mid_load_leaves_no_torn_file_and_no_id_is_reused() {
     let Some(data) = common::subset_csv() else {
         return;
     };
     let dir = TempDir::new("sigkill");
     let results;
+    let handed_out;
     {
         let mut server = ServerProcess::start(&data, dir.path(), &["--threads", "2"]);
-        burst(&server, 400);
+        handed_out = burst(&server, 400).len() as u64; // ids 1..=400
         server.signal("KILL");
         server.wait_exit(Duration::from_secs(10));
         results = server.results_dir.clone();
@@ -123,7 +139,17 @@ fn sigkill_mid_load_leaves_no_torn_file_and_ids_continue() {
     assert!(highest > 0, "some results were written before the kill");
     let server = ServerProcess::start(&data, dir.path(), &[]);
     let next = server.submit("global_mean", &body(None));
-    assert_eq!(next, format!("job_id_{}", highest + 1));
+    let next: u64 = next.strip_prefix("job_id_").unwrap().parse().unwrap();
+    // After the highest result found, and after every id handed out before
+    // the kill — even those of jobs killed in the queue, which have no file.
+    assert!(
+        next > highest,
+        "job_id_{next} is not after job_id_{highest}"
+    );
+    assert!(
+        next > handed_out,
+        "job_id_{next} was handed out before the kill"
+    );
     // No temp files are left behind after the restart.
     for entry in std::fs::read_dir(&results).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
