@@ -38,7 +38,7 @@
 //! A job submitted by this process costs one `Entry` (24 bytes) in a
 //! `Vec`; its result bytes are shared with every other job that produced
 //! the same bytes (see [`crate::result_store`]), and the distinct results of
-//! this server are few. A restored job costs 8 bytes (its id in a sorted
+//! this server are few. A restored job costs 16 bytes (its id and outcome in a sorted
 //! array). Measured (`measure_200k_jobs` in `tests/jobs.rs`): 200 000 jobs
 //! over 500 distinct results add about 5.5 MB of resident memory.
 //!
@@ -163,9 +163,10 @@ pub struct Jobs {
 struct Shared {
     /// Invariant: see [`JobTable`].
     table: Mutex<JobTable>,
-    /// Ids found on disk at start-up, ascending, all below `first_id`.
-    /// Never changes after [`Jobs::open`], so it needs no lock.
-    restored: Box<[JobId]>,
+    /// Jobs found on disk at start-up, ascending, all below `first_id`:
+    /// `true` for a result, `false` for a recorded failure. Never changes
+    /// after [`Jobs::open`], so it needs no lock.
+    restored: Box<[(JobId, bool)]>,
     /// The id of the first job submitted by this process: one more than the
     /// highest restored id, or 1. Never changes, so it needs no lock.
     first_id: u64,
@@ -277,12 +278,12 @@ impl Jobs {
         // cannot overflow.
         let first_id = restored
             .last()
-            .map_or(1, |last| last.0 + 1)
+            .map_or(1, |(last, _)| last.0 + 1)
             .max(store.reserved_at_start());
         let pool = ThreadPool::build(threads)?;
         if !restored.is_empty() {
             logger.info(format!(
-                "restored {} earlier results from {}; new jobs start at job_id_{first_id}",
+                "restored {} earlier jobs from {}; new jobs start at job_id_{first_id}",
                 restored.len(),
                 results_dir.display()
             ));
@@ -387,8 +388,9 @@ impl Jobs {
 
     /// The outcome of job `id`; `None` if there is no such job.
     ///
-    /// A job restored from an earlier run is `Done` with its file's bytes,
-    /// read now; if the file has become unreadable it is `Error`.
+    /// A job restored from an earlier run is `Done` with its file's bytes, or
+    /// `Error` with its recorded reason, read now; if the file has become
+    /// unreadable it is `Error`.
     pub fn outcome(&self, id: JobId) -> Option<JobOutcome> {
         if id.0 >= self.shared.first_id {
             let index = self.shared.index_of(id)?;
@@ -399,10 +401,22 @@ impl Jobs {
                 .get(index)
                 .map(Entry::outcome);
         }
-        self.shared.restored.binary_search(&id).ok()?;
-        // Read outside any lock: restored ids never change.
-        Some(match self.shared.store.read(id) {
-            Ok(bytes) => JobOutcome::Done(Arc::from(bytes)),
+        let found = self
+            .shared
+            .restored
+            .binary_search_by_key(&id, |&(id, _)| id);
+        let (_, succeeded) = self.shared.restored[found.ok()?];
+        // Read outside any lock: restored jobs never change.
+        let read = if succeeded {
+            self.shared
+                .store
+                .read(id)
+                .map(|bytes| JobOutcome::Done(Arc::from(bytes)))
+        } else {
+            self.shared.store.read_error(id).map(JobOutcome::Error)
+        };
+        Some(match read {
+            Ok(outcome) => outcome,
             Err(error) => {
                 self.shared
                     .logger
@@ -412,9 +426,16 @@ impl Jobs {
         })
     }
 
-    /// Every job with its status, in id order (restored jobs are `Done`).
+    /// Every job with its status, in id order.
     pub fn statuses(&self) -> Vec<(JobId, JobStatus)> {
-        let restored = self.shared.restored.iter().map(|&id| (id, JobStatus::Done));
+        let restored = self.shared.restored.iter().map(|&(id, succeeded)| {
+            let status = if succeeded {
+                JobStatus::Done
+            } else {
+                JobStatus::Error
+            };
+            (id, status)
+        });
         let table = self.shared.lock_table();
         let mut all = Vec::with_capacity(self.shared.restored.len() + table.entries.len());
         all.extend(restored);
@@ -511,6 +532,13 @@ impl Shared {
             Entry::Error(PANIC_REASON.into())
         });
         let done = matches!(entry, Entry::Done(_));
+        if let Entry::Error(reason) = &entry {
+            // So that a restarted server still answers this id with why.
+            if let Err(error) = self.store.save_error(id, reason) {
+                self.logger
+                    .error(format!("{id}: cannot record its failure: {error}"));
+            }
+        }
         let mut table = self.lock_table();
         if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
             *slot = entry;

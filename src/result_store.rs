@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! DIR/job_id_7.json            the JSON text of job 7's `data`, nothing else
+//! DIR/job_id_8.error           why job 8 failed (UTF-8 text), for a job that did
 //! DIR/blobs/<hash>.json        one file per distinct result (content-addressed)
 //! DIR/.tmp-<pid>-<n>           a file being written (deleted on the next start)
 //! DIR/reserved_ids             ids below this number may have been handed out
@@ -92,16 +93,17 @@ pub struct ResultStore {
 
 impl ResultStore {
     /// Opens `dir` (creating it and `dir/blobs`), deletes temporary files
-    /// left by a crash, and returns the ids of the job files found, in
-    /// ascending order.
+    /// left by a crash, and returns the jobs whose files it found, in
+    /// ascending id order: `true` for a result, `false` for a failure.
     ///
-    /// A job file is a regular file named exactly `job_id_<N>.json` with N
-    /// accepted by [`JobId::parse`] and below [`MAX_RESTORED_ID`]; every
-    /// other name is ignored.
+    /// A job file is a regular file named exactly `job_id_<N>.json` (a
+    /// result) or `job_id_<N>.error` (a failure), with N accepted by
+    /// [`JobId::parse`] and below [`MAX_RESTORED_ID`]; every other name is
+    /// ignored.
     ///
     /// # Errors
     /// When a directory cannot be created or listed.
-    pub fn open(dir: &Path) -> io::Result<(ResultStore, Vec<JobId>)> {
+    pub fn open(dir: &Path) -> io::Result<(ResultStore, Vec<(JobId, bool)>)> {
         let blobs_dir = dir.join(BLOBS_DIR);
         fs::create_dir_all(&blobs_dir)?;
         remove_temp_files(&blobs_dir)?;
@@ -114,15 +116,19 @@ impl ResultStore {
             };
             if name.starts_with(TEMP_PREFIX) {
                 remove_leftover(&entry.path());
-            } else if let Some(id) = parse_job_file_name(name) {
+            } else if let Some((id, succeeded)) = parse_job_file_name(name) {
                 // A symlink or directory so named is not a result we wrote.
                 let is_file = entry.file_type().is_ok_and(|t| t.is_file());
                 if id.0 < MAX_RESTORED_ID && is_file {
-                    ids.push(id);
+                    ids.push((id, succeeded));
                 }
             }
         }
-        ids.sort_unstable();
+        // A job has a result or a failure, never both; should both files
+        // exist (edited by hand), the result wins: it sorts first and
+        // `dedup` keeps the first of equal ids.
+        ids.sort_unstable_by_key(|&(id, succeeded)| (id, !succeeded));
+        ids.dedup_by_key(|(id, _)| *id);
         let store = ResultStore {
             dir: dir.to_path_buf(),
             blobs_dir,
@@ -221,6 +227,28 @@ impl ResultStore {
         Ok(shared)
     }
 
+    /// Where job `id`'s failure is recorded.
+    pub fn error_path_of(&self, id: JobId) -> PathBuf {
+        self.dir.join(format!("{id}.error"))
+    }
+
+    /// Records, atomically, why job `id` failed, so that a restarted server
+    /// still answers its id with the reason.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save_error(&self, id: JobId, reason: &str) -> io::Result<()> {
+        self.write_atomic(&self.dir, &self.error_path_of(id), reason.as_bytes())
+    }
+
+    /// Reads why job `id` failed (the text [`ResultStore::save_error`] wrote).
+    ///
+    /// # Errors
+    /// When the file cannot be read or is not UTF-8.
+    pub fn read_error(&self, id: JobId) -> io::Result<String> {
+        fs::read_to_string(self.error_path_of(id))
+    }
+
     /// Reads job `id`'s result file.
     ///
     /// # Errors
@@ -256,14 +284,18 @@ impl ResultStore {
 /// would leave no ids for new jobs.
 pub const MAX_RESTORED_ID: u64 = 1 << 53;
 
-/// `job_id_<N>.json` → N; `None` for every other name.
-fn parse_job_file_name(name: &str) -> Option<JobId> {
-    let stem = name.strip_suffix(".json")?;
+/// `job_id_<N>.json` → (N, true), `job_id_<N>.error` → (N, false); `None`
+/// for every other name.
+fn parse_job_file_name(name: &str) -> Option<(JobId, bool)> {
+    let (stem, succeeded) = match name.strip_suffix(".json") {
+        Some(stem) => (stem, true),
+        None => (name.strip_suffix(".error")?, false),
+    };
     // `JobId::parse` also accepts a bare `N`; a file name must be spelled out.
     if !stem.starts_with("job_id_") {
         return None;
     }
-    JobId::parse(stem)
+    JobId::parse(stem).map(|id| (id, succeeded))
 }
 
 fn remove_temp_files(dir: &Path) -> io::Result<()> {
@@ -324,8 +356,15 @@ mod tests {
 
     #[test]
     fn job_file_names() {
-        assert_eq!(parse_job_file_name("job_id_1.json"), Some(JobId(1)));
-        assert_eq!(parse_job_file_name("job_id_42.json"), Some(JobId(42)));
+        assert_eq!(parse_job_file_name("job_id_1.json"), Some((JobId(1), true)));
+        assert_eq!(
+            parse_job_file_name("job_id_42.json"),
+            Some((JobId(42), true))
+        );
+        assert_eq!(
+            parse_job_file_name("job_id_7.error"),
+            Some((JobId(7), false))
+        );
         for junk in [
             "job_id_0.json",
             "job_id_x.json",

@@ -139,7 +139,7 @@ fn a_panicking_job_is_an_error_and_the_pool_keeps_working() {
 }
 
 #[test]
-fn a_failing_job_reports_its_reason_and_writes_no_file() {
+fn a_failing_job_reports_its_reason_and_a_restart_still_does() {
     let dir = TempDir::new("fail");
     let jobs = open(&results(&dir), 1);
     let id = jobs
@@ -151,6 +151,15 @@ fn a_failing_job_reports_its_reason_and_writes_no_file() {
     );
     assert_eq!(jobs.statuses(), [(id, JobStatus::Error)]);
     assert!(!results(&dir).join("job_id_1.json").exists());
+    // The failure is recorded, so a restarted table still answers the id.
+    drop(jobs);
+    let restarted = open(&results(&dir), 1);
+    assert_eq!(
+        restarted.outcome(id),
+        Some(JobOutcome::Error("no data for this question".to_string()))
+    );
+    assert_eq!(restarted.statuses(), [(id, JobStatus::Error)]);
+    assert_eq!(restarted.submit(constant("[]")).unwrap(), JobId(2));
 }
 
 #[test]
