@@ -191,14 +191,21 @@ impl Api {
 
     /// Validates a computing request and queues its job.
     fn submit(&self, endpoint: Endpoint, body: &[u8]) -> Result<Response, ApiError> {
-        // After shutdown began every computing request is a 503, valid or
-        // not. (`Jobs::submit` checks again under its lock: this early
-        // check only decides which error a doomed request reports.)
-        if !self.jobs.is_accepting() {
-            return Err(ApiError::ShuttingDown);
-        }
-        let query = parse_query(endpoint, body)?;
-        stats::validate(&self.dataset, &query).map_err(|e| self.explain(e))?;
+        let query = parse_query(endpoint, body)
+            .and_then(|query| match stats::validate(&self.dataset, &query) {
+                Ok(()) => Ok(query),
+                Err(error) => Err(self.explain(error)),
+            })
+            // After shutdown began every computing request is a 503, valid
+            // or not. Checked only for invalid ones: `Jobs::submit` refuses
+            // valid ones itself, under its lock.
+            .map_err(|error| {
+                if self.jobs.is_accepting() {
+                    error
+                } else {
+                    ApiError::ShuttingDown
+                }
+            })?;
         let dataset = Arc::clone(&self.dataset);
         let id = self
             .jobs
