@@ -42,6 +42,20 @@ fn start(limits: Limits) -> (ServerHandle, Log) {
     (server.start(Arc::new(Echo), limits, on_request), log)
 }
 
+/// The log once it holds `n` entries (a deadline of 10 s): a request is
+/// logged after its response is written, so a client can read the response
+/// a moment before the connection thread logs it.
+fn logged(log: &Log, n: usize) -> Vec<(String, String, u16)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let entries = log.lock().unwrap().clone();
+        if entries.len() >= n || Instant::now() > deadline {
+            return entries;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn test_limits() -> Limits {
     Limits {
         max_request_line: 256,
@@ -142,7 +156,7 @@ fn request_written_one_byte_at_a_time() {
     );
     server.shutdown();
     assert_eq!(
-        *log.lock().unwrap(),
+        logged(&log, 1),
         vec![("POST".to_owned(), "/echo".to_owned(), 200)]
     );
 }
@@ -376,7 +390,7 @@ fn a_panicking_handler_is_a_500_and_the_server_goes_on() {
     reader.get_mut().write_all(get("/ok2").as_bytes()).unwrap();
     assert_eq!(read_reply(&mut reader, false).status, 200);
     server.shutdown();
-    let statuses: Vec<u16> = log.lock().unwrap().iter().map(|(_, _, s)| *s).collect();
+    let statuses: Vec<u16> = logged(&log, 3).iter().map(|(_, _, s)| *s).collect();
     assert_eq!(statuses, [500, 200, 200]);
 }
 
