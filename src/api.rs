@@ -232,14 +232,7 @@ impl Api {
             ),
             StatsError::UnknownState { question, state } => (
                 format!("unknown state {} for this question", quoted(state)),
-                closest(
-                    state,
-                    self.dataset
-                        .locations()
-                        .into_iter()
-                        .filter(|s| self.dataset.has_state(question, s))
-                        .collect(),
-                ),
+                closest(state, self.dataset.locations_for(question)),
             ),
             StatsError::NoDirection { question } => (
                 format!("question has no best/worst direction: {}", quoted(question)),

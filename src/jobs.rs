@@ -457,11 +457,6 @@ impl Jobs {
         self.shared.lock_table().accepting
     }
 
-    /// The results directory.
-    pub fn results_dir(&self) -> &Path {
-        self.shared.store.dir()
-    }
-
     /// Stops accepting jobs (idempotent); queued jobs still run.
     pub fn stop_accepting(&self) {
         let mut table = self.shared.lock_table();

@@ -157,11 +157,6 @@ impl ResultStore {
         self.write_atomic(&self.dir, &path, limit.to_string().as_bytes())
     }
 
-    /// The directory this store writes to.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Where job `id`'s result lives.
     pub fn path_of(&self, id: JobId) -> PathBuf {
         self.dir.join(format!("{id}.json"))
