@@ -46,7 +46,7 @@ SERVER_THREADS=${BENCH_THREADS:-$(nproc)}
 STARTS=${BENCH_STARTS:-10}
 RSS_JOBS=${BENCH_RSS_JOBS:-200000}
 DRAIN_S=${BENCH_DRAIN_S:-600}
-SERVER_BIN=${BENCH_SERVER_BIN:-$ROOT/target/release/le-stats-sportif}
+SERVER_BIN=${BENCH_SERVER_BIN:-$ROOT/target/bench-lto/le-stats-sportif}
 OUT=${BENCH_OUT:-$ROOT/bench-out}
 
 # wrk shape of every throughput run: 2 client threads, 32 connections.
@@ -170,8 +170,8 @@ build() {
     if [[ -n ${BENCH_SERVER_BIN:-} ]]; then
         say "using BENCH_SERVER_BIN=$SERVER_BIN (no build)"
     else
-        say "cargo build --release"
-        (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+        say "cargo build --profile bench-lto"
+        (cd "$ROOT" && cargo build --profile bench-lto --quiet) || die "cargo build --profile bench-lto failed"
     fi
     [[ -x $SERVER_BIN ]] || die "$SERVER_BIN is not an executable"
 }
