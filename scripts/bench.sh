@@ -26,7 +26,7 @@
 #   BENCH_RSS_JOBS     jobs submitted before reading RSS   (default 200000)
 #   BENCH_DRAIN_S      deadline for a job queue to drain   (default 600)
 #   BENCH_SERVER_BIN   server binary; when set, no cargo build
-#                      (default target/release/le-stats-sportif)
+#                      (default target/bench-lto/le-stats-sportif)
 #   BENCH_OUT          where raw wrk outputs are kept      (default bench-out)
 #   BENCH_SCALES       replication factors for `scale`     (default "1 10 100")
 #   BENCH_QUERIES      timed queries per kind for `scale`  (default 20)
