@@ -8,12 +8,13 @@ use crate::dataset::Dataset;
 use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
-use crate::limits::RESULT_WAIT;
+use crate::limits::{MAX_RESULT_WAIT, RESULT_WAIT};
 use crate::log::Logger;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The chart page served at `/`, compiled into the binary.
 const INDEX_HTML: &str = include_str!("web/index.html");
@@ -24,6 +25,14 @@ const MAX_SUGGESTIONS: usize = 3;
 /// How much of an unknown name an error message repeats.
 const MAX_ECHOED_CHARS: usize = 60;
 
+/// Longest name that is also looked up word by word ("fruit" finds the
+/// question about fruit): a longer one cannot be a few typed words, and
+/// matching a megabyte of words against every question is not worth it.
+const MAX_WORDS_QUERY_CHARS: usize = 200;
+
+/// The host an example `curl` line names when the request had no `Host`.
+const DEFAULT_HOST: &str = "localhost:5000";
+
 /// Everything a request can go wrong with, before or instead of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
@@ -32,12 +41,17 @@ pub enum ApiError {
         reason: String,
         did_you_mean: Vec<String>,
     },
-    /// No such path (404).
-    NotFound,
+    /// No such path (404); the path as requested.
+    NotFound { path: String },
     /// `get_results` for an id that is not a job (404).
     InvalidJobId,
-    /// A known path with a method it does not take (405).
-    MethodNotAllowed { allow: &'static str },
+    /// A known path with a method it does not take (405). The body lists
+    /// the allowed methods too: curl hides the `Allow` header.
+    MethodNotAllowed {
+        allow: &'static str,
+        method: String,
+        path: String,
+    },
     /// A computing request after shutdown began (503).
     ShuttingDown,
     /// A computing request while the job queue is full (503, `Retry-After`).
@@ -63,11 +77,27 @@ impl ApiError {
                 Response::json(400, suggestion_body(&reason, &did_you_mean))
             }
             ApiError::BadRequest { reason, .. } => Response::error(400, &reason),
-            ApiError::NotFound => Response::error(404, "not found"),
+            ApiError::NotFound { path } => Response::error(
+                404,
+                &format!(
+                    "not found: no endpoint at {}; GET /api lists every endpoint",
+                    shortened(&path)
+                ),
+            ),
             ApiError::InvalidJobId => Response::error(404, "Invalid job_id"),
-            ApiError::MethodNotAllowed { allow } => {
-                Response::error(405, "method not allowed").with_header("Allow", allow)
-            }
+            ApiError::MethodNotAllowed {
+                allow,
+                method,
+                path,
+            } => Response::error(
+                405,
+                &format!(
+                    "method not allowed: {} takes {allow}, not {}",
+                    shortened(&path),
+                    shortened(&method)
+                ),
+            )
+            .with_header("Allow", allow),
             ApiError::ShuttingDown => Response::error(503, "shutting down"),
             ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
                 .with_header("Retry-After", "1"),
@@ -96,6 +126,7 @@ fn json_string(text: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
     Index,
+    ApiIndex,
     Compute(Endpoint),
     GetResults(&'a str),
     Jobs,
@@ -123,6 +154,9 @@ impl Route<'_> {
 fn route(path: &str) -> Option<Route<'_>> {
     if path == "/" || path == "/index.html" {
         return Some(Route::Index);
+    }
+    if path == "/api" || path == "/api/" {
+        return Some(Route::ApiIndex);
     }
     let rest = path.strip_prefix("/api/")?;
     if let Some(id) = rest.strip_prefix("get_results/") {
@@ -162,12 +196,18 @@ impl Api {
     }
 
     fn dispatch(&self, request: &Request) -> Result<Response, ApiError> {
-        let route = route(request.path()).ok_or(ApiError::NotFound)?;
+        let route = route(request.path()).ok_or_else(|| ApiError::NotFound {
+            path: request.path().to_owned(),
+        })?;
         let allow = route.allow();
         // Where HEAD is allowed it is answered as GET; the response writer
         // drops the body.
         if !allow.split(", ").any(|m| m == request.method) {
-            return Err(ApiError::MethodNotAllowed { allow });
+            return Err(ApiError::MethodNotAllowed {
+                allow,
+                method: request.method.clone(),
+                path: request.path().to_owned(),
+            });
         }
         match route {
             Route::Index => Ok(Response {
@@ -176,8 +216,9 @@ impl Api {
                 headers: Vec::new(),
                 body: INDEX_HTML.as_bytes().to_vec(),
             }),
-            Route::Compute(endpoint) => self.submit(endpoint, &request.body),
-            Route::GetResults(id) => self.get_results(id),
+            Route::ApiIndex => Ok(api_index()),
+            Route::Compute(endpoint) => self.submit(endpoint, request),
+            Route::GetResults(id) => self.get_results(id, query_string(&request.target)),
             Route::Jobs => Ok(self.list_jobs()),
             Route::NumJobs => Ok(Response::json(
                 200,
@@ -190,8 +231,9 @@ impl Api {
     }
 
     /// Validates a computing request and queues its job.
-    fn submit(&self, endpoint: Endpoint, body: &[u8]) -> Result<Response, ApiError> {
-        let query = parse_query(endpoint, body)
+    fn submit(&self, endpoint: Endpoint, request: &Request) -> Result<Response, ApiError> {
+        let query = parse_query(endpoint, &request.body)
+            .map_err(|problem| self.teach(endpoint, request, problem))
             .and_then(|query| match stats::validate(&self.dataset, &query) {
                 Ok(()) => Ok(query),
                 Err(error) => Err(self.explain(error)),
@@ -223,17 +265,93 @@ impl Api {
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
     }
 
+    /// Turns a body that is not what `endpoint` takes into a 400 that says
+    /// what it takes and shows a `curl` line that works.
+    fn teach(&self, endpoint: Endpoint, request: &Request, problem: BodyProblem) -> ApiError {
+        let path = format!("/api/{}", endpoint.name());
+        let fields = if endpoint.needs_state() {
+            r#""question" and "state" (strings)"#
+        } else {
+            r#""question" (a string)"#
+        };
+        let example = self.curl_example(endpoint, request.header("host"));
+        ApiError::bad_request(match problem {
+            BodyProblem::Missing => {
+                format!("missing body: {path} takes a JSON object with {fields}; e.g. {example}")
+            }
+            BodyProblem::NotJson(why) => format!(
+                "the body is not JSON ({why}): {path} takes a JSON object with {fields}; \
+                 e.g. {example}"
+            ),
+            BodyProblem::NotObject => {
+                format!("the body must be a JSON object: {path} takes {fields}; e.g. {example}")
+            }
+            BodyProblem::MissingField(name) => {
+                format!("missing field {name:?}: {path} takes {fields}; e.g. {example}")
+            }
+            BodyProblem::NotString(name) => format!("{name:?} must be a string"),
+        })
+    }
+
+    /// A `curl` line that submits a valid request to `endpoint` on the
+    /// server the client reached (its `Host`), with a real question (one
+    /// with a best/worst direction when there is one) and state.
+    fn curl_example(&self, endpoint: Endpoint, host: Option<&str>) -> String {
+        let host = host.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_HOST);
+        let questions = self.dataset.questions();
+        // The shortest question with a direction: an example that also
+        // works for best5/worst5, and short enough to read.
+        let question = questions
+            .iter()
+            .filter(|q| stats::direction(q).is_some())
+            .min_by_key(|q| q.len())
+            .or(questions.first())
+            .copied()
+            .unwrap_or("Q");
+        let body = if endpoint.needs_state() {
+            let locations = self.dataset.locations_for(question);
+            let state = locations.first().copied().unwrap_or("S");
+            format!(
+                r#"{{"question": {}, "state": {}}}"#,
+                json_string(question),
+                json_string(state)
+            )
+        } else {
+            format!(r#"{{"question": {}}}"#, json_string(question))
+        };
+        format!(
+            "curl -s -X POST {}/api/{} -d {}",
+            shell_word(host),
+            endpoint.name(),
+            shell_word(&body)
+        )
+    }
+
     /// Turns a validation error into a 400 with suggestions.
     fn explain(&self, error: StatsError) -> ApiError {
         let (reason, did_you_mean) = match &error {
-            StatsError::UnknownQuestion { question } => (
-                format!("unknown question: {}", quoted(question)),
-                closest(question, self.dataset.questions()),
-            ),
-            StatsError::UnknownState { question, state } => (
-                format!("unknown state {} for this question", quoted(state)),
-                closest(state, self.dataset.locations_for(question)),
-            ),
+            StatsError::UnknownQuestion { question } => {
+                let known = self.dataset.questions();
+                (
+                    format!(
+                        "unknown question: {}{}; GET /api/questions lists them",
+                        quoted(question),
+                        case_hint(question, &known)
+                    ),
+                    suggestions(question, known),
+                )
+            }
+            StatsError::UnknownState { question, state } => {
+                let known = self.dataset.locations_for(question);
+                (
+                    format!(
+                        "unknown state {} for this question{}",
+                        quoted(state),
+                        case_hint(state, &known)
+                    ),
+                    suggestions(state, known),
+                )
+            }
             StatsError::NoDirection { question } => (
                 format!("question has no best/worst direction: {}", quoted(question)),
                 Vec::new(),
@@ -245,9 +363,13 @@ impl Api {
         }
     }
 
-    fn get_results(&self, id: &str) -> Result<Response, ApiError> {
+    /// The job's outcome, after waiting for a running job up to `?wait=`
+    /// seconds (default [`RESULT_WAIT`]). The wait happens on this
+    /// connection's thread, on the job table's Condvar: no worker is held.
+    fn get_results(&self, id: &str, query: Option<&str>) -> Result<Response, ApiError> {
+        let wait = parse_wait(query)?.unwrap_or(RESULT_WAIT);
         let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
-        let outcome = self.jobs.outcome_within(id, RESULT_WAIT);
+        let outcome = self.jobs.outcome_within(id, wait);
         let body = match outcome.ok_or(ApiError::InvalidJobId)? {
             JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
             JobOutcome::Done(data) => {
@@ -293,36 +415,161 @@ impl Api {
     }
 
     fn questions(&self) -> Response {
-        let items: Vec<Value> = self
+        let items: Vec<String> = self
             .dataset
             .questions()
             .into_iter()
             .map(|q| {
                 let direction = match stats::direction(q) {
-                    Some(Direction::LowerIsBetter) => Value::from("min"),
-                    Some(Direction::HigherIsBetter) => Value::from("max"),
-                    None => Value::Null,
+                    Some(Direction::LowerIsBetter) => r#""min""#,
+                    Some(Direction::HigherIsBetter) => r#""max""#,
+                    None => "null",
                 };
-                serde_json::json!({"question": q, "direction": direction})
+                format!(
+                    r#"{{"question": {}, "direction": {direction}}}"#,
+                    json_string(q)
+                )
             })
             .collect();
-        done_list(items)
+        done_list(&items)
     }
 
     fn states(&self) -> Response {
-        done_list(
-            self.dataset
-                .locations()
-                .into_iter()
-                .map(Value::from)
-                .collect(),
-        )
+        let items: Vec<String> = self
+            .dataset
+            .locations()
+            .into_iter()
+            .map(json_string)
+            .collect();
+        done_list(&items)
     }
 }
 
-fn done_list(items: Vec<Value>) -> Response {
-    let body = serde_json::json!({"status": "done", "data": items});
-    Response::json(200, body.to_string())
+/// `{"status": "done", "data": [items]}` in the house style; each item is
+/// already JSON.
+fn done_list(items: &[String]) -> Response {
+    Response::json(
+        200,
+        format!(r#"{{"status": "done", "data": [{}]}}"#, items.join(", ")),
+    )
+}
+
+/// What every non-computing path does, for the `GET /api` index, in the
+/// order the index lists them (the computing endpoints come first).
+const OTHER_ENDPOINTS: [(&str, &str); 8] = [
+    (
+        "/api/get_results/<job_id>",
+        "the job's status and result; ?wait=SECONDS (0-30) waits for a running job",
+    ),
+    ("/api/jobs", "every job and its status, in id order"),
+    ("/api/num_jobs", "how many jobs are queued or running"),
+    (
+        "/api/graceful_shutdown",
+        "stop accepting jobs, finish the queued ones",
+    ),
+    (
+        "/api/questions",
+        "the questions, with their best/worst direction",
+    ),
+    ("/api/states", "the states and territories"),
+    ("/api", "this index"),
+    ("/", "the chart page (?question=Q preselects a question)"),
+];
+
+/// What a computing endpoint's job answers, for the `GET /api` index.
+fn about(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::StatesMean => "the mean of every state, ascending",
+        Endpoint::StateMean => "the mean of one state",
+        Endpoint::Best5 => "the 5 best states, best first",
+        Endpoint::Worst5 => "the 5 worst states, worst first",
+        Endpoint::GlobalMean => "the mean over all rows",
+        Endpoint::DiffFromMean => "global mean minus each state's mean",
+        Endpoint::StateDiffFromMean => "global mean minus one state's mean",
+        Endpoint::MeanByCategory => "the mean of every (state, category, stratification)",
+        Endpoint::StateMeanByCategory => {
+            "the mean of every (category, stratification) of one state"
+        }
+    }
+}
+
+/// `GET /api`: every endpoint, its methods (as `Allow` lists them, read from
+/// the router so the two cannot differ), its body fields and what it does.
+fn api_index() -> Response {
+    let mut items = Vec::with_capacity(Endpoint::ALL.len() + OTHER_ENDPOINTS.len());
+    for endpoint in Endpoint::ALL {
+        let body = if endpoint.needs_state() {
+            r#"["question", "state"]"#
+        } else {
+            r#"["question"]"#
+        };
+        items.push(index_entry(
+            &format!("/api/{}", endpoint.name()),
+            Route::Compute(endpoint).allow(),
+            body,
+            about(endpoint),
+        ));
+    }
+    for (path, what) in OTHER_ENDPOINTS {
+        let routed = route(path.replace("<job_id>", "1").as_str()).map(Route::allow);
+        // Every path of the table is routed (a unit test checks it).
+        let allow = routed.unwrap_or("GET, HEAD");
+        items.push(index_entry(path, allow, "[]", what));
+    }
+    done_list(&items)
+}
+
+fn index_entry(path: &str, allow: &str, body: &str, about: &str) -> String {
+    format!(
+        r#"{{"path": {}, "method": {}, "body": {body}, "about": {}}}"#,
+        json_string(path),
+        json_string(allow),
+        json_string(about)
+    )
+}
+
+/// The query string of a request target: after the first `?`, before any `#`.
+fn query_string(target: &str) -> Option<&str> {
+    let rest = &target[target.find('?')? + 1..];
+    Some(&rest[..rest.find('#').unwrap_or(rest.len())])
+}
+
+/// Reads `get_results`' query: only `wait=SECONDS`, a decimal number from 0
+/// to 30 (`MAX_RESULT_WAIT`), fractions allowed. An unknown or repeated
+/// parameter is a 400 rather than ignored, so that a typo (`?wiat=5`) does
+/// not silently turn a long wait into a short one.
+///
+/// # Errors
+/// A 400 naming the accepted parameter and range.
+fn parse_wait(query: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    let max = MAX_RESULT_WAIT.as_secs();
+    let mut wait = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "wait" {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {}: get_results takes only ?wait=SECONDS (0 to {max})",
+                quoted(name)
+            )));
+        }
+        if wait.is_some() {
+            return Err(ApiError::bad_request("wait is given twice"));
+        }
+        let digits = value.bytes().filter(u8::is_ascii_digit).count();
+        let dots = value.bytes().filter(|&b| b == b'.').count();
+        let seconds = (digits > 0 && digits + dots == value.len() && dots <= 1)
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+            .filter(|s| *s <= MAX_RESULT_WAIT.as_secs_f64());
+        let Some(seconds) = seconds else {
+            return Err(ApiError::bad_request(format!(
+                "wait must be a number of seconds from 0 to {max} (e.g. ?wait=5 or ?wait=0.5), not {}",
+                quoted(value)
+            )));
+        };
+        wait = Some(Duration::from_secs_f64(seconds));
+    }
+    Ok(wait)
 }
 
 impl Handler for Api {
@@ -332,22 +579,37 @@ impl Handler for Api {
     }
 }
 
+/// Why a body is not what a computing endpoint takes; [`Api`] turns it
+/// into a 400 that shows what to send instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyProblem {
+    /// No body at all (or only whitespace).
+    Missing,
+    /// Not JSON; serde_json's description.
+    NotJson(String),
+    /// JSON, but not an object.
+    NotObject,
+    MissingField(&'static str),
+    NotString(&'static str),
+}
+
 /// Reads `{"question": Q}` (and `"state": S` where the endpoint needs it)
 /// from a body, whatever its Content-Type says. Other members are ignored.
 ///
 /// # Errors
-/// A body that is not a JSON object, or a missing or non-string field.
-pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("the body must be a JSON object"))?;
-    let field = |name: &str| -> Result<String, ApiError> {
+/// A body that is empty or not a JSON object, or a missing or non-string field.
+pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, BodyProblem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyProblem::Missing);
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| BodyProblem::NotJson(e.to_string()))?;
+    let object = value.as_object().ok_or(BodyProblem::NotObject)?;
+    let field = |name: &'static str| -> Result<String, BodyProblem> {
         match object.get(name) {
             Some(Value::String(text)) => Ok(text.clone()),
-            Some(_) => Err(ApiError::bad_request(format!("{name:?} must be a string"))),
-            None => Err(ApiError::bad_request(format!("missing field {name:?}"))),
+            Some(_) => Err(BodyProblem::NotString(name)),
+            None => Err(BodyProblem::MissingField(name)),
         }
     };
     let question = field("question")?;
@@ -371,6 +633,82 @@ fn quoted(text: &str) -> String {
         Some((cut, _)) => format!("{:?}...", &text[..cut]),
         None => format!("{text:?}"),
     }
+}
+
+/// `text` cut after [`MAX_ECHOED_CHARS`] characters, for echoing a path or
+/// a method (which the parser has checked are printable) in a message.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// `text` as one shell word: bare when it is only safe characters, else in
+/// single quotes (a `'` inside written `'\''`).
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// `" (names are case-sensitive)"` when `wanted` is one of `known` but for
+/// letter case, else `""`: the suggestion then carries the right spelling.
+fn case_hint(wanted: &str, known: &[&str]) -> &'static str {
+    if known
+        .iter()
+        .any(|name| name.to_lowercase() == wanted.to_lowercase())
+    {
+        " (names are case-sensitive)"
+    } else {
+        ""
+    }
+}
+
+/// The "did you mean" list for an unknown name: the [`closest`] names by
+/// spelling, then the names that [`contain_every_word`] of it, without
+/// repeats, at most `MAX_SUGGESTIONS`. Suggestions only: the request is
+/// still refused, never answered for a guessed name.
+pub fn suggestions(wanted: &str, known: Vec<&str>) -> Vec<String> {
+    let mut found = closest(wanted, known.clone());
+    for name in contain_every_word(wanted, known) {
+        if found.len() == MAX_SUGGESTIONS {
+            break;
+        }
+        if !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// The names of `known` (in their order) that contain every word of
+/// `wanted`, ignoring letter case: "obesity" finds the obesity question.
+/// Words are runs of letters and digits; a `wanted` with no word, or longer
+/// than `MAX_WORDS_QUERY_CHARS`, finds nothing.
+pub fn contain_every_word(wanted: &str, known: Vec<&str>) -> Vec<String> {
+    if wanted.len() > MAX_WORDS_QUERY_CHARS {
+        return Vec::new();
+    }
+    let wanted = wanted.to_lowercase();
+    let words: Vec<&str> = wanted
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        return Vec::new();
+    }
+    known
+        .into_iter()
+        .filter(|name| {
+            let name = name.to_lowercase();
+            words.iter().all(|word| name.contains(word))
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Up to three (`MAX_SUGGESTIONS`) of `known`, closest to `wanted` first, by edit
@@ -492,7 +830,12 @@ mod tests {
 
     #[test]
     fn error_bodies_are_json() {
-        let r = ApiError::MethodNotAllowed { allow: "POST" }.into_response();
+        let r = ApiError::MethodNotAllowed {
+            allow: "POST",
+            method: "GET".into(),
+            path: "/api/best5".into(),
+        }
+        .into_response();
         assert_eq!(r.status, 405);
         assert_eq!(r.headers, vec![("Allow", "POST".to_string())]);
         let body: Value = serde_json::from_slice(&r.body).unwrap();
@@ -505,5 +848,93 @@ mod tests {
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["did_you_mean"][0], "a");
         assert_eq!(body["reason"], "unknown \"x\"");
+    }
+
+    #[test]
+    fn every_index_path_is_routed() {
+        for (path, _) in OTHER_ENDPOINTS {
+            assert!(route(&path.replace("<job_id>", "1")).is_some(), "{path}");
+        }
+        let index: Value = serde_json::from_slice(&api_index().body).unwrap();
+        let entries = index["data"].as_array().unwrap();
+        assert_eq!(entries.len(), 17);
+        assert_eq!(entries[1]["path"], "/api/state_mean");
+        assert_eq!(entries[1]["method"], "POST");
+        assert_eq!(entries[1]["body"], serde_json::json!(["question", "state"]));
+        assert_eq!(entries[11]["path"], "/api/num_jobs");
+        assert_eq!(entries[11]["method"], "GET, HEAD");
+        assert_eq!(entries[12]["method"], "GET, POST");
+    }
+
+    #[test]
+    fn wait_is_the_only_query_of_get_results() {
+        let ms = |n| Ok(Some(Duration::from_millis(n)));
+        assert_eq!(query_string("/a?wait=1#x"), Some("wait=1"));
+        assert_eq!(query_string("/a#x?y"), Some("y"));
+        assert_eq!(query_string("/a"), None);
+        assert_eq!(parse_wait(None), Ok(None));
+        assert_eq!(parse_wait(Some("")), Ok(None));
+        assert_eq!(parse_wait(Some("wait=0")), ms(0));
+        assert_eq!(parse_wait(Some("wait=0.25")), ms(250));
+        assert_eq!(parse_wait(Some("wait=.5")), ms(500));
+        assert_eq!(parse_wait(Some("wait=30")), ms(30_000));
+        assert_eq!(parse_wait(Some("wait=30.0")), ms(30_000));
+        for bad in [
+            "wait=30.01",
+            "wait=31",
+            "wait=-1",
+            "wait=1e1",
+            "wait=inf",
+            "wait=NaN",
+            "wait=",
+            "wait",
+            "wait=.",
+            "wait=1.2.3",
+            "wait=+1",
+            "wait=1&wait=2",
+            "wiat=1",
+            "wait=1&x=2",
+        ] {
+            let Err(ApiError::BadRequest { reason, .. }) = parse_wait(Some(bad)) else {
+                panic!("{bad} accepted");
+            };
+            assert!(
+                reason.contains("0 to 30") || reason.contains("twice"),
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn shell_words_survive_the_shell() {
+        assert_eq!(shell_word("localhost:5000"), "localhost:5000");
+        assert_eq!(shell_word(r#"{"q": "it's"}"#), r#"'{"q": "it'\''s"}'"#);
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn short_names_and_wrong_case_are_suggested() {
+        let questions = vec![
+            "Percent of adults who have obesity",
+            "Percent of adults who report consuming fruit less than one time daily",
+            "Percent of adults who report consuming vegetables less than one time daily",
+        ];
+        assert_eq!(
+            suggestions("obesity", questions.clone()),
+            vec!["Percent of adults who have obesity"]
+        );
+        assert_eq!(
+            suggestions("FRUIT daily", questions.clone()),
+            vec![questions[1]]
+        );
+        assert_eq!(suggestions("less than one", questions.clone()).len(), 2);
+        assert!(suggestions("fruit vegetables", questions.clone()).is_empty());
+        assert!(suggestions("  ", questions.clone()).is_empty());
+        let long = "obesity ".repeat(30);
+        assert!(contain_every_word(&long, questions).is_empty());
+        let states = vec!["Iowa", "Ohio", "Oregon"];
+        assert_eq!(suggestions("ohio", states.clone()), vec!["Ohio"]);
+        assert_eq!(case_hint("ohio", &states), " (names are case-sensitive)");
+        assert_eq!(case_hint("Ohoi", &states), "");
     }
 }

@@ -47,6 +47,10 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 /// loop then needs one or two requests per job instead of dozens, which
 /// leaves the CPU to the workers.
 pub const RESULT_WAIT: Duration = Duration::from_millis(20);
+/// The longest wait a client may ask of `get_results` with `?wait=SECONDS`
+/// (larger → `400`). A waiting request holds its connection thread, not a
+/// worker, so waits are bounded by the connection cap (`MAX_CONNECTIONS`).
+pub const MAX_RESULT_WAIT: Duration = Duration::from_secs(30);
 
 /// Simultaneous connections; the next one is answered `503` and closed.
 pub const MAX_CONNECTIONS: usize = 2048;

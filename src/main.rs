@@ -48,7 +48,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> Result<(), String> {
-    let dataset = Dataset::load(&config.data).map_err(|e| e.to_string())?;
+    let dataset = Dataset::load(&config.data).map_err(|e| data_error(config, &e.to_string()))?;
     if config.summary_only {
         println!("{}", dataset.summary());
         return Ok(());
@@ -82,8 +82,7 @@ fn run(config: &Config) -> Result<(), String> {
         .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     }
 
-    let server = Server::bind(&config.host, config.port)
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let server = Server::bind(&config.host, config.port).map_err(|e| listen_error(config, &e))?;
     let address = server
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
@@ -119,4 +118,33 @@ fn run(config: &Config) -> Result<(), String> {
     logger.flush();
     // Connection threads are detached: exiting the process ends them.
     std::process::exit(0);
+}
+
+/// The start-up error for data that cannot be loaded; when the file is
+/// missing, it names the two ways to get one.
+fn data_error(config: &Config, error: &str) -> String {
+    if config.data.exists() {
+        return error.to_owned();
+    }
+    format!(
+        "{error}\n  the data is not in place: run `make data` (it copies the course subset from \
+         ../shared/data, or downloads the full CDC dataset to {}), \
+         or pass --data PATH to a CDC-layout CSV",
+        cli::FALLBACK_DATA
+    )
+}
+
+/// The start-up error for a socket that cannot be bound; when the port is
+/// taken, it names the flags that pick another.
+fn listen_error(config: &Config, error: &std::io::Error) -> String {
+    let (host, port) = (&config.host, config.port);
+    let mut message = format!("cannot listen on {host}:{port}: {error}");
+    if error.kind() == std::io::ErrorKind::AddrInUse {
+        message.push_str(&format!(
+            "\n  another process (perhaps another le-stats-sportif) has port {port}: stop it, \
+             or pick another port with --port N (`make run_server PORT=N`; \
+             --port 0 picks a free one)"
+        ));
+    }
+    message
 }

@@ -371,7 +371,7 @@ impl<'l> Connection<'l> {
     ) {
         let head_request = (method != "-").then_some(method == "HEAD");
         let status = self.answer(
-            Response::error(error.status(), error.reason()),
+            Response::error(error.status(), &error.explain(self.limits)),
             head_request,
         );
         on_request(&RequestRecord {

@@ -118,6 +118,30 @@ impl ParseError {
         }
     }
 
+    /// The `reason` of the JSON error body, stating the limit that was
+    /// crossed (as configured in `limits`) for the errors that are limits.
+    pub fn explain(self, limits: &Limits) -> String {
+        match self {
+            ParseError::RequestLineTooLong => format!(
+                "request line too long: the limit is {} bytes (method, target and version)",
+                limits.max_request_line
+            ),
+            ParseError::HeaderBlockTooLarge => format!(
+                "request header fields too large: the limit is {} bytes of header fields",
+                limits.max_header_bytes
+            ),
+            ParseError::TooManyHeaderFields => format!(
+                "too many request header fields: the limit is {} fields",
+                limits.max_header_fields
+            ),
+            ParseError::BodyTooLarge => format!(
+                "request body too large: the limit is {} bytes",
+                limits.max_body_bytes
+            ),
+            other => other.reason().to_owned(),
+        }
+    }
+
     /// Returns true: after any parse error the connection is closed, since the
     /// position of the next request in the byte stream is unknown.
     pub fn closes_connection(self) -> bool {

@@ -14,13 +14,19 @@ pub struct Response {
 }
 
 impl Response {
-    /// A response with a JSON body.
+    /// A response with a JSON body, to which a final `\n` is added: every
+    /// JSON body on the wire ends with a newline (as Flask's `jsonify` does),
+    /// so a shell prompt after `curl` starts on its own line. `body` is one
+    /// JSON value in the house style (Python's `json.dumps` defaults: `", "`
+    /// and `": "` separators, members in the documented order).
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        let mut body = body.into();
+        body.push(b'\n');
         Response {
             status,
             content_type: "application/json",
             headers: Vec::new(),
-            body: body.into(),
+            body,
         }
     }
 
