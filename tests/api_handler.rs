@@ -111,7 +111,7 @@ fn a_submitted_job_answers_through_get_results() {
     // Alabama has two obesity rows in survey.csv, 30 and 20 (its first lines).
     assert_eq!(
         String::from_utf8(done.body).unwrap(),
-        r#"{"status": "done", "data": {"Alabama": 25.0}}"#
+        "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
     );
 }
 
@@ -179,4 +179,53 @@ fn head_is_get_without_a_body_and_methods_are_checked() {
             .status,
         503
     );
+}
+
+/// `get_results?wait=` holds each request until its job is done, on the
+/// caller's thread: with one worker busy on a gated job, eight requests wait
+/// for a job queued behind it, and all are answered `done` once the gate
+/// opens — which could not happen if a wait occupied the only worker.
+#[test]
+fn waits_hold_until_done_without_taking_a_worker() {
+    let dir = TempDir::new("api-wait");
+    let (api, jobs) = api(&dir, 100);
+    let (open_gate, gate) = mpsc::channel::<()>();
+    jobs.submit(Box::new(move || {
+        let _ = gate.recv();
+        Ok("1".to_owned())
+    }))
+    .expect("accepted");
+    let body = format!(r#"{{"question": "{OBESITY}", "state": "Alabama"}}"#);
+    let r = api.handle(&request("POST", "/api/state_mean", &body));
+    assert_eq!(json(&r)["job_id"], "job_id_2");
+    // A short wait on a job that cannot finish answers `running` after it.
+    let started = std::time::Instant::now();
+    let r = api.handle(&request("GET", "/api/get_results/2?wait=0.2", ""));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    assert_eq!(r.body, b"{\"status\": \"running\"}\n");
+    let (answered, answers) = mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            let (api, answered) = (&api, answered.clone());
+            scope.spawn(move || {
+                let r = api.handle(&request("GET", "/api/get_results/job_id_2?wait=30", ""));
+                answered
+                    .send(r.body)
+                    .expect("the test waits for every answer");
+            });
+        }
+        // No answer while the job is queued: a waiter that answered early
+        // would say `running`, and is caught below either way.
+        open_gate.send(()).expect("the gated job waits");
+        for _ in 0..8 {
+            let body = answers
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("every waiter is answered once the job is done");
+            assert_eq!(
+                String::from_utf8(body).unwrap(),
+                "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
+            );
+        }
+    });
+    jobs.join();
 }
