@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Smoke test with curl and jq: every endpoint and error of the SPEC against a
 # running server. Starts its own (release build, free port, temp results dir)
-# unless SERVER_URL is given; always stops what it started.
+# unless SERVER_URL is given; always stops what it started. Its own server is
+# restarted over the results of an earlier run first, and no check assumes
+# which job ids exist: it passes on a server with any history.
 #   bash scripts/smoke.sh                  # own server
 #   SERVER_URL=http://127.0.0.1:5000 bash scripts/smoke.sh
 set -euo pipefail
@@ -19,11 +21,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${SERVER_URL:-}" ]; then
+# start_server: starts the binary on a free port over $tmp/results; sets $pid
+# and SERVER_URL.
+start_server() {
     bin=${BIN:-target/release/le-stats-sportif}
     [ -x "$bin" ] || cargo build --release --quiet
     data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
-    mkfifo "$tmp/out"
+    rm -f "$tmp/out"; mkfifo "$tmp/out"
     "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" \
         >"$tmp/out" 2>"$tmp/err" &
     pid=$!
@@ -34,6 +38,20 @@ if [ -z "${SERVER_URL:-}" ]; then
         echo "smoke: server did not start:" >&2; cat "$tmp/err" >&2; exit 1
     fi
     SERVER_URL=${line#listening on }
+}
+
+if [ -z "${SERVER_URL:-}" ]; then
+    # A first life that leaves results behind, then the server under test,
+    # restarted over them: ids no longer start at 1.
+    start_server
+    for _ in 1 2 3; do
+        curl -s -X POST "$SERVER_URL/api/global_mean" \
+            -d '{"question": "Percent of adults aged 18 years and older who have obesity"}' |
+            jq -r .job_id | xargs -I{} curl -s -o /dev/null "$SERVER_URL/api/get_results/{}?wait=10"
+    done
+    kill -INT "$pid"; wait "$pid" || { echo "smoke: first server did not exit cleanly" >&2; exit 1; }
+    exec 3<&-
+    start_server
 fi
 echo "smoke: testing $SERVER_URL"
 
@@ -48,27 +66,25 @@ req() {
     status=$(curl "${args[@]}")
     body=$(cat "$tmp/body")
 }
-# check NAME EXPECTED_STATUS JQ_FILTER — the filter must print `true`
+# check NAME EXPECTED_STATUS JQ_FILTER — the filter must print `true`, and a
+# JSON body must end with a newline (every one does).
 check() {
-    if [ "$status" = "$2" ] && [ "$(jq -c "$3" <<<"$body" 2>/dev/null)" = "true" ]; then
+    local newline=yes
+    [ -s "$tmp/body" ] && [ "$(tail -c 1 "$tmp/body" | od -An -c | tr -d ' ')" != '\n' ] && newline=no
+    if [ "$status" = "$2" ] && [ "$newline" = yes ] && [ "$(jq -c "$3" <<<"$body" 2>/dev/null)" = "true" ]; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1)); echo "FAIL $1: status $status (want $2), body ${body:0:300}"
     fi
 }
 json() { jq -cn --arg q "$1" --arg s "${2:-}" 'if $s == "" then {question: $q} else {question: $q, state: $s} end'; }
-# job ENDPOINT BODY -> submits, polls until done (deadline 30 s), leaves the answer in $body
+# job ENDPOINT BODY -> submits and collects the result in one pipeline, as
+# the README shows (get_results waits up to 10 s for the job); leaves the
+# answer in $body.
 job() {
-    req POST "/api/$1" "$2"
-    check "submit $1" 200 '.job_id | test("^job_id_[0-9]+$")'
-    local id; id=$(jq -r .job_id <<<"$body")
-    local deadline=$((SECONDS + 30))
-    while :; do
-        req GET "/api/get_results/$id"
-        [ "$(jq -r .status <<<"$body")" != running ] && break
-        [ $SECONDS -ge $deadline ] && break
-        sleep 0.01
-    done
+    status=$(curl -s -X POST "$SERVER_URL/api/$1" -d "$2" | jq -r .job_id |
+        xargs -I{} curl -s -o "$tmp/body" -w '%{http_code}' "$SERVER_URL/api/get_results/{}?wait=10")
+    body=$(cat "$tmp/body")
     check "$1 result" 200 '.status == "done"'
 }
 
@@ -82,9 +98,15 @@ job state_diff_from_mean "$(json "$Q_MIN" Guam)"; check state_diff_from_mean 200
 job mean_by_category "$(json "$Q_MIN")";      check mean_by_category 200 '.data | keys | .[0] | startswith("(")'
 job state_mean_by_category "$(json "$Q_MIN" Ohio)"; check state_mean_by_category 200 '.data.Ohio | length > 10'
 
-req GET /api/jobs;                 check jobs 200 '.status == "done" and (.data | length) == 9 and .data[0] == {"job_id_1": "done"}'
+req POST /api/global_mean "$(json "$Q_MIN")"; check submit 200 '.job_id | test("^job_id_[1-9][0-9]*$")'
+id=$(jq -r .job_id <<<"$body"); n=${id#job_id_}
+req GET "/api/get_results/$n?wait=10"; check "get_results by number, waiting" 200 '.status == "done"'
+req GET "/api/get_results/$id?wait=0"; check "get_results, no wait" 200 '.status == "done"'
+req GET "/api/get_results/$id?wait=31"; check "wait out of range" 400 '.reason | contains("0 to 30")'
+req GET "/api/get_results/$id?wiat=1"; check "unknown query parameter" 400 '.reason | contains("wait")'
+req GET /api/jobs;                 check jobs 200 '.status == "done" and (.data | length) >= 13 and (.data | all(.[] == "done"))'
 req GET /api/num_jobs;             check num_jobs 200 '.num_jobs == 0'
-req GET /api/get_results/1;        check "get_results by number" 200 '.status == "done"'
+req GET /api;                      check "api index" 200 '.status == "done" and (.data | length) == 17 and (.data[1] == {"path": "/api/state_mean", "method": "POST", "body": ["question", "state"], "about": "the mean of one state"})'
 req GET /api/questions;            check questions 200 '(.data | length) == 9'
 req GET /api/states;               check states 200 '(.data | length) == 55'
 req GET /;                         [ "$status" = 200 ] && grep -q '<html\|<!doctype' <<<"$body" && passed=$((passed+1)) || { failed=$((failed+1)); echo "FAIL index page"; }
@@ -92,14 +114,17 @@ req GET /;                         [ "$status" = 200 ] && grep -q '<html\|<!doct
 req GET /api/get_results/job_id_0;      check "invalid id 0" 404 '. == {"status": "error", "reason": "Invalid job_id"}'
 req GET /api/get_results/job_id_99999;  check "unknown id" 404 '.reason == "Invalid job_id"'
 req GET '/api/get_results/..%2f..';     check "traversal id" 404 '.reason == "Invalid job_id"'
-req POST /api/states_mean 'not json';   check "invalid JSON" 400 '.status == "error"'
+req POST /api/states_mean "question=$Q_MIN"; check "form body" 400 '.reason | (contains("takes a JSON object") and contains("curl -s -X POST"))'
+req POST /api/states_mean;              check "no body" 400 '.reason | startswith("missing body")'
 req POST /api/states_mean '{"question": 1}'; check "non-string question" 400 '.status == "error"'
-req POST /api/state_mean "$(json "$Q_MIN")"; check "missing state" 400 '.status == "error"'
+req POST /api/state_mean "$(json "$Q_MIN")"; check "missing state" 400 '.reason | startswith("missing field \"state\"")'
 req POST /api/states_mean "$(json "Percent of nothing")"; check "unknown question" 400 '.status == "error"'
+req POST /api/states_mean "$(json "fruit")"; check "question by a word" 400 '.did_you_mean == ["Percent of adults who report consuming fruit less than one time daily"]'
 req POST /api/state_mean "$(json "$Q_MIN" Ohoi)"; check "unknown state" 400 '.did_you_mean[0] == "Ohio"'
-req GET /api/states_mean;               check "wrong method" 405 '.status == "error"'
-req GET /api/nowhere;                   check "unknown path" 404 '.status == "error"'
-req GET /api/jobs;                      check "no job from errors" 200 '(.data | length) == 9'
+req POST /api/state_mean "$(json "$Q_MIN" ohio)"; check "state in the wrong case" 400 '.did_you_mean == ["Ohio"]'
+req GET /api/states_mean;               check "wrong method" 405 '.reason | contains("takes POST")'
+req GET /api/nowhere;                   check "unknown path" 404 '.reason | contains("GET /api")'
+req POST /api/global_mean "$(json "$Q_MIN")"; check "no job from errors" 200 ".job_id == \"job_id_$((n + 1))\""
 
 if [ -n "$pid" ]; then   # only shut down a server we started
     req GET /api/graceful_shutdown;     check "graceful_shutdown" 200 '.status == "done" or .status == "running"'
