@@ -9,7 +9,7 @@ BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 
-.PHONY: all data build run_server test run_unit_tests run_tests smoke fuzz bench bench_scale browser_test lint fmt clean
+.PHONY: all data build run_server test run_unit_tests run_tests smoke cookbook fuzz bench bench_scale browser_test lint fmt clean
 
 all: build
 
@@ -42,6 +42,11 @@ run_tests:
 
 smoke: data build
 	bash scripts/smoke.sh
+
+# Run the README's cookbook and write what each command prints under it
+# (cargo test checks it with scripts/cookbook.sh --check).
+cookbook: data build
+	bash scripts/cookbook.sh
 
 fuzz:
 	FUZZ_ITERATIONS=1000000 cargo test --release --test http_fuzz -- --nocapture
