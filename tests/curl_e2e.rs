@@ -7,6 +7,7 @@
 mod common;
 
 use common::{raw, ServerProcess, TempDir};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -273,7 +274,7 @@ fn the_api_index_lists_every_endpoint_with_its_method_and_body() {
 
 #[test]
 fn limit_errors_state_the_limit_in_the_same_style() {
-    let (server, _dir) = start("curl-limits", &[]);
+    let (server, _dir) = start("curl-limits", &["--head-timeout-ms", "300"]);
     let addr = server.addr;
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
         (
@@ -299,6 +300,16 @@ fn limit_errors_state_the_limit_in_the_same_style() {
             "{\"status\": \"error\", \"reason\": \"too many request header fields: the limit is 100 fields\"}\n",
         ),
         (
+            b"GET / HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(),
+            "HTTP/1.1 505 HTTP Version Not Supported",
+            "{\"status\": \"error\", \"reason\": \"HTTP version not supported\"}\n",
+        ),
+        (
+            b"POST /api/best5 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+            "HTTP/1.1 501 Not Implemented",
+            "{\"status\": \"error\", \"reason\": \"transfer coding not implemented\"}\n",
+        ),
+        (
             b"GET / HTTP/1.1\r\n\r\n".to_vec(),
             "HTTP/1.1 400 Bad Request",
             "",
@@ -317,6 +328,20 @@ fn limit_errors_state_the_limit_in_the_same_style() {
             assert_eq!(body, expected);
         }
     }
+    // A head that never ends: 408 at the head deadline.
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    let (status, _, body) = split(&answer);
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+    assert_eq!(
+        body,
+        "{\"status\": \"error\", \"reason\": \"request timeout\"}\n"
+    );
+
     // The connection cap's 503, written by the accept loop: on a server
     // that takes one connection, one is held open and the next is refused.
     let (capped, _capped_dir) = start("curl-cap", &["--max-connections", "1"]);
