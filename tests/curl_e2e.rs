@@ -450,10 +450,7 @@ fn start_up_errors_name_the_fix() {
         "{stderr}"
     );
     assert!(stderr.contains("--port N"), "{stderr}");
-    assert!(
-        stderr.contains(&format!("make run_server PORT=N")),
-        "{stderr}"
-    );
+    assert!(stderr.contains("make run_server PORT=N"), "{stderr}");
     drop(taken);
     // No data.
     let missing = dir.path().join("nothing.csv");
