@@ -203,6 +203,9 @@ fn waits_hold_until_done_without_taking_a_worker() {
     let r = api.handle(&request("GET", "/api/get_results/2?wait=0.2", ""));
     assert!(started.elapsed() >= std::time::Duration::from_millis(200));
     assert_eq!(r.body, b"{\"status\": \"running\"}\n");
+    // wait=0 does not wait: still running.
+    let r = api.handle(&request("GET", "/api/get_results/2?wait=0", ""));
+    assert_eq!(r.body, b"{\"status\": \"running\"}\n");
     let (answered, answers) = mpsc::channel();
     std::thread::scope(|scope| {
         for _ in 0..8 {
