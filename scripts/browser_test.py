@@ -225,7 +225,7 @@ class Browser:
 
 
 # What the page drew, read from its DOM.
-BARS = """[...document.querySelectorAll('rect.bar[data-state], rect.state-bar')].map((r) => ({
+BARS = """[...document.querySelectorAll('rect.bar[data-state], .state-dot')].map((r) => ({
   state: r.dataset.state, value: Number(r.dataset.value), classes: r.getAttribute('class').split(' '),
   name: r.getAttribute('aria-label') || '', category: r.dataset.category, strat: r.dataset.stratification,
   bottom: r.getBoundingClientRect().bottom }))"""
@@ -233,6 +233,11 @@ TILES = """[...document.querySelectorAll('g.tile')].map((g) => ({
   state: g.dataset.state, value: g.querySelector('rect').dataset.value,
   fill: getComputedStyle(g.querySelector('rect')).fill, name: g.getAttribute('aria-label') || '',
   selected: g.classList.contains('selected') }))"""
+# Chart texts that reach past the window's edges (SVG overflow is visible, so
+# it does not count in scrollWidth).
+CUT_TEXT = """[...document.querySelectorAll('#chart text, #legend li')].filter((t) => {
+  const r = t.getBoundingClientRect(); return r.width > 0 && (r.left < 0 || r.right > innerWidth); })
+  .map((t) => t.textContent)"""
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
@@ -286,6 +291,16 @@ def check_question(b, api, base, q, direction, label, shots):
     check(f"{label}: at 1366x768 all {len(bars)} ranking rows fit without scrolling", fits)
     b.screenshot(f"{shots}/{label}-ranking-1366.png")
 
+    # The zoom option: the axis spans the data instead of starting at 0.
+    b.eval("document.querySelector('#zoom').click()")
+    lowest = min(v for s, v in means.items())
+    settled = b.settled("ranking")
+    ticks = b.eval("[...document.querySelectorAll('#chart .axis text')].map((t) => Number(t.textContent))")
+    check(f"{label}: zoom puts zoom=1 in the URL and starts the axis near the lowest value",
+          settled and b.eval("new URLSearchParams(location.search).get('zoom')") == "1"
+          and ticks and 0 < min(ticks) <= lowest, (ticks, lowest))
+    b.screenshot(f"{shots}/{label}-ranking-zoom-1366.png")
+
     # Difference from the mean.
     diffs = api.result("diff_from_mean", question=q)
     check(f"{label}: diff view loads", b.open(page_url(base, question=q, view="diff"), "diff")
@@ -328,12 +343,12 @@ def check_state_view(b, api, base, q, state, shots, label):
           and b.eval("document.body.dataset.status") == "done")
     bars = b.eval(BARS)
     shown = {f"('{x['category']}', '{x['strat']}')": x["value"] for x in bars}
-    check(f"{label}: state view values equal state_mean_by_category ({len(by_cat)} groups)",
+    check(f"{label}: state view's dots carry the state_mean_by_category values ({len(by_cat)} groups)",
           shown == by_cat and len(bars) == len(by_cat), (shown, by_cat))
     groups = b.eval("[...document.querySelectorAll('#chart h3')].map((h) => h.textContent)")
     cats = sorted({k.split("', '")[0][2:] for k in by_cat})
     check(f"{label}: state view groups by category {cats}", sorted(groups) == cats, groups)
-    check(f"{label}: every state-view bar's accessible name has its value",
+    check(f"{label}: every state-view dot's accessible name has its value",
           all(names_value(x["name"], x["value"]) for x in bars))
     b.screenshot(f"{shots}/{label}-state-1366.png", full_page=True)
 
@@ -405,7 +420,7 @@ def main():
         check(f"keyboard: Enter on the tile opens the state view for {tile}", b.settled("state")
               and b.eval("document.body.dataset.state") == tile
               and b.eval("document.body.dataset.status") == "done"
-              and b.eval("document.querySelectorAll('rect.state-bar').length") > 0)
+              and b.eval("document.querySelectorAll('.state-dot').length") > 0)
         check("keyboard: the state view is in the URL",
               b.eval("new URLSearchParams(location.search).get('view')") == "state")
         b.eval("history.back()")
@@ -426,6 +441,8 @@ def main():
             b.open(page_url(base, question=max_q, view=view, state="Ohio"), view)
             over = b.eval(OVERFLOW)
             check(f"400 px: {view} view has no horizontal overflow ({over} px)", over == 0)
+            cut = b.eval(CUT_TEXT)
+            check(f"400 px: no text of the {view} view is cut at the window's edges", not cut, cut)
             b.screenshot(f"{shots}/max-{view}-400.png", full_page=True)
         b.size(1366, 768)
 

@@ -24,8 +24,8 @@ const INDEX_HTML: &str = include_str!("web/index.html");
 /// Editing the page's `<script>` or `<style>` changes their hashes: the test
 /// `index_csp_hashes_match_the_page` prints the new ones.
 const INDEX_CSP: &str = "default-src 'none'; \
-    script-src 'sha256-MSCJ5qyG1uz3t9sKzKi7Y1camM22Jgnk1r1nrC5Ei3U='; \
-    style-src 'sha256-P7NKcbT/FAK9C+QidJnWagAyW1ZEMmWfsBW/VvLz9Pw='; \
+    script-src 'sha256-lmP2scWFEGJ9eA4vqpy/B32hhEnxYC/crZI6QEE43E0='; \
+    style-src 'sha256-iJmIezfadys23W4C/0CNLL7iMLGobmXmTHVA//qBc/4='; \
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
