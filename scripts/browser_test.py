@@ -423,9 +423,18 @@ def main():
               and b.eval("document.querySelectorAll('.state-dot').length") > 0)
         check("keyboard: the state view is in the URL",
               b.eval("new URLSearchParams(location.search).get('view')") == "state")
+        calls = b.eval("document.querySelectorAll('#request-rows tr').length")
         b.eval("history.back()")
         check("the back button returns to the map", b.settled("map")
               and b.eval("new URLSearchParams(location.search).get('view')") == "map")
+        check("a view shown again reuses its answers (no new request)",
+              b.eval("document.querySelectorAll('#request-rows tr').length") == calls)
+        b.eval("document.querySelector('[role=tab][data-view=ranking]').click()")
+        b.settled("ranking")
+        bar = b.eval("document.querySelector('#chart rect.bar').focus(), document.activeElement.dataset.state")
+        b.key(" ", code="Space", vk=32, text=" ")
+        check(f"keyboard: Space on a ranking bar opens the state view for {bar}", b.settled("state")
+              and b.eval("document.body.dataset.state") == bar)
 
         # The Requests panel: collapsed, one row per job, each with its id.
         rows = b.eval("[...document.querySelectorAll('#request-rows tr')].map((r) => "
@@ -446,10 +455,15 @@ def main():
             b.screenshot(f"{shots}/max-{view}-400.png", full_page=True)
         b.size(1366, 768)
 
+        check("no script error, failed request or CSP violation", not b.log,
+              f"{len(b.log)} errors, first: {b.log[:3]}")
+
         # An unknown question in the URL ends in the error state.
         b.open(page_url(base, question="No such question"))
         check("an unknown ?question= ends in the error state", b.eval("document.body.dataset.status") == "error")
-        check("no script error or CSP violation", not b.log, f"{len(b.log)} errors, first: {b.log[:3]}")
+        b.open(page_url(base, question=min_q, view="state", state="Ohoi"))
+        check("an unknown state in the state view is an error that suggests the right name",
+              b.eval("document.body.dataset.status") == "error" and "Ohio" in b.eval("$('message').textContent"))
     finally:
         b.close()
 
