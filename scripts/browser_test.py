@@ -394,6 +394,11 @@ def main():
               b.open(url, "map") and b.eval("document.body.dataset.state") == "Ohio"
               and [t["state"] for t in b.eval(TILES) if t["selected"]] == ["Ohio"]
               and b.eval("document.querySelector('#state').value") == "Ohio")
+        x, y = b.eval("(() => { const r = document.querySelector('g.tile[data-state=Texas]')"
+                      ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        b.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+        info = b.eval("$('info').textContent")
+        check(f"hovering a tile shows its value and rank ({info!r})", info.startswith("Texas: ") and " rank " in info)
         check("the URL keeps its parameters",
               b.eval("new URLSearchParams(location.search).get('view') + '|' + "
                      "new URLSearchParams(location.search).get('state')") == "map|Ohio")
@@ -416,6 +421,9 @@ def main():
             b.key("Tab", vk=9)
         tile = b.eval("document.activeElement.dataset.state")
         check(f"keyboard: Tab reaches a map tile ({tile})", bool(tile))
+        info = b.eval("$('info').textContent")
+        check(f"focusing a tile shows its value and rank ({info!r})",
+              info.startswith(f"{tile}: ") and " rank " in info)
         b.key("Enter", vk=13, text="\r")
         check(f"keyboard: Enter on the tile opens the state view for {tile}", b.settled("state")
               and b.eval("document.body.dataset.state") == tile
