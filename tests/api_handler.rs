@@ -232,3 +232,32 @@ fn waits_hold_until_done_without_taking_a_worker() {
     });
     jobs.join();
 }
+
+#[test]
+fn the_page_is_html_with_a_content_security_policy() {
+    let dir = TempDir::new("api-page");
+    let (api, _jobs) = api(&dir, 10);
+    for target in ["/", "/?question=x&view=map&state=Ohio", "/index.html"] {
+        let r = api.handle(&request("GET", target, ""));
+        assert_eq!(r.status, 200, "{target}");
+        assert!(r.content_type.starts_with("text/html"), "{target}");
+        let csp = r
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-security-policy"))
+            .map(|(_, value)| value.as_str())
+            .expect("a Content-Security-Policy header");
+        // Nothing from anywhere else: everything is denied by default, the
+        // page may fetch only from its own server.
+        assert!(csp.starts_with("default-src 'none'; "), "{csp}");
+        assert!(csp.contains("connect-src 'self'"), "{csp}");
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+    // The JSON API does not carry it (it is the page's policy).
+    let r = api.handle(&request("GET", "/api/num_jobs", ""));
+    assert!(!r
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-security-policy")));
+}
