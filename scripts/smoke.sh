@@ -24,7 +24,7 @@ if [ -z "${SERVER_URL:-}" ]; then
     [ -x "$bin" ] || cargo build --release --quiet
     data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
     mkfifo "$tmp/out"
-    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" \
+    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" --access-log "$tmp/access.log" \
         >"$tmp/out" 2>"$tmp/err" &
     pid=$!
     # The first stdout line is `listening on URL`; read blocks until it comes

@@ -45,7 +45,6 @@ fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
         dataset,
         Arc::clone(&jobs),
         Arc::new(Lifecycle::new()),
-        Logger::disabled(),
     );
     (api, jobs)
 }
