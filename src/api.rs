@@ -145,11 +145,7 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(
-        dataset: Arc<Dataset>,
-        jobs: Arc<Jobs>,
-        lifecycle: Arc<Lifecycle>,
-    ) -> Api {
+    pub fn new(dataset: Arc<Dataset>, jobs: Arc<Jobs>, lifecycle: Arc<Lifecycle>) -> Api {
         Api {
             dataset,
             jobs,
@@ -208,10 +204,10 @@ impl Api {
             .submit_as(
                 endpoint.name(),
                 Box::new(move || {
-                stats::compute(&dataset, &query)
-                    .map(|answer| answer.to_json())
-                    .map_err(|e| e.to_string())
-            }),
+                    stats::compute(&dataset, &query)
+                        .map(|answer| answer.to_json())
+                        .map_err(|e| e.to_string())
+                }),
             )
             .map_err(|refused| match refused {
                 Refused::ShuttingDown => ApiError::ShuttingDown,

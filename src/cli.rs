@@ -315,6 +315,9 @@ mod tests {
         assert!(c.summary_only);
         let c = config(&["--idle-timeout-ms", "250"], None);
         assert_eq!(c.limits.idle_timeout, Duration::from_millis(250));
+        let c = config(&["--access-log", "a.log", "--log-file=s.log"], None);
+        assert_eq!(c.access_log, PathBuf::from("a.log"));
+        assert_eq!(c.log_file, PathBuf::from("s.log"));
     }
 
     #[test]

@@ -53,7 +53,13 @@ impl Server {
     /// Accepts connections forever, each served on its own thread, logging
     /// every request to `access_log` and every accept error to `logger`.
     /// Neither log can block serving (see [`crate::log`]).
-    pub fn run(self, handler: Arc<dyn Handler>, limits: Limits, logger: Logger, access_log: Logger) {
+    pub fn run(
+        self,
+        handler: Arc<dyn Handler>,
+        limits: Limits,
+        logger: Logger,
+        access_log: Logger,
+    ) {
         let on_request: OnRequest = Arc::new(move |r: &RequestRecord<'_>| access_log.access(r));
         let on_error: OnError = Arc::new(move |message: &str| logger.error(message));
         self.start_with(handler, limits, on_request, on_error)

@@ -38,7 +38,10 @@ impl Drop for Server {
 /// that does not wait for a writer, and it keeps a reader present (so the
 /// server's open does not block) that never reads.
 fn stalled_fifo(path: &Path) -> File {
-    let status = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
     assert!(status.success(), "mkfifo {}", path.display());
     OpenOptions::new()
         .read(true)

@@ -275,7 +275,13 @@ impl<'l> Connection<'l> {
                 // Unreachable by the ReadBuffer invariant; answered rather
                 // than trusted.
                 let start = started.unwrap_or_else(Instant::now);
-                self.answer_error(ParseError::HeaderBlockTooLarge, None, &[], start, on_request);
+                self.answer_error(
+                    ParseError::HeaderBlockTooLarge,
+                    None,
+                    &[],
+                    start,
+                    on_request,
+                );
                 return Next::Close;
             }
             match read_until(&mut self.stream, &mut self.read_timeout, spare, deadline) {

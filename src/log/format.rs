@@ -81,7 +81,6 @@ fn civil_from_days(days: i128) -> (i128, u32, u32) {
     (year, month as u32, day as u32)
 }
 
-
 /// Seconds since the epoch → (days, second of day), for any instant.
 fn split_epoch_seconds(t: SystemTime) -> (i128, i128) {
     let secs: i128 = match t.duration_since(UNIX_EPOCH) {
@@ -254,6 +253,94 @@ mod tests {
         assert_eq!(format_millis(Duration::from_micros(400)), "0.400ms");
         assert_eq!(format_millis(Duration::from_millis(1234)), "1234.000ms");
         assert_eq!(format_millis(Duration::ZERO), "0.000ms");
+    }
+
+    #[test]
+    fn clf_times() {
+        // Expected values from `date -u -d @SECS +'%d/%b/%Y:%H:%M:%S %z'`.
+        assert_eq!(format_clf_time(at(0, 0)), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(
+            format_clf_time(at(1_709_210_096, 789)),
+            "29/Feb/2024:12:34:56 +0000"
+        );
+        assert_eq!(
+            format_clf_time(at(1_795_812_879, 999)),
+            "27/Nov/2026:20:54:39 +0000"
+        );
+        assert_eq!(format_clf_time(at(-1, 500)), "31/Dec/1969:23:59:59 +0000");
+    }
+
+    #[test]
+    fn escaping_keeps_a_field_quoted_and_the_line_one_line() {
+        let mut out = String::new();
+        push_escaped(&mut out, "a\"b\\c\td\ne\x7fé");
+        assert_eq!(out, r#"a\"b\\c\x09d\x0ae\x7f\xc3\xa9"#);
+    }
+
+    fn entry() -> AccessEntry {
+        AccessEntry {
+            at: at(1_795_812_879, 123),
+            peer: Some(IpAddr::from([127, 0, 0, 1])),
+            method: "POST".into(),
+            target: "/api/states_mean?x=1".into(),
+            version: "HTTP/1.1",
+            status: 200,
+            body_bytes: 22,
+            referer: None,
+            user_agent: Some("curl/8.5.0".into()),
+            duration: Duration::from_micros(245_678),
+        }
+    }
+
+    #[test]
+    fn access_lines() {
+        assert_eq!(
+            access_line(&entry()),
+            "127.0.0.1 - - [27/Nov/2026:20:54:39 +0000] \"POST /api/states_mean?x=1 HTTP/1.1\" 200 22 \"-\" \"curl/8.5.0\" 0.245\n"
+        );
+        // A hostile User-Agent cannot close the quotes or add a line.
+        let hostile = AccessEntry {
+            user_agent: Some("x\" 200 1 \"-\" \"y\n1.2.3.4 - -".into()),
+            referer: Some("http://a/\"".into()),
+            ..entry()
+        };
+        assert_eq!(
+            access_line(&hostile),
+            "127.0.0.1 - - [27/Nov/2026:20:54:39 +0000] \"POST /api/states_mean?x=1 HTTP/1.1\" 200 22 \"http://a/\\\"\" \"x\\\" 200 1 \\\"-\\\" \\\"y\\x0a1.2.3.4 - -\" 0.245\n"
+        );
+        // A request line that did not parse, from an unknown peer; an IPv6
+        // peer that is a mapped IPv4 address prints as IPv4.
+        let unparsed = AccessEntry {
+            peer: None,
+            method: "-".into(),
+            target: "-".into(),
+            version: "",
+            status: 400,
+            body_bytes: 55,
+            user_agent: None,
+            ..entry()
+        };
+        assert_eq!(
+            access_line(&unparsed),
+            "- - - [27/Nov/2026:20:54:39 +0000] \"-\" 400 55 \"-\" \"-\" 0.245\n"
+        );
+        let mapped = AccessEntry {
+            peer: Some("::ffff:10.0.0.1".parse().unwrap()),
+            ..entry()
+        };
+        assert!(access_line(&mapped).starts_with("10.0.0.1 - - ["));
+        let v6 = AccessEntry {
+            peer: Some("::1".parse().unwrap()),
+            ..entry()
+        };
+        assert!(access_line(&v6).starts_with("::1 - - ["));
+    }
+
+    #[test]
+    fn seconds_format() {
+        assert_eq!(format_seconds(Duration::from_micros(245_678)), "0.245");
+        assert_eq!(format_seconds(Duration::from_millis(12_034)), "12.034");
+        assert_eq!(format_seconds(Duration::ZERO), "0.000");
     }
 
     #[test]

@@ -185,12 +185,7 @@ impl Logger {
         Logger::start(path, max_bytes, keep, DropNotices::To(notices))
     }
 
-    fn start(
-        path: &Path,
-        max_bytes: u64,
-        keep: usize,
-        notices: DropNotices,
-    ) -> io::Result<Logger> {
+    fn start(path: &Path, max_bytes: u64, keep: usize, notices: DropNotices) -> io::Result<Logger> {
         let file = open_append(path)?;
         let size = file.metadata()?.len();
         let queue = Arc::new(Queue::new(LOG_QUEUE_LINES, LOG_BATCH_LINES, LOG_LINGER));
@@ -354,7 +349,10 @@ mod tests {
         assert!(logger.flush(), "the writer is still there");
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.lines().next().unwrap().ends_with(" INFO before"));
-        assert!(text.lines().last().unwrap().ends_with(" INFO after"), "{text}");
+        assert!(
+            text.lines().last().unwrap().ends_with(" INFO after"),
+            "{text}"
+        );
         drop(logger);
         let _ = fs::remove_dir_all(path.parent().unwrap());
     }
