@@ -3,8 +3,8 @@
 //! written by its own thread, rotated by size, and neither able to block
 //! the server.
 //!
-//! One concern per file: [`queue`](self) (the bounded queue that drops
-//! rather than waits), `writer` (the thread that owns the file), `format`
+//! One concern per file: `queue.rs` (the bounded queue that drops rather
+//! than waits), `writer.rs` (the thread that owns the file), `format.rs`
 //! (time stamps and escaping).
 //!
 //! # Design
