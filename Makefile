@@ -9,7 +9,7 @@ BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 
-.PHONY: all data build run_server test run_unit_tests run_tests smoke cookbook fuzz bench bench_scale browser_test lint fmt clean
+.PHONY: all data build run_server test run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale browser_test lint fmt clean
 
 all: build
 
@@ -31,6 +31,7 @@ test: data
 	cargo build --release
 	cargo test --release
 	bash scripts/smoke.sh
+	bash scripts/access_log_check.sh
 	bash scripts/browser_test.sh
 
 run_unit_tests:
@@ -47,6 +48,10 @@ smoke: data build
 # (cargo test checks it with scripts/cookbook.sh --check).
 cookbook: data build
 	bash scripts/cookbook.sh
+
+# goaccess parses an access log written by a real server (installs goaccess).
+access_log_check: data build
+	bash scripts/access_log_check.sh
 
 fuzz:
 	FUZZ_ITERATIONS=1000000 cargo test --release --test http_fuzz -- --nocapture
@@ -70,4 +75,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf results webserver.log webserver.log.*
+	rm -rf results webserver.log webserver.log.* access.log access.log.*

@@ -201,7 +201,7 @@ start_server() {
     mkfifo "$dir/stdout"
     local t0=$EPOCHREALTIME
     "$SERVER_BIN" --host 127.0.0.1 --port 0 --data "$data" --results-dir "$results" \
-        --log-file "$dir/webserver.log" --threads "$SERVER_THREADS" \
+        --log-file "$dir/webserver.log" --access-log "$dir/access.log" --threads "$SERVER_THREADS" \
         >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")

@@ -91,7 +91,7 @@ fi
 
 mkdir -p "$work/results"
 "${server[@]}" --port 0 --data "$DATA" --results-dir "$work/results" \
-    --log-file "$work/log" >"$work/server.out" 2>"$work/server.err" &
+    --log-file "$work/log" --access-log "$work/access.log" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 
 # The server prints `listening on http://HOST:PORT` once it accepts connections.

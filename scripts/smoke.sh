@@ -28,7 +28,7 @@ start_server() {
     [ -x "$bin" ] || cargo build --release --quiet
     data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
     rm -f "$tmp/out"; mkfifo "$tmp/out"
-    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" \
+    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" --access-log "$tmp/access.log" \
         >"$tmp/out" 2>"$tmp/err" &
     pid=$!
     # The first stdout line is `listening on URL`; read blocks until it comes

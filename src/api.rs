@@ -9,7 +9,6 @@ use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
 use crate::limits::{MAX_RESULT_WAIT, RESULT_WAIT};
-use crate::log::Logger;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -188,21 +187,14 @@ pub struct Api {
     dataset: Arc<Dataset>,
     jobs: Arc<Jobs>,
     lifecycle: Arc<Lifecycle>,
-    logger: Logger,
 }
 
 impl Api {
-    pub fn new(
-        dataset: Arc<Dataset>,
-        jobs: Arc<Jobs>,
-        lifecycle: Arc<Lifecycle>,
-        logger: Logger,
-    ) -> Api {
+    pub fn new(dataset: Arc<Dataset>, jobs: Arc<Jobs>, lifecycle: Arc<Lifecycle>) -> Api {
         Api {
             dataset,
             jobs,
             lifecycle,
-            logger,
         }
     }
 
@@ -262,17 +254,18 @@ impl Api {
         let dataset = Arc::clone(&self.dataset);
         let id = self
             .jobs
-            .submit(Box::new(move || {
-                stats::compute(&dataset, &query)
-                    .map(|answer| answer.to_json())
-                    .map_err(|e| e.to_string())
-            }))
+            .submit_as(
+                endpoint.name(),
+                Box::new(move || {
+                    stats::compute(&dataset, &query)
+                        .map(|answer| answer.to_json())
+                        .map_err(|e| e.to_string())
+                }),
+            )
             .map_err(|refused| match refused {
                 Refused::ShuttingDown => ApiError::ShuttingDown,
                 Refused::QueueFull => ApiError::QueueFull,
             })?;
-        self.logger
-            .info(format!("{id} submitted: {}", endpoint.name()));
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
     }
 

@@ -23,6 +23,8 @@ pub struct Config {
     pub threads: usize,
     pub results_dir: PathBuf,
     pub log_file: PathBuf,
+    /// The access log: one Combined Log Format line per request.
+    pub access_log: PathBuf,
     /// Load the data, print what was found, exit.
     pub summary_only: bool,
     pub limits: Limits,
@@ -85,7 +87,12 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "--log-file",
         value: Some("PATH"),
-        help: "request and job log, rotated by size [default: webserver.log]",
+        help: "server log (start-up, shutdown, job events, errors), rotated by size [default: webserver.log]",
+    },
+    Flag {
+        name: "--access-log",
+        value: Some("PATH"),
+        help: "access log, one Combined Log Format line per request, rotated by size [default: access.log]",
     },
     Flag {
         name: "--max-connections",
@@ -163,6 +170,7 @@ where
     let mut threads: Option<usize> = None;
     let mut results_dir = PathBuf::from("results");
     let mut log_file = PathBuf::from("webserver.log");
+    let mut access_log = PathBuf::from("access.log");
     let mut summary_only = false;
     let mut limits = Limits::default();
 
@@ -196,6 +204,7 @@ where
             "--threads" => threads = Some(positive(&name, &value)?),
             "--results-dir" => results_dir = PathBuf::from(value),
             "--log-file" => log_file = PathBuf::from(value),
+            "--access-log" => access_log = PathBuf::from(value),
             "--max-connections" => limits.max_connections = positive(&name, &value)?,
             "--head-timeout-ms" => limits.head_timeout = millis(&name, &value)?,
             "--body-timeout-ms" => limits.body_timeout = millis(&name, &value)?,
@@ -227,6 +236,7 @@ where
         threads,
         results_dir,
         log_file,
+        access_log,
         summary_only,
         limits,
     })))
@@ -288,6 +298,7 @@ mod tests {
         assert_eq!(c.threads, 4);
         assert_eq!(c.results_dir, PathBuf::from("results"));
         assert_eq!(c.log_file, PathBuf::from("webserver.log"));
+        assert_eq!(c.access_log, PathBuf::from("access.log"));
         assert!(!c.summary_only);
         assert_eq!(c.limits, Limits::default());
     }
@@ -304,6 +315,9 @@ mod tests {
         assert!(c.summary_only);
         let c = config(&["--idle-timeout-ms", "250"], None);
         assert_eq!(c.limits.idle_timeout, Duration::from_millis(250));
+        let c = config(&["--access-log", "a.log", "--log-file=s.log"], None);
+        assert_eq!(c.access_log, PathBuf::from("a.log"));
+        assert_eq!(c.log_file, PathBuf::from("s.log"));
     }
 
     #[test]

@@ -13,9 +13,13 @@
 //!    `Done(bytes)` or `Error(reason)`, and one less pending. A client that
 //!    sees `done` can therefore also read the file.
 //!
-//! The log gets one line per finished job (`job_id_7 done in 0.412ms`, or
-//! `job_id_8 error: …` at `ERROR` level, with details that the client's
-//! reason leaves out). The API logs each submission with the job's id.
+//! The server log gets a job's lines in causal order: `job_id_7 submitted:
+//! states_mean` is queued by [`Jobs::submit_as`] *before* the job is handed
+//! to the pool (so no worker can log its end first), then one line when it
+//! finishes (`job_id_7 done in 0.412ms`, or `job_id_8 error: …` at `ERROR`
+//! level, with details that the client's reason leaves out). Queuing a log
+//! line never waits (see [`crate::log`]), so doing it under the table lock
+//! costs one short push.
 //!
 //! # Shutdown
 //!
@@ -309,11 +313,26 @@ impl Jobs {
     }
 
     /// Accepts a job: its id is `Running` from the moment this returns.
+    /// Logs `job_id_N submitted`; see [`Jobs::submit_as`].
     ///
     /// # Errors
     /// [`Refused::ShuttingDown`] once [`stop_accepting`](Jobs::stop_accepting)
     /// was called; [`Refused::QueueFull`] while `max_pending` jobs are pending.
     pub fn submit(&self, work: Work) -> Result<JobId, Refused> {
+        self.submit_logged(None, work)
+    }
+
+    /// [`Jobs::submit`], logging `job_id_N submitted: {what}` (the endpoint
+    /// name). The line is queued before the job reaches a worker, so it
+    /// always precedes the job's `done` or `error` line in the log.
+    ///
+    /// # Errors
+    /// As [`Jobs::submit`].
+    pub fn submit_as(&self, what: &str, work: Work) -> Result<JobId, Refused> {
+        self.submit_logged(Some(what), work)
+    }
+
+    fn submit_logged(&self, what: Option<&str>, work: Work) -> Result<JobId, Refused> {
         let mut table = self.shared.lock_table();
         if !table.accepting {
             return Err(Refused::ShuttingDown);
@@ -348,6 +367,13 @@ impl Jobs {
         let job = Box::new(move || shared.run(id, work));
         table.entries.push(Entry::Running);
         table.pending += 1;
+        // Before `execute`: once a worker has the job it may log `done` at
+        // any moment. `info` never waits (it drops the line if the log is
+        // full), so this holds the table lock for one short push only.
+        match what {
+            Some(what) => self.shared.logger.info(format!("{id} submitted: {what}")),
+            None => self.shared.logger.info(format!("{id} submitted")),
+        }
         // Cannot fail: `accepting` is true and we hold the table lock, so the
         // pool is open (see the invariant at `JobTable`). If it ever did, the
         // job is recorded as failed rather than left `Running` forever.

@@ -11,7 +11,7 @@
 //! - [`http`] parses and writes HTTP/1.1 bytes and runs connections;
 //!   [`server`] accepts them;
 //! - [`api`] routes requests, validates bodies and maps every error to a status;
-//! - [`lifecycle`] coordinates shutdown; [`log`] writes the request log;
+//! - [`lifecycle`] coordinates shutdown; [`log`] writes the server and access logs;
 //!   [`limits`] names every limit and timeout in one place; [`cli`] reads flags.
 #![forbid(unsafe_code)]
 

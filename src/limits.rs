@@ -64,9 +64,9 @@ pub const CONNECTION_THREAD_STACK: usize = 256 * 1024;
 /// memory to about 15 MB.
 pub const MAX_PENDING_JOBS: usize = 50_000;
 
-/// Log lines waiting for the log writer; past this, logging callers wait
-/// for the writer (back-pressure) rather than queue without bound. About
-/// 100 bytes a line: a few MB at most.
+/// Log lines waiting for a log writer; past this, lines are dropped and
+/// counted (a caller never waits for the log) rather than queued without
+/// bound. About 100–300 bytes a line: a few MB at most per log.
 pub const LOG_QUEUE_LINES: usize = 32 * 1024;
 
 /// Group commit of the log: once woken, the log writer waits this long for
@@ -75,9 +75,13 @@ pub const LOG_LINGER: Duration = Duration::from_millis(2);
 /// … or until this many lines are queued.
 pub const LOG_BATCH_LINES: usize = 1024;
 
-/// The request log is rotated when it reaches this size …
+/// Longest wait for a log flush (at exit, or the last `Logger`'s drop): a
+/// stalled sink cannot hold shutdown longer than this.
+pub const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Each log is rotated when it reaches this size …
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
-/// … keeping this many old files (`webserver.log.1` … `.N`).
+/// … keeping this many old files (`webserver.log.1` … `.N`, `access.log.1` …).
 pub const LOG_KEEP_FILES: usize = 3;
 
 /// The limits one server runs with: the constants above unless a flag (or a

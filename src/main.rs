@@ -7,7 +7,7 @@ use le_stats_sportif::cli::{self, Command, Config};
 use le_stats_sportif::dataset::Dataset;
 use le_stats_sportif::jobs::Jobs;
 use le_stats_sportif::lifecycle::{ExitRequest, Lifecycle};
-use le_stats_sportif::limits::{LOG_KEEP_FILES, LOG_MAX_BYTES};
+use le_stats_sportif::limits::{LOG_FLUSH_TIMEOUT, LOG_KEEP_FILES, LOG_MAX_BYTES};
 use le_stats_sportif::log::Logger;
 use le_stats_sportif::server::Server;
 use std::io::Write;
@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 /// Exit status when a second Ctrl-C cuts the drain short (128 + SIGINT).
 const FORCED_EXIT: i32 = 130;
@@ -58,6 +59,18 @@ fn run(config: &Config) -> Result<(), String> {
 
     let logger = Logger::open(&config.log_file, LOG_MAX_BYTES, LOG_KEEP_FILES)
         .map_err(|e| format!("cannot open log file {}: {e}", config.log_file.display()))?;
+    let access_log = Logger::open_access(
+        &config.access_log,
+        LOG_MAX_BYTES,
+        LOG_KEEP_FILES,
+        logger.clone(),
+    )
+    .map_err(|e| {
+        format!(
+            "cannot open access log {}: {e}",
+            config.access_log.display()
+        )
+    })?;
     let jobs = Jobs::open(&config.results_dir, config.threads, logger.clone()).map_err(|e| {
         format!(
             "cannot use results directory {}: {e}",
@@ -90,14 +103,14 @@ fn run(config: &Config) -> Result<(), String> {
         Arc::new(dataset),
         Arc::clone(&jobs),
         Arc::clone(&lifecycle),
-        logger.clone(),
     ));
     {
         let limits = config.limits;
         let logger = logger.clone();
+        let access_log = access_log.clone();
         thread::Builder::new()
             .name("accept".into())
-            .spawn(move || server.run(api, limits, logger))
+            .spawn(move || server.run(api, limits, logger, access_log))
             .map_err(|e| format!("cannot start the accept thread: {e}"))?;
     }
     logger.info(format!(
@@ -115,8 +128,23 @@ fn run(config: &Config) -> Result<(), String> {
     logger.info("every accepted job has finished; workers stopped");
     lifecycle.wait_for_exit_request();
     logger.info("exiting");
-    logger.flush();
-    // Connection threads are detached: exiting the process ends them.
+    // Neither log may hold the exit: both flushes share one deadline, and a
+    // stalled sink (a FIFO nobody reads) is given up on when it passes.
+    let deadline = Instant::now() + LOG_FLUSH_TIMEOUT;
+    let flushed = access_log.flush_until(deadline) & logger.flush_until(deadline);
+    if !flushed {
+        eprintln!(
+            "le-stats-sportif: the logs were not all written within {LOG_FLUSH_TIMEOUT:?}; exiting anyway"
+        );
+    }
+    let (server_dropped, access_dropped) = (logger.dropped_lines(), access_log.dropped_lines());
+    if server_dropped + access_dropped > 0 {
+        eprintln!(
+            "le-stats-sportif: log lines dropped because the log could not keep up: \
+             {server_dropped} server-log, {access_dropped} access-log"
+        );
+    }
+    // Connection threads and log writers are detached: exiting ends them.
     std::process::exit(0);
 }
 

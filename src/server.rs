@@ -51,12 +51,16 @@ impl Server {
     }
 
     /// Accepts connections forever, each served on its own thread, logging
-    /// every request and every accept error to `logger`.
-    pub fn run(self, handler: Arc<dyn Handler>, limits: Limits, logger: Logger) {
-        let request_logger = logger.clone();
-        let on_request: OnRequest = Arc::new(move |r: &RequestRecord<'_>| {
-            request_logger.request(r.method, r.path, r.status, r.duration);
-        });
+    /// every request to `access_log` and every accept error to `logger`.
+    /// Neither log can block serving (see [`crate::log`]).
+    pub fn run(
+        self,
+        handler: Arc<dyn Handler>,
+        limits: Limits,
+        logger: Logger,
+        access_log: Logger,
+    ) {
+        let on_request: OnRequest = Arc::new(move |r: &RequestRecord<'_>| access_log.access(r));
         let on_error: OnError = Arc::new(move |message: &str| logger.error(message));
         self.start_with(handler, limits, on_request, on_error)
             .join();
@@ -246,12 +250,14 @@ impl AcceptLoop {
             let mut sink = [0u8; 4096];
             while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
         }
-        (self.on_request)(&RequestRecord {
-            method: "-",
-            path: "-",
+        let peer = stream.peer_addr().ok().map(|a| a.ip());
+        let body_bytes = response.body.len() as u64;
+        (self.on_request)(&RequestRecord::unparsed(
+            peer,
             status,
-            duration: start.elapsed(),
-        });
+            body_bytes,
+            start.elapsed(),
+        ));
     }
 
     /// Reports an `accept` error. Errors that last (out of file descriptors

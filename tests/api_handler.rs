@@ -41,12 +41,7 @@ fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
         )
         .expect("open the job table"),
     );
-    let api = Api::new(
-        dataset,
-        Arc::clone(&jobs),
-        Arc::new(Lifecycle::new()),
-        Logger::disabled(),
-    );
+    let api = Api::new(dataset, Arc::clone(&jobs), Arc::new(Lifecycle::new()));
     (api, jobs)
 }
 

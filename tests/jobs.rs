@@ -376,10 +376,19 @@ fn job_events_are_logged() {
     logger.flush();
     let log = fs::read_to_string(&log_path).unwrap();
     let lines: Vec<&str> = log.lines().map(|l| &l[24..]).collect();
-    assert_eq!(lines.len(), 2, "{log}");
-    assert!(lines[0].starts_with(" INFO job_id_1 done in "), "{log}");
-    assert!(lines[0].ends_with("ms"), "{log}");
-    assert_eq!(lines[1], " ERROR job_id_2 error: bad question");
+    assert_eq!(lines.len(), 4, "{log}");
+    // Each job's `submitted` first (`submit` logs it); job 2 may be
+    // submitted before or after job 1 finishes.
+    let (submitted, ends): (Vec<&str>, Vec<&str>) =
+        lines.iter().partition(|l| l.contains(" submitted"));
+    assert_eq!(
+        submitted,
+        [" INFO job_id_1 submitted", " INFO job_id_2 submitted"]
+    );
+    assert_eq!(lines[0], " INFO job_id_1 submitted", "{log}");
+    assert!(ends[0].starts_with(" INFO job_id_1 done in "), "{log}");
+    assert!(ends[0].ends_with("ms"), "{log}");
+    assert_eq!(ends[1], " ERROR job_id_2 error: bad question");
 }
 
 /// Resident memory of this process in kB (Linux), for the measurement below.

@@ -92,8 +92,14 @@ fn signal_drains_and_exits_zero(signal: &str) {
     }
     let log = std::fs::read_to_string(&server.log_file).expect("log file");
     assert!(
-        log.contains("POST /api/state_mean 200"),
-        "request lines are logged"
+        log.contains(" submitted: state_mean"),
+        "job events are logged"
+    );
+    assert!(!log.contains("POST "), "requests are not in the server log");
+    let access = std::fs::read_to_string(&server.access_log).expect("access log");
+    assert!(
+        access.contains(r#""POST /api/state_mean HTTP/1.1" 200 "#),
+        "requests are in the access log, flushed before the exit"
     );
 }
 

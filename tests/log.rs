@@ -1,14 +1,21 @@
-//! The log: line format, flush, every clone's lines reach the file, size
-//! rotation, and carrying on when the file cannot be written.
+//! The logs: line formats, flush, every clone's lines reach the file, size
+//! rotation, carrying on when the file cannot be written, never blocking on
+//! a stalled sink, and a job's lines in causal order.
 
 mod common;
 
-use common::TempDir;
+use common::{poll, ServerProcess, TempDir};
+use le_stats_sportif::http::RequestRecord;
+use le_stats_sportif::jobs::Jobs;
+use le_stats_sportif::limits::{LOG_FLUSH_TIMEOUT, LOG_QUEUE_LINES};
 use le_stats_sportif::log::Logger;
-use std::fs;
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
 use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)
@@ -37,7 +44,7 @@ fn line_format() {
     let dir = TempDir::new("format");
     let path = dir.path().join("webserver.log");
     let logger = Logger::open(&path, 1 << 20, 3).unwrap();
-    logger.request("GET", "/api/num_jobs", 200, Duration::from_micros(123));
+    logger.warn("log: 3 lines dropped");
     logger.info("job_id_7 done in 0.400ms");
     logger.error("job_id_8 error: boom\nsecond line");
     logger.flush();
@@ -54,7 +61,7 @@ fn line_format() {
     assert_eq!(
         rest,
         [
-            " INFO GET /api/num_jobs 200 0.123ms",
+            " WARN log: 3 lines dropped",
             " INFO job_id_7 done in 0.400ms",
             " ERROR job_id_8 error: boom\\nsecond line",
         ]
@@ -213,8 +220,290 @@ fn open_fails_when_the_file_cannot_be_created() {
 fn a_disabled_logger_accepts_everything() {
     let logger = Logger::disabled();
     let clone = logger.clone();
-    logger.request("GET", "/", 200, Duration::ZERO);
+    logger.access(&RequestRecord::unparsed(None, 400, 0, Duration::ZERO));
     clone.info("nothing");
     clone.error("nothing");
-    logger.flush();
+    assert!(logger.flush());
+    assert_eq!((logger.dropped_lines(), logger.queue_depth()), (0, 0));
+}
+
+#[test]
+fn access_log_lines_are_combined_log_format_plus_seconds() {
+    let dir = TempDir::new("access");
+    let path = dir.path().join("access.log");
+    let server_log = Logger::disabled();
+    let logger = Logger::open_access(&path, 1 << 20, 1, server_log).unwrap();
+    logger.access(&RequestRecord {
+        peer: Some("127.0.0.1".parse().unwrap()),
+        method: "POST",
+        path: "/api/states_mean",
+        target: "/api/states_mean?x=1",
+        version: "HTTP/1.1",
+        status: 200,
+        body_bytes: 22,
+        referer: None,
+        user_agent: Some("curl/8.5.0"),
+        duration: Duration::from_millis(245),
+    });
+    logger.access(&RequestRecord::unparsed(None, 400, 55, Duration::ZERO));
+    assert!(logger.flush());
+    let got = lines(&path);
+    assert_eq!(got.len(), 2, "{got:?}");
+    // `127.0.0.1 - - [28/Nov/2026:03:12:45 +0000] "POST …`: the time is
+    // the request's, so only its shape is checked here (the exact format
+    // is a unit test in src/log/format.rs).
+    let (head, rest) = got[0].split_once(" [").unwrap();
+    let (time, rest) = rest.split_once("] ").unwrap();
+    assert_eq!(head, "127.0.0.1 - -");
+    assert_eq!(time.len(), "28/Nov/2026:03:12:45 +0000".len(), "{time}");
+    assert!(time.ends_with(" +0000"), "{time}");
+    assert_eq!(
+        rest,
+        r#""POST /api/states_mean?x=1 HTTP/1.1" 200 22 "-" "curl/8.5.0" 0.245"#
+    );
+    assert!(got[1].starts_with("- - - ["), "{}", got[1]);
+    assert!(
+        got[1].ends_with(r#"] "-" 400 55 "-" "-" 0.000"#),
+        "{}",
+        got[1]
+    );
+}
+
+/// Makes a FIFO at `path` and opens it for reading and writing: on Linux
+/// that does not wait for a writer, and it keeps a reader present (so the
+/// logger's open does not block) that reads only when the test says so.
+fn stalled_fifo(path: &Path) -> File {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open the FIFO")
+}
+
+/// Logs `n` lines on another thread; panics if that does not finish within
+/// a (generous) deadline, which is what a logger blocked on its sink does.
+fn flood(logger: &Logger, n: usize) {
+    let (done, finished) = mpsc::channel();
+    let logger = logger.clone();
+    thread::spawn(move || {
+        for i in 0..n {
+            logger.info(format!("flood {i}"));
+        }
+        // Before reporting: the caller's drop must be the last one.
+        drop(logger);
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("logging blocked on a stalled sink");
+}
+
+#[test]
+fn a_stalled_sink_drops_and_counts_and_the_count_is_logged_when_writing_resumes() {
+    let dir = TempDir::new("stall");
+    let path = dir.path().join("webserver.log");
+    let mut fifo = stalled_fifo(&path);
+    let logger = Logger::open(&path, 1 << 30, 1).unwrap();
+    // Far more than the queue and the pipe hold together.
+    flood(&logger, 4 * LOG_QUEUE_LINES);
+    let dropped = logger.dropped_lines();
+    assert!(dropped >= LOG_QUEUE_LINES as u64, "{dropped} dropped");
+    // The writer is stuck in `write` on an older batch: the queue stays full.
+    assert_eq!(logger.queue_depth(), LOG_QUEUE_LINES);
+    let start = Instant::now();
+    assert!(!logger.flush(), "a stalled sink cannot be flushed");
+    assert!(start.elapsed() >= LOG_FLUSH_TIMEOUT);
+
+    // The reader comes back: writing resumes, and its first line is the
+    // number of lines dropped meanwhile.
+    let (text_tx, text_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut chunk = [0u8; 64 * 1024];
+        while !text.ends_with(b" INFO the end\n") {
+            match fifo.read(&mut chunk) {
+                Ok(n) if n > 0 => text.extend_from_slice(&chunk[..n]),
+                _ => break,
+            }
+        }
+        let _ = text_tx.send(String::from_utf8_lossy(&text).into_owned());
+    });
+    poll(Duration::from_secs(30), || {
+        (logger.queue_depth() < LOG_QUEUE_LINES).then_some(())
+    });
+    logger.info("the end");
+    assert_eq!(
+        logger.dropped_lines(),
+        dropped,
+        "nothing dropped once drained"
+    );
+    assert!(logger.flush());
+    let text = text_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the FIFO reader saw the last line");
+    // Usually one notice; more if the writer, slowed by a loaded machine,
+    // resumed between drops before the pipe filled. Together they count
+    // every dropped line, and the last one says the total.
+    let suffix = format!(
+        " lines dropped for {} (the log could not keep up; ",
+        path.display()
+    );
+    let notices: Vec<(usize, u64, u64)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let rest = line.get(24..)?.strip_prefix(" WARN log: ")?;
+            let (n, rest) = rest.split_once(&suffix)?;
+            let total = rest.strip_suffix(" in all)")?;
+            Some((i, n.parse().ok()?, total.parse().ok()?))
+        })
+        .collect();
+    assert!(!notices.is_empty(), "no drop notice");
+    assert_eq!(notices.iter().map(|&(_, n, _)| n).sum::<u64>(), dropped);
+    assert_eq!(notices.last().map(|&(_, _, total)| total), Some(dropped));
+    let written = text.lines().filter(|l| l.contains(" INFO flood ")).count();
+    assert_eq!(written as u64 + dropped, 4 * LOG_QUEUE_LINES as u64);
+    // A notice is written when writing resumes, after the lines that were
+    // in the writer's hands when it stalled.
+    assert!(notices[0].0 > 0, "{notices:?}");
+}
+
+#[test]
+fn the_last_drop_gives_up_on_a_stalled_writer_at_the_deadline() {
+    let dir = TempDir::new("stall-drop");
+    let path = dir.path().join("log");
+    let fifo = stalled_fifo(&path);
+    let logger = Logger::open(&path, 1 << 30, 1).unwrap();
+    flood(&logger, 2 * LOG_QUEUE_LINES);
+    let (done, dropped) = mpsc::channel();
+    let start = Instant::now();
+    thread::spawn(move || {
+        drop(logger);
+        let _ = done.send(());
+    });
+    dropped
+        .recv_timeout(LOG_FLUSH_TIMEOUT + Duration::from_secs(30))
+        .expect("the last drop waited for a stalled writer");
+    assert!(start.elapsed() >= LOG_FLUSH_TIMEOUT);
+    // Let the detached writer finish: with the FIFO gone and no reader,
+    // its writes fail and it drains the queue into a plain file.
+    fs::remove_file(&path).unwrap();
+    drop(fifo);
+}
+
+#[test]
+fn a_jobs_submitted_line_always_precedes_its_done_line() {
+    const SUBMITTERS: usize = 8;
+    const PER_SUBMITTER: usize = 250;
+    let dir = TempDir::new("causal");
+    let path = dir.path().join("webserver.log");
+    let logger = Logger::open(&path, 1 << 30, 1).unwrap();
+    let jobs = Jobs::open(&dir.path().join("results"), 4, logger.clone()).unwrap();
+    // Instant jobs on four workers while eight threads submit: a worker
+    // often finishes a job before its submitter gets the id back.
+    thread::scope(|scope| {
+        for _ in 0..SUBMITTERS {
+            scope.spawn(|| {
+                for _ in 0..PER_SUBMITTER {
+                    jobs.submit_as("states_mean", Box::new(|| Ok("[]".to_string())))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    jobs.join();
+    assert!(logger.flush());
+    let total = SUBMITTERS * PER_SUBMITTER;
+    let mut submitted_at = vec![None; total + 1];
+    let mut done = 0;
+    for (i, line) in lines(&path).iter().enumerate() {
+        let rest = &line[24..];
+        let Some(rest) = rest.strip_prefix(" INFO job_id_") else {
+            panic!("unexpected line {line}");
+        };
+        let (n, event) = rest.split_once(' ').unwrap();
+        let n: usize = n.parse().unwrap();
+        if event == "submitted: states_mean" {
+            assert_eq!(submitted_at[n], None, "{line}");
+            submitted_at[n] = Some(i);
+        } else {
+            assert!(event.starts_with("done in "), "{line}");
+            assert!(
+                submitted_at[n].is_some(),
+                "job_id_{n} done before submitted"
+            );
+            done += 1;
+        }
+    }
+    assert_eq!(done, total);
+    assert_eq!(logger.dropped_lines(), 0);
+}
+
+/// The access line without its time stamp and duration (which vary):
+/// `host - - "request" status bytes "referer" "agent"`.
+fn without_time(line: &str) -> String {
+    let (head, rest) = line.split_once(" [").expect("a time stamp");
+    let (_, rest) = rest.split_once("] ").expect("a time stamp");
+    let (rest, seconds) = rest.rsplit_once(' ').expect("a duration");
+    assert!(seconds.parse::<f64>().is_ok(), "{line}");
+    format!("{head} {rest}")
+}
+
+#[test]
+fn the_real_server_writes_one_access_line_per_request_and_flushes_it_at_exit() {
+    let dir = TempDir::new("access-e2e");
+    let mut server = ServerProcess::start(&common::fixture("survey.csv"), dir.path(), &[]);
+    let requests: [(&[u8], u16); 5] = [
+        (
+            b"GET /api/num_jobs?x=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\nUser-Agent: a\"b\\c\r\nConnection: close\r\n\r\n",
+            200,
+        ),
+        (b"HEAD /api/num_jobs HTTP/1.0\r\n\r\n", 200),
+        (b"NOT A REQUEST\r\n\r\n", 400),
+        // A bad header after a good request line: logged with that line.
+        (b"GET /m?q HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        (b"POST /api/states_mean HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{", 400),
+    ];
+    // The bytes logged are the body bytes the client received.
+    let mut bytes = Vec::new();
+    for (request, status) in requests {
+        let reply = common::raw(server.addr, request);
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        let head_end = text.find("\r\n\r\n").expect("a whole head") + 4;
+        bytes.push(reply.len() - head_end);
+    }
+    assert_eq!(bytes[1], 0, "HEAD");
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    let got: Vec<String> = lines(&server.access_log)
+        .iter()
+        .map(|l| without_time(l))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            format!(
+                r#"127.0.0.1 - - "GET /api/num_jobs?x=1 HTTP/1.1" 200 {} "http://r/" "a\"b\\c""#,
+                bytes[0]
+            ),
+            r#"127.0.0.1 - - "HEAD /api/num_jobs HTTP/1.0" 200 0 "-" "-""#.to_string(),
+            format!(r#"127.0.0.1 - - "-" 400 {} "-" "-""#, bytes[2]),
+            format!(
+                r#"127.0.0.1 - - "GET /m?q HTTP/1.1" 400 {} "-" "-""#,
+                bytes[3]
+            ),
+            format!(
+                r#"127.0.0.1 - - "POST /api/states_mean HTTP/1.1" 400 {} "-" "-""#,
+                bytes[4]
+            ),
+        ]
+    );
+    let server_log = fs::read_to_string(&server.log_file).unwrap();
+    assert!(!server_log.contains("num_jobs"), "{server_log}");
 }

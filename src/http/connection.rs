@@ -22,21 +22,96 @@ use crate::http::response::{self, Response, WriteOptions};
 use crate::http::{path_of, Handler, Request, Version};
 use crate::limits::{Limits, LINGER_MAX_BYTES, LINGER_TIMEOUT};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-/// What the log callback learns about each answered request.
+/// What the log callback learns about each answered request: the fields of
+/// an access-log line. Requests that fail to parse are reported too, with
+/// what is known (`"-"` for the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestRecord<'a> {
+    /// The client's address (the socket's peer), if the system could tell.
+    pub peer: Option<IpAddr>,
     /// The method, or `"-"` when the request line could not be parsed.
     pub method: &'a str,
     /// The target's path, or `"-"` when the request line could not be parsed.
     pub path: &'a str,
+    /// The target exactly as received, query string included, or `"-"`.
+    pub target: &'a str,
+    /// `"HTTP/1.1"` or `"HTTP/1.0"`, or `""` when the request line could
+    /// not be parsed.
+    pub version: &'static str,
     /// The status actually written (or attempted, for a `408`).
     pub status: u16,
+    /// Bytes of response body written (0 for `HEAD`, `204`, `304`).
+    pub body_bytes: u64,
+    /// The `Referer` header, if sent.
+    pub referer: Option<&'a str>,
+    /// The `User-Agent` header, if sent.
+    pub user_agent: Option<&'a str>,
     /// From the first byte of the request to the end of the response.
     pub duration: Duration,
+}
+
+impl<'a> RequestRecord<'a> {
+    /// A request whose request line is unknown: everything but the peer,
+    /// status, bytes and duration is `"-"`.
+    pub fn unparsed(
+        peer: Option<IpAddr>,
+        status: u16,
+        body_bytes: u64,
+        duration: Duration,
+    ) -> RequestRecord<'static> {
+        RequestRecord {
+            peer,
+            method: "-",
+            path: "-",
+            target: "-",
+            version: "",
+            status,
+            body_bytes,
+            referer: None,
+            user_agent: None,
+            duration,
+        }
+    }
+
+    /// A request whose head was parsed.
+    fn of_head(
+        peer: Option<IpAddr>,
+        method: &'a str,
+        target: &'a str,
+        version: Version,
+        headers: &'a [(String, String)],
+    ) -> RequestRecord<'a> {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        RequestRecord {
+            peer,
+            method,
+            path: path_of(target),
+            target,
+            version: version.as_str(),
+            status: 0,
+            body_bytes: 0,
+            referer: header("referer"),
+            user_agent: header("user-agent"),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// The body bytes in a serialised response: what follows the blank line
+/// that ends its head.
+fn body_len(out: &[u8]) -> u64 {
+    out.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| (out.len() - i - 4) as u64)
 }
 
 /// The initial size of a connection's read buffer; it grows (by doubling)
@@ -133,6 +208,8 @@ impl ReadBuffer {
 struct Connection<'l> {
     stream: TcpStream,
     limits: &'l Limits,
+    /// The client's address, for the access log.
+    peer: Option<IpAddr>,
     input: ReadBuffer,
     /// The serialised response, reused from one request to the next.
     output: Vec<u8>,
@@ -144,9 +221,11 @@ struct Connection<'l> {
 
 impl<'l> Connection<'l> {
     fn new(stream: TcpStream, limits: &'l Limits) -> Connection<'l> {
+        let peer = stream.peer_addr().ok().map(|a| a.ip());
         Connection {
             stream,
             limits,
+            peer,
             input: ReadBuffer::new(limits.max_request_line + limits.max_header_bytes),
             output: Vec::with_capacity(1024),
             read_timeout: None,
@@ -180,10 +259,9 @@ impl<'l> Connection<'l> {
                             ParseError::RequestLineTooLong => None,
                             _ => parser::request_line_parts(buf),
                         };
-                        let (method, target) = parts.unwrap_or(("-", "-"));
-                        let (method, path) = (method.to_owned(), path_of(target).to_owned());
+                        let line = parts.map(|(m, t, v)| (m.to_owned(), t.to_owned(), v));
                         let start = started.unwrap_or_else(Instant::now);
-                        self.answer_error(error, &method, &path, start, on_request);
+                        self.answer_error(error, line, &[], start, on_request);
                         return Next::Close;
                     }
                 }
@@ -197,7 +275,13 @@ impl<'l> Connection<'l> {
                 // Unreachable by the ReadBuffer invariant; answered rather
                 // than trusted.
                 let start = started.unwrap_or_else(Instant::now);
-                self.answer_error(ParseError::HeaderBlockTooLarge, "-", "-", start, on_request);
+                self.answer_error(
+                    ParseError::HeaderBlockTooLarge,
+                    None,
+                    &[],
+                    start,
+                    on_request,
+                );
                 return Next::Close;
             }
             match read_until(&mut self.stream, &mut self.read_timeout, spare, deadline) {
@@ -207,13 +291,14 @@ impl<'l> Connection<'l> {
                 }
                 ReadOutcome::TimedOut => {
                     if let Some(start) = started {
-                        self.answer(Response::error(408, "request timeout"), None);
-                        on_request(&RequestRecord {
-                            method: "-",
-                            path: "-",
-                            status: 408,
-                            duration: start.elapsed(),
-                        });
+                        let (status, bytes) =
+                            self.answer(Response::error(408, "request timeout"), None);
+                        on_request(&RequestRecord::unparsed(
+                            self.peer,
+                            status,
+                            bytes,
+                            start.elapsed(),
+                        ));
                         self.linger_close();
                     }
                     // An idle keep-alive connection is closed without a word.
@@ -228,19 +313,25 @@ impl<'l> Connection<'l> {
         let body = match self.read_body(&head) {
             Ok(body) => body,
             Err(BodyError::Parse(error)) => {
-                let path = path_of(&head.target).to_owned();
-                self.answer_error(error, &head.method, &path, start, on_request);
+                let line = Some((head.method.clone(), head.target.clone(), head.version));
+                self.answer_error(error, line, &head.headers, start, on_request);
                 return Next::Close;
             }
             Err(BodyError::TimedOut) => {
-                let path = path_of(&head.target).to_owned();
                 let options = Some(head.method == "HEAD");
-                let status = self.answer(Response::error(408, "request timeout"), options);
+                let (status, body_bytes) =
+                    self.answer(Response::error(408, "request timeout"), options);
                 on_request(&RequestRecord {
-                    method: &head.method,
-                    path: &path,
                     status,
+                    body_bytes,
                     duration: start.elapsed(),
+                    ..RequestRecord::of_head(
+                        self.peer,
+                        &head.method,
+                        &head.target,
+                        head.version,
+                        &head.headers,
+                    )
                 });
                 self.linger_close();
                 return Next::Close;
@@ -277,10 +368,16 @@ impl<'l> Connection<'l> {
         let status = response::serialize(&response, options, &mut self.output);
         let written = self.write_output();
         on_request(&RequestRecord {
-            method: &request.method,
-            path: request.path(),
             status,
+            body_bytes: body_len(&self.output),
             duration: start.elapsed(),
+            ..RequestRecord::of_head(
+                self.peer,
+                &request.method,
+                &request.target,
+                request.version,
+                &request.headers,
+            )
         });
         if written.is_err() {
             return Next::Close;
@@ -360,32 +457,40 @@ impl<'l> Connection<'l> {
         self.write_output().map_err(|_| BodyError::Gone)
     }
 
-    /// Answers a parse error (always closing) and reports it.
+    /// Answers a parse error (always closing) and reports it with what is
+    /// known: the request line (method, target, version) if it was parsed,
+    /// and the headers if they were.
     fn answer_error(
         &mut self,
         error: ParseError,
-        method: &str,
-        path: &str,
+        line: Option<(String, String, Version)>,
+        headers: &[(String, String)],
         start: Instant,
         on_request: &dyn Fn(&RequestRecord<'_>),
     ) {
-        let head_request = (method != "-").then_some(method == "HEAD");
-        let status = self.answer(
+        let head_request = line.as_ref().map(|(method, _, _)| method == "HEAD");
+        let (status, body_bytes) = self.answer(
             Response::error(error.status(), &error.explain(self.limits)),
             head_request,
         );
-        on_request(&RequestRecord {
-            method,
-            path,
-            status,
-            duration: start.elapsed(),
-        });
+        let duration = start.elapsed();
+        let record = match &line {
+            Some((method, target, version)) => RequestRecord {
+                status,
+                body_bytes,
+                duration,
+                ..RequestRecord::of_head(self.peer, method, target, *version, headers)
+            },
+            None => RequestRecord::unparsed(self.peer, status, body_bytes, duration),
+        };
+        on_request(&record);
         self.linger_close();
     }
 
     /// Writes `response` with `Connection: close` (best effort: the
-    /// connection is closed next anyway) and returns its status.
-    fn answer(&mut self, response: Response, head_request: Option<bool>) -> u16 {
+    /// connection is closed next anyway) and returns its status and the
+    /// body bytes it holds.
+    fn answer(&mut self, response: Response, head_request: Option<bool>) -> (u16, u64) {
         let options = WriteOptions {
             version: Version::Http11,
             keep_alive: false,
@@ -394,7 +499,7 @@ impl<'l> Connection<'l> {
         self.output.clear();
         let status = response::serialize(&response, options, &mut self.output);
         let _ = self.write_output();
-        status
+        (status, body_len(&self.output))
     }
 
     /// Writes `self.output` entirely within `write_timeout`.

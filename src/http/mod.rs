@@ -21,6 +21,16 @@ pub enum Version {
     Http11,
 }
 
+impl Version {
+    /// `"HTTP/1.0"` or `"HTTP/1.1"`, as on the request line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
 /// A complete request: head parsed and validated, body read and decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {

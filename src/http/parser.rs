@@ -254,23 +254,24 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     })
 }
 
-/// The method and target of the first line of `buf`, if that line is
-/// complete and well formed: lets the connection loop log *which* request a
-/// later error (say, a bad header) answered.
-pub fn request_line_parts(buf: &[u8]) -> Option<(&str, &str)> {
+/// The method, target and version of the first line of `buf`, if that
+/// line is complete and well formed: lets the connection loop log *which*
+/// request a later error (say, a bad header) answered.
+pub fn request_line_parts(buf: &[u8]) -> Option<(&str, &str, Version)> {
     let mut pos = 0;
     while buf.get(pos..pos + 2) == Some(b"\r\n") {
         pos += 2;
     }
     let lf = find_lf(buf.get(pos..)?)?;
     let line = strip_crlf(&buf[pos..pos + lf + 1]).ok()?;
-    let (method, _, _) = split_request_line(line).ok()?;
+    let (method, _, version) = split_request_line(line).ok()?;
     // Re-split to borrow the target exactly as sent (it is visible ASCII).
     let rest = &line[method.len() + 1..];
     let target = &rest[..rest.iter().position(|&b| b == b' ')?];
     Some((
         std::str::from_utf8(method).ok()?,
         std::str::from_utf8(target).ok()?,
+        version,
     ))
 }
 

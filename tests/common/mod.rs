@@ -80,6 +80,7 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     pub results_dir: PathBuf,
     pub log_file: PathBuf,
+    pub access_log: PathBuf,
     stdout: BufReader<ChildStdout>,
 }
 
@@ -89,6 +90,7 @@ impl ServerProcess {
     pub fn start(data: &Path, dir: &Path, extra: &[&str]) -> ServerProcess {
         let results_dir = dir.join("results");
         let log_file = dir.join("webserver.log");
+        let access_log = dir.join("access.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_le-stats-sportif"))
             .arg("--port")
             .arg("0")
@@ -98,6 +100,8 @@ impl ServerProcess {
             .arg(&results_dir)
             .arg("--log-file")
             .arg(&log_file)
+            .arg("--access-log")
+            .arg(&access_log)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -122,6 +126,7 @@ impl ServerProcess {
             addr,
             results_dir,
             log_file,
+            access_log,
             stdout,
         }
     }

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The access log is read by a real log tool: starts the server (release
+# build, free port, temp dir), sends a mix of requests (jobs, reads, a query
+# string, 400/404/405, a request line that does not parse, a hostile
+# User-Agent), stops it, and has goaccess parse the access log in the
+# Combined Log Format: every request must be counted and none invalid.
+#   bash scripts/access_log_check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v goaccess >/dev/null 2>&1 || need+=(goaccess)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "access_log_check: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+bin=${BIN:-target/release/le-stats-sportif}
+[ -x "$bin" ] || cargo build --release --quiet
+data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
+log="$tmp/access.log"
+mkfifo "$tmp/out"
+"$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/webserver.log" \
+    --access-log "$log" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+exec 3<"$tmp/out"
+if ! read -r -t 30 line <&3 || [[ $line != "listening on "* ]]; then
+    echo "access_log_check: server did not start:" >&2; cat "$tmp/err" >&2; exit 1
+fi
+url=${line#listening on }
+port=${url##*:}
+
+sent=0
+# req ARGS... : one curl request (its status does not matter here).
+req() { curl -s -o /dev/null "$@"; sent=$((sent + 1)); }
+Q='{"question": "Percent of adults aged 18 years and older who have obesity"}'
+req "$url/api/states_mean?x=1" -d "$Q"
+req "$url/api/best5" -d "$Q" -H 'Referer: http://example.com/page?a=1'
+req "$url/api/num_jobs"
+req "$url/api/jobs?verbose=1&x=%22y%22"
+req "$url/api/get_results/job_id_1"
+req "$url/api/get_results/job_id_999"            # 404
+req "$url/api/nowhere"                           # 404
+req -X GET "$url/api/states_mean"                # 405
+req "$url/api/states_mean" -d 'not json'         # 400
+req -I "$url/api/num_jobs"                       # HEAD
+req "$url/" -A 'evil" 200 1 "-" "forged'         # a quote in the User-Agent
+req "$url/api" -A $'tab\there'                   # a control byte
+# A request line that does not parse (400), and one in HTTP/1.0.
+exec 5<>"/dev/tcp/127.0.0.1/$port"; printf 'NOT A REQUEST\r\n\r\n' >&5; cat <&5 >/dev/null; exec 5<&-
+sent=$((sent + 1))
+exec 5<>"/dev/tcp/127.0.0.1/$port"; printf 'GET /api/num_jobs HTTP/1.0\r\n\r\n' >&5; cat <&5 >/dev/null; exec 5<&-
+sent=$((sent + 1))
+
+# SIGTERM: the server flushes its logs before it exits.
+kill -TERM "$pid"; wait "$pid" && code=0 || code=$?; pid=""
+[ "$code" = 0 ] || { echo "access_log_check: server exited $code" >&2; exit 1; }
+
+lines=$(wc -l <"$log")
+# COMBINED ends at the User-Agent; goaccess ignores the duration after it.
+goaccess "$log" --no-global-config --log-format=COMBINED -o "$tmp/report.json" 2>"$tmp/goaccess.err" || {
+    echo "access_log_check: goaccess failed:" >&2; cat "$tmp/goaccess.err" >&2; exit 1; }
+total=$(jq '.general.total_requests' "$tmp/report.json")
+valid=$(jq '.general.valid_requests' "$tmp/report.json")
+failed=$(jq '.general.failed_requests' "$tmp/report.json")
+echo "access_log_check: sent $sent, logged $lines lines; goaccess: total $total, valid $valid, failed $failed"
+if [ "$lines" != "$sent" ] || [ "$total" != "$sent" ] || [ "$valid" != "$sent" ] || [ "$failed" != 0 ]; then
+    echo "access_log_check: FAIL; the log:" >&2
+    cat "$log" >&2
+    goaccess "$log" --no-global-config --log-format=COMBINED --invalid-requests="$tmp/invalid" -o "$tmp/r2.json" 2>/dev/null || true
+    echo "invalid lines:" >&2; cat "$tmp/invalid" >&2 || true
+    exit 1
+fi
+echo "access_log_check: ok"

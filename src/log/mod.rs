@@ -1,0 +1,359 @@
+//! The two logs: the server log (start-up, shutdown, job events, errors)
+//! and the access log (one Combined Log Format line per request), each
+//! written by its own thread, rotated by size, and neither able to block
+//! the server.
+//!
+//! One concern per file: `queue.rs` (the bounded queue that drops rather
+//! than waits), `writer.rs` (the thread that owns the file), `format.rs`
+//! (time stamps and escaping).
+//!
+//! # Design
+//!
+//! A [`Logger`] only queues the raw fields of a line (plus the time, taken
+//! at once) for its writer thread. That thread owns the file and does
+//! everything slow: formatting, writing through a `BufWriter`, rotating.
+//! The same queue and writer serve both logs; only the message kinds differ.
+//!
+//! **Group commit.** Waking the writer for every line would cost a thread
+//! switch per request. So a logger wakes the writer only when the queue
+//! goes from empty to non-empty (or a batch fills, or a flush is asked
+//! for); the woken writer then lets up to [`LOG_LINGER`] pass for more
+//! lines to join the batch, takes them all at once, and writes them with
+//! one `write` call. Under load thousands of lines cost one wake-up.
+//!
+//! Server log lines:
+//!
+//! ```text
+//! 2026-11-27T20:54:39.124Z INFO job_id_7 submitted: states_mean
+//! 2026-11-27T20:54:39.124Z INFO job_id_7 done in 0.400ms
+//! 2026-11-27T20:54:39.125Z ERROR job_id_8 error: cannot write result file
+//! 2026-11-27T20:54:40.002Z WARN log: 1200 lines dropped for access.log (the log could not keep up; 1200 in all)
+//! ```
+//!
+//! Access log lines (Combined Log Format, then the duration in seconds):
+//!
+//! ```text
+//! 127.0.0.1 - - [28/Nov/2026:03:12:45 +0000] "POST /api/states_mean?x=1 HTTP/1.1" 200 22 "-" "curl/8.5.0" 0.245
+//! ```
+//!
+//! # Failure: the log never blocks its callers
+//!
+//! What is true, and tested:
+//!
+//! - **Logging never waits for the sink.** The queue is bounded
+//!   ([`LOG_QUEUE_LINES`]); a logger holds its lock for one push and never
+//!   waits on a condition. When the queue is full (the sink is slower than
+//!   the server, or stalled: a FIFO whose reader stopped, a hung network
+//!   mount) the line is dropped and counted. The count is readable at any
+//!   time ([`Logger::dropped_lines`]); the writer logs it when writing
+//!   resumes, and the binary prints it at exit. (`tests/log_stall_e2e.rs`:
+//!   a server whose logs are FIFOs nobody reads keeps answering, and exits
+//!   0 on SIGTERM.)
+//! - **A flush has a deadline.** [`Logger::flush`] waits at most
+//!   [`LOG_FLUSH_TIMEOUT`] and says whether everything got written; the
+//!   last `Logger`'s drop waits as long for the writer to drain, then leaves
+//!   it behind.
+//! - **The writer contains its panics.** A panic while writing (a bug) is
+//!   caught: the rest of that batch is counted as dropped, the file is
+//!   reopened and the writer goes on. Were the thread to die anyway, the
+//!   queue would fill and every later line would be dropped and counted:
+//!   callers still never wait.
+//! - **I/O errors.** The writer keeps draining when the file has become
+//!   unwritable (those lines are lost). The first I/O error is reported
+//!   once to stderr; after a failed write the writer drops its buffer and
+//!   reopens the file before the next line, so logging resumes by itself
+//!   once the cause is gone.
+//!
+//! There is no `fsync`: a flush hands every line to the operating system,
+//! which survives a crash of the process (what the shutdown tests check);
+//! surviving a power loss is out of scope for a log.
+//!
+//! # Lifetime
+//!
+//! Every clone of a `Logger` shares one queue. When the last clone is
+//! dropped the queue is closed; the writer drains what is left, flushes and
+//! exits, and that last drop waits for it, at most [`LOG_FLUSH_TIMEOUT`].
+
+mod format;
+mod queue;
+mod writer;
+
+pub use format::{format_clf_time, format_millis, format_seconds, format_utc, push_escaped};
+
+use crate::http::RequestRecord;
+use crate::limits::{LOG_BATCH_LINES, LOG_FLUSH_TIMEOUT, LOG_LINGER, LOG_QUEUE_LINES};
+use queue::Queue;
+use std::io::{self, BufWriter};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+use writer::{open_append, DropNotices, Writer};
+
+/// A cheap, cloneable handle; every clone sends to the same writer thread.
+#[derive(Clone, Debug)]
+pub struct Logger {
+    /// `None` for [`Logger::disabled`]: every line is dropped on the spot.
+    inner: Option<Arc<Inner>>,
+}
+
+/// What the clones of one enabled `Logger` share.
+#[derive(Debug)]
+struct Inner {
+    /// The queue, shared with the writer thread.
+    queue: Arc<Queue>,
+    /// The writer thread, joined when the last clone goes away (if it
+    /// exits in time). Invariant: `Some` until then. The mutex only exists
+    /// because `JoinHandle` must be taken out by value in `Drop`; nobody
+    /// else locks it.
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// One line for the writer thread. The fields are raw: formatting happens
+/// on the writer thread, off the request path.
+#[derive(Debug)]
+enum Message {
+    Line {
+        at: SystemTime,
+        level: Level,
+        text: String,
+    },
+    Access(Box<AccessEntry>),
+    /// Makes the writer panic, to test that the panic is contained.
+    #[cfg(test)]
+    Panic,
+}
+
+/// The owned fields of one access-log line (see [`RequestRecord`]).
+#[derive(Debug)]
+struct AccessEntry {
+    /// When the request's first byte arrived.
+    at: SystemTime,
+    peer: Option<IpAddr>,
+    method: String,
+    target: String,
+    version: &'static str,
+    status: u16,
+    body_bytes: u64,
+    referer: Option<String>,
+    user_agent: Option<String>,
+    duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+impl Logger {
+    /// Opens (appending to) the server log at `path` and starts its writer
+    /// thread. The file is rotated to `path.1` … `path.keep` when it would
+    /// exceed `max_bytes`. Dropped lines are reported in the file itself.
+    ///
+    /// # Errors
+    /// When the file cannot be opened for appending, or the writer thread
+    /// cannot be started.
+    pub fn open(path: &Path, max_bytes: u64, keep: usize) -> io::Result<Logger> {
+        Logger::start(path, max_bytes, keep, DropNotices::Inline)
+    }
+
+    /// Opens the access log at `path`, like [`Logger::open`]; its file
+    /// holds access lines only, so the lines it drops are reported to
+    /// `notices` (the server log) instead.
+    ///
+    /// # Errors
+    /// As [`Logger::open`].
+    pub fn open_access(
+        path: &Path,
+        max_bytes: u64,
+        keep: usize,
+        notices: Logger,
+    ) -> io::Result<Logger> {
+        Logger::start(path, max_bytes, keep, DropNotices::To(notices))
+    }
+
+    fn start(path: &Path, max_bytes: u64, keep: usize, notices: DropNotices) -> io::Result<Logger> {
+        let file = open_append(path)?;
+        let size = file.metadata()?.len();
+        let queue = Arc::new(Queue::new(LOG_QUEUE_LINES, LOG_BATCH_LINES, LOG_LINGER));
+        let writer = Writer {
+            path: path.to_path_buf(),
+            max_bytes,
+            keep,
+            file: Some(BufWriter::new(file)),
+            size,
+            reported_error: false,
+            notices,
+            reported_drops: 0,
+        };
+        let handle = thread::Builder::new()
+            .name("log-writer".to_string())
+            .spawn({
+                let queue = Arc::clone(&queue);
+                move || writer.run(&queue)
+            })?;
+        Ok(Logger {
+            inner: Some(Arc::new(Inner {
+                queue,
+                writer: Mutex::new(Some(handle)),
+            })),
+        })
+    }
+
+    /// A logger that drops every line (for tests that do not read the log).
+    pub fn disabled() -> Logger {
+        Logger { inner: None }
+    }
+
+    /// Logs one answered request as an access-log line. Never waits.
+    pub fn access(&self, record: &RequestRecord<'_>) {
+        self.send(|| {
+            Message::Access(Box::new(AccessEntry {
+                at: SystemTime::now()
+                    .checked_sub(record.duration)
+                    .unwrap_or_else(SystemTime::now),
+                peer: record.peer,
+                method: record.method.to_owned(),
+                target: record.target.to_owned(),
+                version: record.version,
+                status: record.status,
+                body_bytes: record.body_bytes,
+                referer: record.referer.map(str::to_owned),
+                user_agent: record.user_agent.map(str::to_owned),
+                duration: record.duration,
+            }))
+        });
+    }
+
+    /// Logs a job event or any other informational line. Never waits.
+    pub fn info(&self, message: impl Into<String>) {
+        self.line(Level::Info, message.into());
+    }
+
+    /// Logs a warning. Never waits.
+    pub fn warn(&self, message: impl Into<String>) {
+        self.line(Level::Warn, message.into());
+    }
+
+    /// Logs an error. Never waits.
+    pub fn error(&self, message: impl Into<String>) {
+        self.line(Level::Error, message.into());
+    }
+
+    /// Waits until every line logged before this call is written to the
+    /// file (handed to the operating system: see the module doc about
+    /// `fsync`), at most [`LOG_FLUSH_TIMEOUT`]. Returns true if and only if
+    /// they all were (always true for a disabled logger).
+    pub fn flush(&self) -> bool {
+        self.flush_until(Instant::now() + LOG_FLUSH_TIMEOUT)
+    }
+
+    /// [`Logger::flush`] with an explicit deadline.
+    pub fn flush_until(&self, deadline: Instant) -> bool {
+        match &self.inner {
+            Some(inner) => inner.queue.flush_until(deadline),
+            None => true,
+        }
+    }
+
+    /// Lines dropped so far because the queue was full (the sink could not
+    /// keep up) or the logger was closing. One atomic load.
+    pub fn dropped_lines(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |inner| inner.queue.dropped())
+    }
+
+    /// Lines queued and not yet taken by the writer. One atomic load.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.as_ref().map_or(0, |inner| inner.queue.depth())
+    }
+
+    fn line(&self, level: Level, text: String) {
+        self.send(|| Message::Line {
+            at: SystemTime::now(),
+            level,
+            text,
+        });
+    }
+
+    /// Queues the message built by `make` (built only when the logger is
+    /// enabled, so a disabled logger does not even allocate).
+    fn send(&self, make: impl FnOnce() -> Message) {
+        if let Some(inner) = &self.inner {
+            inner.queue.push(make());
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// Runs when the last `Logger` clone is dropped: close the queue, then
+    /// wait (at most [`LOG_FLUSH_TIMEOUT`]) for the writer to drain it. A
+    /// writer stuck on its sink is left behind rather than waited for.
+    fn drop(&mut self) {
+        self.queue.close();
+        // Poison is harmless here: the Option holds no invariant a panic
+        // could have broken half-way.
+        let handle = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if !self
+            .queue
+            .wait_writer_gone(Instant::now() + LOG_FLUSH_TIMEOUT)
+        {
+            eprintln!("log: the writer did not finish within {LOG_FLUSH_TIMEOUT:?}; the lines it still holds may be lost");
+            return; // the handle is dropped: the thread is detached
+        }
+        if let Some(handle) = handle {
+            // The writer has signalled its exit, so this join is immediate.
+            let _ = handle.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn temp_path(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lss-log-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir.join("log")
+    }
+
+    #[test]
+    fn a_panic_in_the_writer_is_contained_and_logging_goes_on() {
+        let path = temp_path("panic");
+        let logger = Logger::open(&path, 1 << 20, 1).unwrap();
+        logger.info("before");
+        assert!(logger.flush());
+        logger.send(|| Message::Panic);
+        logger.info("lost with the panicking batch, or written after it");
+        assert!(logger.flush());
+        logger.info("after");
+        assert!(logger.flush(), "the writer is still there");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().ends_with(" INFO before"));
+        assert!(
+            text.lines().last().unwrap().ends_with(" INFO after"),
+            "{text}"
+        );
+        drop(logger);
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+}

@@ -1,0 +1,221 @@
+//! The writer thread: it alone touches the file. It formats, writes through
+//! a `BufWriter`, rotates by size, and survives its own panics.
+
+use super::format::{access_line, format_utc, one_line};
+use super::queue::Queue;
+use super::{Level, Logger, Message};
+use crate::pool::panic_message;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// Where the writer reports lines the queue dropped.
+pub(super) enum DropNotices {
+    /// As a `WARN` line in this very file (the server log).
+    Inline,
+    /// As a `WARN` line in another log (the access log reports to the
+    /// server log, so that its own file stays pure Combined Log Format).
+    To(Logger),
+}
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    pub(super) path: PathBuf,
+    pub(super) max_bytes: u64,
+    pub(super) keep: usize,
+    /// `None` after an I/O error; reopening is retried before the next line
+    /// (a cheap `open` call, paid only while the file is broken).
+    pub(super) file: Option<BufWriter<File>>,
+    /// Bytes in the current file, including those still in the buffer.
+    pub(super) size: u64,
+    /// Whether an I/O error was already reported to stderr (we report once).
+    pub(super) reported_error: bool,
+    pub(super) notices: DropNotices,
+    /// The queue's drop count when it was last reported.
+    pub(super) reported_drops: u64,
+}
+
+/// Tells the queue the writer is gone when the thread leaves `run`, even by
+/// a panic that escaped (there should be none), so that no flusher waits
+/// for a writer that will never answer.
+struct ExitGuard<'q>(&'q Queue);
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.writer_exited();
+    }
+}
+
+impl Writer {
+    pub(super) fn run(mut self, queue: &Queue) {
+        let _guard = ExitGuard(queue);
+        // Swapped back and forth with the queue's vector, so that taking a
+        // batch never allocates once both have grown.
+        let mut batch = Vec::new();
+        while let Some(upto) = queue.take_batch(&mut batch) {
+            // A panic while writing (a bug: nothing here should panic) is
+            // contained: the rest of the batch is counted as dropped, the
+            // file is reopened before the next line, and the writer goes on.
+            // `AssertUnwindSafe`: after a panic the only state kept is
+            // `self`, whose file is reset below, and the emptied batch.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.report_drops(queue);
+                for message in batch.drain(..) {
+                    self.handle(message);
+                }
+                // Push the batch to the file before waiting, so lines never
+                // sit in the buffer while the server idles.
+                self.flush_buffer();
+            }));
+            if let Err(payload) = outcome {
+                queue.count_dropped(batch.len() as u64);
+                batch.clear();
+                self.file = None;
+                eprintln!(
+                    "log: the writer for {} panicked ({}); the rest of its batch is dropped, logging goes on",
+                    self.path.display(),
+                    panic_message(&*payload)
+                );
+            }
+            queue.mark_written(upto);
+        }
+    }
+
+    /// Logs how many lines the queue dropped since the last report, if any.
+    fn report_drops(&mut self, queue: &Queue) {
+        let dropped = queue.dropped();
+        if dropped == self.reported_drops {
+            return;
+        }
+        let text = format!(
+            "log: {} lines dropped for {} (the log could not keep up; {dropped} in all)",
+            dropped - self.reported_drops,
+            self.path.display()
+        );
+        self.reported_drops = dropped;
+        match &self.notices {
+            DropNotices::Inline => {
+                let line = format!(
+                    "{} {} {}\n",
+                    format_utc(std::time::SystemTime::now()),
+                    Level::Warn.as_str(),
+                    text
+                );
+                self.write_line(line.as_bytes());
+            }
+            DropNotices::To(logger) => logger.warn(text),
+        }
+    }
+
+    fn handle(&mut self, message: Message) {
+        let line = match message {
+            Message::Access(entry) => access_line(&entry),
+            Message::Line { at, level, text } => {
+                format!(
+                    "{} {} {}\n",
+                    format_utc(at),
+                    level.as_str(),
+                    one_line(&text)
+                )
+            }
+            #[cfg(test)]
+            Message::Panic => panic!("a test asked the log writer to panic"),
+        };
+        self.write_line(line.as_bytes());
+    }
+
+    fn write_line(&mut self, line: &[u8]) {
+        let len = line.len() as u64;
+        // Rotate *before* a write that would overflow, so no file exceeds
+        // `max_bytes` unless a single line does (an empty file always takes
+        // its first line, or a huge line would rotate forever).
+        if self.file.is_none() {
+            self.reopen();
+        } else if self.size > 0 && self.size.saturating_add(len) > self.max_bytes {
+            self.rotate();
+        }
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        match file.write_all(line) {
+            Ok(()) => self.size = self.size.saturating_add(len),
+            Err(error) => self.report(&error),
+        }
+    }
+
+    /// `path.(keep-1)` → `path.keep`, …, `path.1` → `path.2`, `path` →
+    /// `path.1`, then a fresh `path`. The oldest file is overwritten by the
+    /// rename, so at most `keep` old files remain. With `keep == 0` the log
+    /// simply starts over.
+    fn rotate(&mut self) {
+        // Push buffered lines into the file that is about to be renamed.
+        self.flush_buffer();
+        self.file = None;
+        let result = if self.keep == 0 {
+            fs::remove_file(&self.path)
+        } else {
+            self.shift_old_files()
+        };
+        if let Err(error) = result {
+            self.report(&error);
+        }
+        self.reopen();
+    }
+
+    /// Opens `path` for appending (after a rotation, or to recover from an
+    /// error); on failure `file` stays `None` and the line is dropped.
+    fn reopen(&mut self) {
+        match open_append(&self.path) {
+            Ok(file) => {
+                // 0 after a rotation; after a failed rename or a recovery we
+                // go on appending to what is there.
+                self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(BufWriter::new(file));
+            }
+            Err(error) => self.report(&error),
+        }
+    }
+
+    fn shift_old_files(&self) -> io::Result<()> {
+        for k in (1..self.keep).rev() {
+            match fs::rename(numbered(&self.path, k), numbered(&self.path, k + 1)) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
+        }
+        fs::rename(&self.path, numbered(&self.path, 1))
+    }
+
+    fn flush_buffer(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            if let Err(error) = file.flush() {
+                self.report(&error);
+                // Drop the stuck buffer (BufWriter would retry the same
+                // bytes forever); the next line reopens the file.
+                self.file = None;
+            }
+        }
+    }
+
+    fn report(&mut self, error: &io::Error) {
+        if !self.reported_error {
+            self.reported_error = true;
+            eprintln!(
+                "log: cannot write {}: {error}; logging continues, further errors are not reported",
+                self.path.display()
+            );
+        }
+    }
+}
+
+pub(super) fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// `path` with `.k` appended to its file name: `webserver.log.2`.
+fn numbered(path: &Path, k: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(format!(".{k}"));
+    PathBuf::from(name)
+}
