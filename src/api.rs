@@ -18,6 +18,12 @@ use std::sync::Arc;
 /// The chart page served at `/`, compiled into the binary.
 const INDEX_HTML: &str = include_str!("web/index.html");
 
+/// The live scoreboard page served at `/status`, compiled into the binary.
+const STATUS_HTML: &str = include_str!("web/status.html");
+
+/// The status page fetches only from this server and sets text, never HTML.
+const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// How many "did you mean" suggestions an unknown name gets at most.
 const MAX_SUGGESTIONS: usize = 3;
 
@@ -103,6 +109,9 @@ enum Route<'a> {
     GracefulShutdown,
     Questions,
     States,
+    Metrics,
+    Status,
+    StatusPage,
 }
 
 impl Route<'_> {
@@ -124,6 +133,11 @@ fn route(path: &str) -> Option<Route<'_>> {
     if path == "/" || path == "/index.html" {
         return Some(Route::Index);
     }
+    match path {
+        "/metrics" => return Some(Route::Metrics),
+        "/status" => return Some(Route::StatusPage),
+        _ => {}
+    }
     let rest = path.strip_prefix("/api/")?;
     if let Some(id) = rest.strip_prefix("get_results/") {
         return Some(Route::GetResults(id));
@@ -134,6 +148,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         "graceful_shutdown" => Route::GracefulShutdown,
         "questions" => Route::Questions,
         "states" => Route::States,
+        "status" => Route::Status,
         name => Route::Compute(Endpoint::from_name(name)?),
     })
 }
@@ -186,6 +201,34 @@ impl Api {
             Route::GracefulShutdown => Ok(self.graceful_shutdown()),
             Route::Questions => Ok(self.questions()),
             Route::States => Ok(self.states()),
+            Route::Metrics => Ok(Response {
+                status: 200,
+                content_type: crate::metrics::CONTENT_TYPE,
+                headers: Vec::new(),
+                body: crate::metrics::render(&self.observed()).into_bytes(),
+            }),
+            Route::Status => Ok(Response::json(
+                200,
+                crate::scoreboard::render_json(&self.observed()),
+            )),
+            Route::StatusPage => Ok(Response {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                headers: vec![("Content-Security-Policy", STATUS_PAGE_CSP.to_owned())],
+                body: STATUS_HTML.as_bytes().to_vec(),
+            }),
+        }
+    }
+
+    /// What `/metrics` and `/api/status` report that this API owns.
+    fn observed(&self) -> crate::metrics::Snapshot {
+        crate::metrics::Snapshot {
+            pending_jobs: self.jobs.pending(),
+            accepting: self.jobs.is_accepting(),
+            // To wire once the logger exposes them: `self.logger.queue_depth()`
+            // and `self.logger.dropped_lines()`.
+            log_queue_depth: 0,
+            log_lines_dropped: 0,
         }
     }
 
@@ -207,17 +250,20 @@ impl Api {
                 }
             })?;
         let dataset = Arc::clone(&self.dataset);
+        let submitted = std::time::Instant::now();
         let id = self
             .jobs
             .submit(Box::new(move || {
+                crate::metrics::job_endpoint(endpoint, submitted);
                 stats::compute(&dataset, &query)
                     .map(|answer| answer.to_json())
                     .map_err(|e| e.to_string())
             }))
-            .map_err(|refused| match refused {
+            .map_err(|refused| match crate::metrics::job_refused(refused) {
                 Refused::ShuttingDown => ApiError::ShuttingDown,
                 Refused::QueueFull => ApiError::QueueFull,
             })?;
+        crate::metrics::job_submitted(endpoint);
         self.logger
             .info(format!("{id} submitted: {}", endpoint.name()));
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
@@ -247,7 +293,9 @@ impl Api {
 
     fn get_results(&self, id: &str) -> Result<Response, ApiError> {
         let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
+        crate::scoreboard::set_job(crate::scoreboard::State::WaitingForJob, id.0);
         let outcome = self.jobs.outcome_within(id, RESULT_WAIT);
+        crate::scoreboard::set(crate::scoreboard::State::Handling);
         let body = match outcome.ok_or(ApiError::InvalidJobId)? {
             JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
             JobOutcome::Done(data) => {
@@ -442,6 +490,10 @@ mod tests {
         assert_eq!(route("/api/best6"), None);
         assert_eq!(route("/api/jobs/"), None);
         assert_eq!(route("/jobs"), None);
+        assert_eq!(route("/metrics"), Some(Route::Metrics));
+        assert_eq!(route("/api/status"), Some(Route::Status));
+        assert_eq!(route("/status"), Some(Route::StatusPage));
+        assert_eq!(Route::Metrics.allow(), "GET, HEAD");
     }
 
     #[test]

@@ -55,6 +55,7 @@
 //! drop is lost.
 
 use crate::limits::{LOG_BATCH_LINES, LOG_LINGER, LOG_QUEUE_LINES};
+use crate::scoreboard::{Role, State};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -337,16 +338,19 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, shared: &Shared) {
+        let _scoreboard = crate::scoreboard::claim(Role::LogWriter, State::Idle);
         // Two vectors swapped back and forth with the queue's, so that
         // taking a batch never allocates once they have grown.
         let mut batch = Vec::new();
         while shared.take_batch(&mut batch) {
+            crate::scoreboard::set(State::Flushing);
             for message in batch.drain(..) {
                 self.handle(message);
             }
             // The batch is written: push it to the file before waiting, so
             // lines never sit in the buffer while the server idles.
             self.flush_buffer();
+            crate::scoreboard::set(State::Idle);
         }
     }
 

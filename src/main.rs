@@ -56,6 +56,7 @@ fn run(config: &Config) -> Result<(), String> {
     // stdout is kept for the one `listening` line that scripts parse.
     eprintln!("{}", dataset.summary());
 
+    le_stats_sportif::scoreboard::configure(config.limits, config.threads);
     let logger = Logger::open(&config.log_file, LOG_MAX_BYTES, LOG_KEEP_FILES)
         .map_err(|e| format!("cannot open log file {}: {e}", config.log_file.display()))?;
     let jobs = Jobs::open(&config.results_dir, config.threads, logger.clone()).map_err(|e| {
