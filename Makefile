@@ -32,6 +32,8 @@ test: data
 	cargo test --release
 	bash scripts/smoke.sh
 	bash scripts/browser_test.sh
+	bash scripts/metrics_check.sh
+	bash scripts/status_page_test.sh
 
 run_unit_tests:
 	cargo test --lib
