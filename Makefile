@@ -33,6 +33,8 @@ test: data
 	bash scripts/smoke.sh
 	bash scripts/access_log_check.sh
 	bash scripts/browser_test.sh
+	bash scripts/metrics_check.sh
+	bash scripts/status_page_test.sh
 
 run_unit_tests:
 	cargo test --lib

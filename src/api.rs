@@ -9,6 +9,7 @@ use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
 use crate::limits::{MAX_RESULT_WAIT, RESULT_WAIT};
+use crate::log::Logger;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -28,6 +29,12 @@ const INDEX_CSP: &str = "default-src 'none'; \
     style-src 'sha256-iJmIezfadys23W4C/0CNLL7iMLGobmXmTHVA//qBc/4='; \
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
+
+/// The live scoreboard page served at `/status`, compiled into the binary.
+const STATUS_HTML: &str = include_str!("web/status.html");
+
+/// The status page fetches only from this server and sets text, never HTML.
+const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// How many "did you mean" suggestions an unknown name gets at most.
 const MAX_SUGGESTIONS: usize = 3;
@@ -144,6 +151,9 @@ enum Route<'a> {
     GracefulShutdown,
     Questions,
     States,
+    Metrics,
+    Status,
+    StatusPage,
 }
 
 impl Route<'_> {
@@ -165,8 +175,11 @@ fn route(path: &str) -> Option<Route<'_>> {
     if path == "/" || path == "/index.html" {
         return Some(Route::Index);
     }
-    if path == "/api" || path == "/api/" {
-        return Some(Route::ApiIndex);
+    match path {
+        "/api" | "/api/" => return Some(Route::ApiIndex),
+        "/metrics" => return Some(Route::Metrics),
+        "/status" => return Some(Route::StatusPage),
+        _ => {}
     }
     let rest = path.strip_prefix("/api/")?;
     if let Some(id) = rest.strip_prefix("get_results/") {
@@ -178,6 +191,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         "graceful_shutdown" => Route::GracefulShutdown,
         "questions" => Route::Questions,
         "states" => Route::States,
+        "status" => Route::Status,
         name => Route::Compute(Endpoint::from_name(name)?),
     })
 }
@@ -187,6 +201,9 @@ pub struct Api {
     dataset: Arc<Dataset>,
     jobs: Arc<Jobs>,
     lifecycle: Arc<Lifecycle>,
+    /// The logs whose queue depth and dropped lines `/metrics` and
+    /// `/api/status` report (the server log and the access log).
+    logs: Vec<Logger>,
 }
 
 impl Api {
@@ -195,7 +212,16 @@ impl Api {
             dataset,
             jobs,
             lifecycle,
+            logs: Vec::new(),
         }
+    }
+
+    /// Reports these logs' queue depth and dropped lines (summed) in
+    /// `/metrics` and `/api/status`.
+    #[must_use]
+    pub fn reporting_logs(mut self, logs: Vec<Logger>) -> Api {
+        self.logs = logs;
+        self
     }
 
     fn dispatch(&self, request: &Request) -> Result<Response, ApiError> {
@@ -230,6 +256,32 @@ impl Api {
             Route::GracefulShutdown => Ok(self.graceful_shutdown()),
             Route::Questions => Ok(self.questions()),
             Route::States => Ok(self.states()),
+            Route::Metrics => Ok(Response {
+                status: 200,
+                content_type: crate::metrics::CONTENT_TYPE,
+                headers: Vec::new(),
+                body: crate::metrics::render(&self.observed()).into_bytes(),
+            }),
+            Route::Status => Ok(Response::json(
+                200,
+                crate::scoreboard::render_json(&self.observed()),
+            )),
+            Route::StatusPage => Ok(Response {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                headers: vec![("Content-Security-Policy", STATUS_PAGE_CSP.to_owned())],
+                body: STATUS_HTML.as_bytes().to_vec(),
+            }),
+        }
+    }
+
+    /// What `/metrics` and `/api/status` report that this API owns.
+    fn observed(&self) -> crate::metrics::Snapshot {
+        crate::metrics::Snapshot {
+            pending_jobs: self.jobs.pending(),
+            accepting: self.jobs.is_accepting(),
+            log_queue_depth: self.logs.iter().map(Logger::queue_depth).sum(),
+            log_lines_dropped: self.logs.iter().map(Logger::dropped_lines).sum(),
         }
     }
 
@@ -252,20 +304,23 @@ impl Api {
                 }
             })?;
         let dataset = Arc::clone(&self.dataset);
+        let submitted = std::time::Instant::now();
         let id = self
             .jobs
             .submit_as(
                 endpoint.name(),
                 Box::new(move || {
+                    crate::metrics::job_endpoint(endpoint, submitted);
                     stats::compute(&dataset, &query)
                         .map(|answer| answer.to_json())
                         .map_err(|e| e.to_string())
                 }),
             )
-            .map_err(|refused| match refused {
+            .map_err(|refused| match crate::metrics::job_refused(refused) {
                 Refused::ShuttingDown => ApiError::ShuttingDown,
                 Refused::QueueFull => ApiError::QueueFull,
             })?;
+        crate::metrics::job_submitted(endpoint);
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
     }
 
@@ -373,7 +428,9 @@ impl Api {
     fn get_results(&self, id: &str, query: Option<&str>) -> Result<Response, ApiError> {
         let wait = parse_wait(query)?.unwrap_or(RESULT_WAIT);
         let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
+        crate::scoreboard::set_job(crate::scoreboard::State::WaitingForJob, id.0);
         let outcome = self.jobs.outcome_within(id, wait);
+        crate::scoreboard::set(crate::scoreboard::State::Handling);
         let body = match outcome.ok_or(ApiError::InvalidJobId)? {
             JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
             JobOutcome::Done(data) => {
@@ -922,6 +979,10 @@ mod tests {
         assert_eq!(route("/api/best6"), None);
         assert_eq!(route("/api/jobs/"), None);
         assert_eq!(route("/jobs"), None);
+        assert_eq!(route("/metrics"), Some(Route::Metrics));
+        assert_eq!(route("/api/status"), Some(Route::Status));
+        assert_eq!(route("/status"), Some(Route::StatusPage));
+        assert_eq!(Route::Metrics.allow(), "GET, HEAD");
     }
 
     #[test]

@@ -543,6 +543,7 @@ impl Shared {
     /// The body of job `id`, on a worker thread.
     fn run(&self, id: JobId, work: Work) {
         let started = Instant::now();
+        crate::metrics::job_started(id.0);
         // No lock is held while the work and the file write run.
         let caught = panic::catch_unwind(AssertUnwindSafe(|| self.compute_and_save(id, work)));
         let entry = caught.unwrap_or_else(|payload| {
@@ -560,6 +561,8 @@ impl Shared {
                     .error(format!("{id}: cannot record its failure: {error}"));
             }
         }
+        // Counted before the outcome is visible: see `metrics::job_finished`.
+        crate::metrics::job_finished(done);
         let mut table = self.lock_table();
         if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
             *slot = entry;
@@ -586,6 +589,7 @@ impl Shared {
             Ok(json) => match self.store.save(id, json.into_bytes()) {
                 Ok(bytes) => Entry::Done(bytes),
                 Err(error) => {
+                    crate::metrics::result_write_failed();
                     self.logger.error(format!(
                         "{id} error: cannot write {}: {error}",
                         self.store.path_of(id).display()

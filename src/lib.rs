@@ -12,7 +12,9 @@
 //!   [`server`] accepts them;
 //! - [`api`] routes requests, validates bodies and maps every error to a status;
 //! - [`lifecycle`] coordinates shutdown; [`log`] writes the server and access logs;
-//!   [`limits`] names every limit and timeout in one place; [`cli`] reads flags.
+//!   [`limits`] names every limit and timeout in one place; [`cli`] reads flags;
+//! - [`metrics`] (`/metrics`) and [`scoreboard`] (`/api/status`, `/status`)
+//!   show what the server is doing, without a lock on any hot path.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -23,7 +25,9 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod pool;
 pub mod result_store;
+pub mod scoreboard;
 pub mod server;
 pub mod stats;

@@ -57,6 +57,7 @@ fn run(config: &Config) -> Result<(), String> {
     // stdout is kept for the one `listening` line that scripts parse.
     eprintln!("{}", dataset.summary());
 
+    le_stats_sportif::scoreboard::configure(config.limits, config.threads);
     let logger = Logger::open(&config.log_file, LOG_MAX_BYTES, LOG_KEEP_FILES)
         .map_err(|e| format!("cannot open log file {}: {e}", config.log_file.display()))?;
     let access_log = Logger::open_access(
@@ -99,11 +100,10 @@ fn run(config: &Config) -> Result<(), String> {
     let address = server
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    let api = Arc::new(Api::new(
-        Arc::new(dataset),
-        Arc::clone(&jobs),
-        Arc::clone(&lifecycle),
-    ));
+    let api = Arc::new(
+        Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
+            .reporting_logs(vec![logger.clone(), access_log.clone()]),
+    );
     {
         let limits = config.limits;
         let logger = logger.clone();

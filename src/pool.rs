@@ -26,6 +26,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
+use crate::scoreboard::{Role, State};
+
 /// A unit of work. It must not panic out (jobs catch their own panics), but
 /// the pool survives if one does.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -199,6 +201,7 @@ impl Worker {
     /// The worker loop: take a job, run it, repeat until the channel is
     /// closed and empty.
     fn run(id: usize, receiver: &Mutex<Receiver<Job>>) {
+        let _scoreboard = crate::scoreboard::claim(Role::Worker, State::Idle);
         loop {
             // The lock is taken and released within this one statement: the
             // temporary guard is dropped at the `;`, *before* the job runs,

@@ -11,6 +11,7 @@ use crate::http::connection;
 use crate::http::{Handler, Response};
 use crate::limits::{Limits, ACCEPT_ERROR_BACKOFF, CONNECTION_THREAD_STACK, REJECT_WRITE_TIMEOUT};
 use crate::log::Logger;
+use crate::scoreboard::{self, Role, State};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -91,6 +92,7 @@ impl Server {
         on_request: OnRequest,
         on_error: OnError,
     ) -> ServerHandle {
+        let on_request = crate::metrics::counting(on_request);
         let stop = Arc::new(AtomicBool::new(false));
         let accept_loop = AcceptLoop {
             listener: self.listener,
@@ -191,6 +193,7 @@ struct AcceptLoop {
 
 impl AcceptLoop {
     fn run(self) {
+        let _scoreboard = scoreboard::claim(Role::Accept, State::Accepting);
         loop {
             let accepted = self.listener.accept();
             if self.stop.load(Ordering::Acquire) {
@@ -207,9 +210,11 @@ impl AcceptLoop {
         // Responses are written whole, so Nagle would only add latency.
         let _ = stream.set_nodelay(true);
         let Some(slot) = ConnectionSlot::acquire(&self.active, self.limits.max_connections) else {
+            crate::metrics::connection_refused();
             self.reject(stream);
             return;
         };
+        crate::metrics::connection_accepted();
         let handler = Arc::clone(&self.handler);
         let on_request = Arc::clone(&self.on_request);
         let limits = self.limits;
@@ -219,6 +224,7 @@ impl AcceptLoop {
             .spawn(move || {
                 // Held for the life of the thread, released even on a panic.
                 let _slot = slot;
+                let _scoreboard = scoreboard::claim(Role::Connection, State::ReadingHead);
                 connection::serve(stream, &*handler, &limits, &*on_request);
             });
         // On failure the closure (with the stream and the slot) is dropped:

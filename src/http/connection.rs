@@ -21,6 +21,7 @@ use crate::http::parser::{self, BodyFraming, ChunkedDecoder, Head, ParseError, P
 use crate::http::response::{self, Response, WriteOptions};
 use crate::http::{path_of, Handler, Request, Version};
 use crate::limits::{Limits, LINGER_MAX_BYTES, LINGER_TIMEOUT};
+use crate::scoreboard::{self, State};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
@@ -128,7 +129,9 @@ pub fn serve(
     on_request: &dyn Fn(&RequestRecord<'_>),
 ) {
     let mut conn = Connection::new(stream, limits);
-    while let Next::KeepAlive = conn.serve_one(handler, on_request) {}
+    while let Next::KeepAlive = conn.serve_one(handler, on_request) {
+        scoreboard::set(State::KeepAlive);
+    }
 }
 
 /// Whether the loop goes on after one request.
@@ -287,6 +290,7 @@ impl<'l> Connection<'l> {
             match read_until(&mut self.stream, &mut self.read_timeout, spare, deadline) {
                 ReadOutcome::Data(n) => {
                     self.input.commit(n);
+                    scoreboard::set(State::ReadingHead);
                     started.get_or_insert_with(Instant::now);
                 }
                 ReadOutcome::TimedOut => {
@@ -310,6 +314,9 @@ impl<'l> Connection<'l> {
         // `started` is set: the head had at least one byte.
         let start = started.unwrap_or_else(Instant::now);
 
+        if !matches!(head.framing, BodyFraming::None) {
+            scoreboard::set(State::ReadingBody);
+        }
         let body = match self.read_body(&head) {
             Ok(body) => body,
             Err(BodyError::Parse(error)) => {
@@ -354,6 +361,7 @@ impl<'l> Connection<'l> {
             headers,
             body,
         };
+        scoreboard::set(State::Handling);
         // `AssertUnwindSafe`: the handler only gets `&Request`, which is
         // dropped right after; a panic leaves no state of ours half-updated.
         let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(&request)))
@@ -366,6 +374,7 @@ impl<'l> Connection<'l> {
         };
         self.output.clear();
         let status = response::serialize(&response, options, &mut self.output);
+        scoreboard::set(State::Writing);
         let written = self.write_output();
         on_request(&RequestRecord {
             status,

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `promtool check metrics` (Debian's `prometheus` package, installed when
+# missing) on the server's /metrics, scraped twice: at rest, and after
+# requests of every kind (jobs, 4xx, 404, 405) so that every family holds
+# non-zero samples. Any finding by promtool is a failure.
+#
+# Environment:
+#   BIN   server binary (default: build target/release/le-stats-sportif)
+#   DATA  CSV to serve (default: data/nutrition_activity_obesity_usa_subset.csv)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly STARTUP_DEADLINE=30
+readonly JOB_DEADLINE=30
+readonly STOP_DEADLINE=15
+
+server_pid=""
+work="$(mktemp -d -t metrics-check.XXXXXX)"
+cleanup() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        local until=$((SECONDS + STOP_DEADLINE))
+        while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < until)); do sleep 0.1; done
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+die() { echo "metrics check: $*" >&2; exit 1; }
+
+if ! command -v promtool >/dev/null; then
+    echo "metrics check: promtool not found; installing Debian's prometheus package" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+    command -v promtool >/dev/null || die "promtool still missing after installing prometheus"
+fi
+command -v curl >/dev/null || die "curl is required"
+
+DATA="${DATA:-data/nutrition_activity_obesity_usa_subset.csv}"
+[[ -f "$DATA" ]] || make data
+if [[ -z "${BIN:-}" ]]; then
+    cargo build --release
+    BIN=target/release/le-stats-sportif
+fi
+
+"$BIN" --port 0 --threads 2 --data "$DATA" --results-dir "$work/results" \
+    --log-file "$work/log" >"$work/out" 2>"$work/err" &
+server_pid=$!
+base=""
+deadline=$((SECONDS + STARTUP_DEADLINE))
+until [[ -n "$base" ]]; do
+    base="$(sed -n 's|^listening on \(http://[^[:space:]]*\).*|\1|p' "$work/out" | head -n 1)"
+    [[ -n "$base" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/err" >&2; die "server exited before listening"; }
+    ((SECONDS < deadline)) || die "server did not listen within ${STARTUP_DEADLINE}s"
+    sleep 0.1
+done
+
+check() { # check NAME: scrape /metrics and run promtool on it
+    local file="$work/metrics-$1.txt"
+    local type
+    type="$(curl -fsS -o "$file" -w '%{content_type}' "$base/metrics")" || die "$1: GET /metrics failed"
+    [[ "$type" == "text/plain; version=0.0.4; charset=utf-8" ]] || die "$1: Content-Type is $type"
+    local findings
+    if ! findings="$(promtool check metrics <"$file" 2>&1)" || [[ -n "$findings" ]]; then
+        echo "$findings" >&2
+        die "$1: promtool check metrics reported problems"
+    fi
+    echo "ok   - promtool check metrics ($1: $(grep -vc '^#' "$file") samples)"
+}
+
+check at-rest
+
+question='{"question": "Percent of adults aged 18 years and older who have obesity"}'
+ids=()
+for endpoint in states_mean best5 worst5 global_mean diff_from_mean mean_by_category; do
+    ids+=("$(curl -fsS -d "$question" "$base/api/$endpoint" | sed -n 's/.*"\(job_id_[0-9]*\)".*/\1/p')")
+done
+curl -s -o /dev/null -d '{' "$base/api/best5"
+curl -s -o /dev/null "$base/no/such/path"
+curl -s -o /dev/null -X POST "$base/api/jobs"
+for id in "${ids[@]}"; do
+    deadline=$((SECONDS + JOB_DEADLINE))
+    until curl -fsS "$base/api/get_results/$id" | grep -q '"done"'; do
+        ((SECONDS < deadline)) || die "$id not done within ${JOB_DEADLINE}s"
+        sleep 0.05
+    done
+done
+
+check after-requests
+echo "metrics check: passed"

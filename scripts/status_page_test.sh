@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Real-browser test of the live scoreboard at `/status`.
+#
+# Starts the server with THREADS workers, holds two idle client connections
+# open, loads the page in headless Chromium (a few seconds of the page's own
+# one-second refresh, in virtual time) and checks the rendered DOM: the page
+# went live, it drew one cell per configured worker thread, one accept loop
+# and one log writer, the two held connections as `reading head`, and its
+# counts per role match the server's own /api/status. Saves a screenshot to
+# target/browser-test/status.png (kept for you to look at).
+#
+# Environment:
+#   BIN       server binary (default: build target/release/le-stats-sportif)
+#   DATA      CSV to serve (default: data/nutrition_activity_obesity_usa_subset.csv)
+#   CHROMIUM  browser binary (default: chromium; installed with apt-get if missing)
+#
+# Prints `status page test: N passed, M failed`; exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly THREADS=3
+readonly STARTUP_DEADLINE=30
+readonly BROWSER_DEADLINE=120
+readonly STOP_DEADLINE=15
+readonly VIRTUAL_TIME_BUDGET_MS=4000
+
+passed=0
+failed=0
+server_pid=""
+work="$(mktemp -d -t status-page-test.XXXXXX)"
+cleanup() {
+    exec 3>&- 4>&- 2>/dev/null || true
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        local until=$((SECONDS + STOP_DEADLINE))
+        while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < until)); do sleep 0.1; done
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+die() { echo "status page test: $*" >&2; exit 1; }
+check() { # check NAME COMMAND...
+    local name="$1"
+    shift
+    if "$@"; then
+        passed=$((passed + 1)); echo "ok   - $name"
+    else
+        failed=$((failed + 1)); echo "FAIL - $name"
+    fi
+}
+
+command -v curl >/dev/null || die "curl is required"
+command -v python3 >/dev/null || die "python3 is required"
+CHROMIUM="${CHROMIUM:-chromium}"
+if ! command -v "$CHROMIUM" >/dev/null; then
+    echo "status page test: $CHROMIUM not found; installing Debian's chromium" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    command -v "$CHROMIUM" >/dev/null || die "chromium still not found after installing"
+fi
+
+DATA="${DATA:-data/nutrition_activity_obesity_usa_subset.csv}"
+[[ -f "$DATA" ]] || make data
+if [[ -z "${BIN:-}" ]]; then
+    cargo build --release
+    BIN=target/release/le-stats-sportif
+fi
+
+# A long idle timeout keeps the two held connections open for the whole test.
+"$BIN" --port 0 --threads "$THREADS" --idle-timeout-ms 120000 --data "$DATA" \
+    --results-dir "$work/results" --log-file "$work/log" >"$work/out" 2>"$work/err" &
+server_pid=$!
+base=""
+deadline=$((SECONDS + STARTUP_DEADLINE))
+until [[ -n "$base" ]]; do
+    base="$(sed -n 's|^listening on \(http://[^[:space:]]*\).*|\1|p' "$work/out" | head -n 1)"
+    [[ -n "$base" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/err" >&2; die "server exited before listening"; }
+    ((SECONDS < deadline)) || die "server did not listen within ${STARTUP_DEADLINE}s"
+    sleep 0.1
+done
+echo "status page test: server at $base"
+hostport="${base#http://}"
+exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+exec 4<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+
+browser() { # browser URL ARGS...
+    local url="$1"
+    shift
+    timeout "$BROWSER_DEADLINE" "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --no-first-run --user-data-dir="$(mktemp -d -p "$work" profile.XXXXXX)" \
+        --virtual-time-budget="$VIRTUAL_TIME_BUDGET_MS" "$@" "$url" 2>>"$work/chromium.err"
+}
+
+# Summarises the dumped DOM: body state and refreshes, cells by role and state.
+read -r -d '' DOM_SUMMARY <<'PY' || true
+import json, sys
+from html.parser import HTMLParser
+class Summary(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.out = {"state": None, "refreshes": 0, "cells": {}, "states": {}}
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.out["state"] = a.get("data-state")
+            self.out["refreshes"] = int(a.get("data-refreshes", "0"))
+        role = a.get("data-role")
+        if role and "cell" in a.get("class", "").split():
+            self.out["cells"][role] = self.out["cells"].get(role, 0) + 1
+            key = role + "/" + a.get("data-state", "")
+            self.out["states"][key] = self.out["states"].get(key, 0) + 1
+s = Summary()
+s.feed(sys.stdin.read())
+print(json.dumps(s.out))
+PY
+
+dom="$(browser "$base/status" --dump-dom)"
+summary="$(python3 -c "$DOM_SUMMARY" <<<"$dom")"
+status="$(curl -fsS "$base/api/status")"
+echo "status page test: page $summary"
+field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
+role_count() { field "$status" "sum(1 for t in d['threads'] if t['role'] == '$1')"; }
+
+check "the page went live and refreshed" \
+    test "$(field "$summary" "d['state'] == 'live' and d['refreshes'] >= 2")" = True
+check "one cell per configured worker ($THREADS)" \
+    test "$(field "$summary" "d['cells'].get('worker', 0)")" = "$THREADS"
+for role in worker accept log_writer; do
+    check "$role cells match /api/status" \
+        test "$(field "$summary" "d['cells'].get('$role', 0)")" = "$(role_count "$role")"
+done
+check "idle workers drawn idle" \
+    test "$(field "$summary" "d['states'].get('worker/idle', 0)")" = "$THREADS"
+check "the two held connections drawn as reading head" \
+    test "$(field "$summary" "d['states'].get('connection/reading head', 0) >= 2")" = True
+
+# The screenshot outlives the run (unlike $work); it goes under target/.
+shots="target/browser-test"
+mkdir -p "$shots"
+browser "$base/status" --hide-scrollbars --window-size=1100,1000 \
+    --screenshot="$shots/status.png" >/dev/null
+check "screenshot written" test -s "$shots/status.png"
+echo "status page test: screenshot at $shots/status.png"
+
+echo "status page test: $passed passed, $failed failed"
+((failed == 0))
