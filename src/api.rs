@@ -42,6 +42,9 @@ pub enum ApiError {
     ShuttingDown,
     /// A computing request while the job queue is full (503, `Retry-After`).
     QueueFull,
+    /// A computing request while job ids cannot be reserved on disk (503,
+    /// `Retry-After`).
+    IdsUnavailable,
 }
 
 impl ApiError {
@@ -71,6 +74,10 @@ impl ApiError {
             ApiError::ShuttingDown => Response::error(503, "shutting down"),
             ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
                 .with_header("Retry-After", "1"),
+            ApiError::IdsUnavailable => {
+                Response::error(503, &Refused::IdsUnavailable.to_string())
+                    .with_header("Retry-After", "1")
+            }
         }
     }
 }
@@ -217,6 +224,7 @@ impl Api {
             .map_err(|refused| match refused {
                 Refused::ShuttingDown => ApiError::ShuttingDown,
                 Refused::QueueFull => ApiError::QueueFull,
+                Refused::IdsUnavailable => ApiError::IdsUnavailable,
             })?;
         self.logger
             .info(format!("{id} submitted: {}", endpoint.name()));

@@ -25,6 +25,9 @@ pub struct Config {
     pub log_file: PathBuf,
     /// Load the data, print what was found, exit.
     pub summary_only: bool,
+    /// Flush each result to stable storage before its job is `done`
+    /// (`--no-fsync` clears it).
+    pub durable: bool,
     pub limits: Limits,
 }
 
@@ -108,6 +111,12 @@ const FLAGS: &[Flag] = &[
         help: "idle keep-alive connections are closed after this time [default: 5000]",
     },
     Flag {
+        name: "--no-fsync",
+        value: None,
+        help: "do not flush results to stable storage (faster; results then survive a crash \
+               of the server but not a power loss)",
+    },
+    Flag {
         name: "--summary",
         value: None,
         help: "load the data, print what was found, and exit",
@@ -164,6 +173,7 @@ where
     let mut results_dir = PathBuf::from("results");
     let mut log_file = PathBuf::from("webserver.log");
     let mut summary_only = false;
+    let mut durable = true;
     let mut limits = Limits::default();
 
     let mut args = args.into_iter().map(Into::into);
@@ -190,6 +200,7 @@ where
         match flag.name {
             "--help" => return Ok(Command::Help),
             "--summary" => summary_only = true,
+            "--no-fsync" => durable = false,
             "--host" => host = value,
             "--port" => port = number(&name, &value)?,
             "--data" => data = Some(PathBuf::from(value)),
@@ -228,6 +239,7 @@ where
         results_dir,
         log_file,
         summary_only,
+        durable,
         limits,
     })))
 }
@@ -289,6 +301,7 @@ mod tests {
         assert_eq!(c.results_dir, PathBuf::from("results"));
         assert_eq!(c.log_file, PathBuf::from("webserver.log"));
         assert!(!c.summary_only);
+        assert!(c.durable);
         assert_eq!(c.limits, Limits::default());
     }
 
@@ -302,6 +315,8 @@ mod tests {
         assert_eq!(c.threads, 3);
         assert_eq!(c.data, PathBuf::from("x.csv"));
         assert!(c.summary_only);
+        assert!(!config(&["--no-fsync"], None).durable);
+        assert!(run(&["--no-fsync=yes"], None).is_err());
         let c = config(&["--idle-timeout-ms", "250"], None);
         assert_eq!(c.limits.idle_timeout, Duration::from_millis(250));
     }
