@@ -74,10 +74,8 @@ impl ApiError {
             ApiError::ShuttingDown => Response::error(503, "shutting down"),
             ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
                 .with_header("Retry-After", "1"),
-            ApiError::IdsUnavailable => {
-                Response::error(503, &Refused::IdsUnavailable.to_string())
-                    .with_header("Retry-After", "1")
-            }
+            ApiError::IdsUnavailable => Response::error(503, &Refused::IdsUnavailable.to_string())
+                .with_header("Retry-After", "1"),
         }
     }
 }

@@ -333,7 +333,11 @@ impl Jobs {
     /// # Errors
     /// When the directory cannot be read, or the worker threads cannot be
     /// started.
-    pub fn open_locked(lock: ResultsLock, options: JobsOptions, logger: Logger) -> io::Result<Jobs> {
+    pub fn open_locked(
+        lock: ResultsLock,
+        options: JobsOptions,
+        logger: Logger,
+    ) -> io::Result<Jobs> {
         let JobsOptions {
             threads,
             max_pending,

@@ -49,18 +49,19 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> Result<(), String> {
-    let dataset = Dataset::load(&config.data).map_err(|e| e.to_string())?;
     if config.summary_only {
+        let dataset = Dataset::load(&config.data).map_err(|e| e.to_string())?;
         println!("{}", dataset.summary());
         return Ok(());
     }
+    // The results directory's lock first: a second server on the same
+    // directory stops here at once, before it loads the data, opens (and
+    // writes to) the log or touches the directory.
+    let lock = ResultsLock::acquire(&config.results_dir).map_err(|e| e.to_string())?;
+    let dataset = Dataset::load(&config.data).map_err(|e| e.to_string())?;
     // stdout is kept for the one `listening` line that scripts parse.
     eprintln!("{}", dataset.summary());
 
-    // The results directory's lock first: a second server on the same
-    // directory stops here, before it opens (and writes to) the log or
-    // touches the directory.
-    let lock = ResultsLock::acquire(&config.results_dir).map_err(|e| e.to_string())?;
     let logger = Logger::open(&config.log_file, LOG_MAX_BYTES, LOG_KEEP_FILES)
         .map_err(|e| format!("cannot open log file {}: {e}", config.log_file.display()))?;
     let options = JobsOptions {

@@ -93,7 +93,11 @@ impl fmt::Display for LockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LockError::Held { dir, holder } => {
-                write!(f, "results directory {} is in use: another server", dir.display())?;
+                write!(
+                    f,
+                    "results directory {} is in use: another server",
+                    dir.display()
+                )?;
                 if let Some(pid) = holder {
                     write!(f, " (pid {pid})")?;
                 }
@@ -104,7 +108,11 @@ impl fmt::Display for LockError {
                 )
             }
             LockError::Io { dir, error } => {
-                write!(f, "cannot lock results directory {}: {error}", dir.display())
+                write!(
+                    f,
+                    "cannot lock results directory {}: {error}",
+                    dir.display()
+                )
             }
         }
     }
@@ -242,35 +250,36 @@ impl GroupSync {
     /// # Errors
     /// The error of the flush this thread led, when it failed (other
     /// waiters then lead a new one).
-    pub fn commit(&self, flush: impl Fn() -> io::Result<()>) -> io::Result<()> {
+    pub fn commit(&self, flush: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
         let mut state = self.lock_state();
         state.registered += 1;
         let mine = state.registered;
-        loop {
-            state = self
-                .flush_finished
-                .wait_while(state, |s| s.flushing && s.durable_through < mine)
-                .unwrap_or_else(PoisonError::into_inner);
-            if state.durable_through >= mine {
-                return Ok(());
-            }
-            // No flush running, and none covered us: lead one that covers
-            // every commit registered so far (their renames are done).
-            state.flushing = true;
-            let mut leader = LeaderGuard {
-                group: self,
-                covered: state.registered,
-                succeeded: false,
-            };
-            drop(state);
-            let result = flush();
-            self.flushes.fetch_add(1, Ordering::Relaxed);
-            leader.succeeded = result.is_ok();
-            drop(leader);
-            // Success covers this commit (it was registered before the
-            // flush began); after a failure, fail this one commit.
-            return result;
+        // Wait while a flush runs that may have started before our
+        // registration; it ends with us covered, or with nobody flushing.
+        let mut state = self
+            .flush_finished
+            .wait_while(state, |s| s.flushing && s.durable_through < mine)
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.durable_through >= mine {
+            return Ok(());
         }
+        // No flush running, and none covered us: lead one that covers
+        // every commit registered so far (their renames are done).
+        state.flushing = true;
+        let mut leader = LeaderGuard {
+            group: self,
+            covered: state.registered,
+            succeeded: false,
+        };
+        drop(state);
+        let result = flush();
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        leader.succeeded = result.is_ok();
+        drop(leader);
+        // Success covers this commit (it was registered before the flush
+        // began); after a failure, fail this one commit: the waiters lead
+        // a new flush.
+        result
     }
 
     /// How many flushes have run.
@@ -577,9 +586,8 @@ fn parse_job_file_name(name: &str) -> Option<(JobId, bool)> {
 /// Whether `name` is a temporary file this server makes: `.tmp-` followed
 /// by a job file name or the reservation file name.
 fn is_our_temp_name(name: &str) -> bool {
-    name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
-        rest == RESERVED_IDS_FILE || parse_job_file_name(rest).is_some()
-    })
+    name.strip_prefix(TEMP_PREFIX)
+        .is_some_and(|rest| rest == RESERVED_IDS_FILE || parse_job_file_name(rest).is_some())
 }
 
 fn remove_leftover(path: &Path) {
@@ -693,7 +701,13 @@ mod tests {
         ] {
             assert!(is_our_temp_name(ours), "{ours}");
         }
-        for theirs in [".tmp-4242-1", ".tmp-notes", "job_id_1.json", ".tmp-", ".lock"] {
+        for theirs in [
+            ".tmp-4242-1",
+            ".tmp-notes",
+            "job_id_1.json",
+            ".tmp-",
+            ".lock",
+        ] {
             assert!(!is_our_temp_name(theirs), "{theirs}");
         }
     }
@@ -735,7 +749,11 @@ mod tests {
                 other.join().unwrap().unwrap();
             }
         });
-        assert_eq!(group.flushes(), 2, "one flush for the first, one for the rest");
+        assert_eq!(
+            group.flushes(),
+            2,
+            "one flush for the first, one for the rest"
+        );
         let state = group.lock_state();
         assert_eq!(state.durable_through, COMMITTERS);
         assert!(!state.flushing);

@@ -362,7 +362,10 @@ fn results_that_cannot_be_written_are_kept_and_written_later() {
         wait_finished(&jobs, c),
         JobOutcome::Error("no data".to_string())
     );
-    assert_eq!(jobs.statuses()[1..3], [(a, JobStatus::Done), (b, JobStatus::Done)]);
+    assert_eq!(
+        jobs.statuses()[1..3],
+        [(a, JobStatus::Done), (b, JobStatus::Done)]
+    );
     // Writing works again: the next finished job writes the others too.
     fs::remove_file(&results).unwrap();
     let d = jobs.submit(constant("[3]")).unwrap();
@@ -370,7 +373,10 @@ fn results_that_cannot_be_written_are_kept_and_written_later() {
     jobs.join();
     assert_eq!(fs::read(results.join(format!("{a}.json"))).unwrap(), b"[1]");
     assert_eq!(fs::read(results.join(format!("{b}.json"))).unwrap(), b"[2]");
-    assert_eq!(fs::read(results.join(format!("{c}.error"))).unwrap(), b"no data");
+    assert_eq!(
+        fs::read(results.join(format!("{c}.error"))).unwrap(),
+        b"no data"
+    );
     assert_eq!(fs::read(results.join(format!("{d}.json"))).unwrap(), b"[3]");
     logger.flush();
     let log = fs::read_to_string(&log_path).unwrap();
@@ -492,7 +498,10 @@ fn the_results_folder_is_flat_and_clients_may_empty_it() {
         }
     }
     for (i, id) in ids.iter().enumerate() {
-        assert_eq!(wait_finished(&jobs, *id), done(&format!("[{}]", i % 20 % 3)));
+        assert_eq!(
+            wait_finished(&jobs, *id),
+            done(&format!("[{}]", i % 20 % 3))
+        );
     }
     // New jobs complete and are written, links or not.
     let fresh: Vec<JobId> = (0..3)
@@ -607,7 +616,10 @@ fn measure_200k_jobs() {
     let after = rss_kb();
     assert_eq!(jobs.statuses().len(), JOBS);
     let names = file_names(&results(&dir));
-    assert_eq!(names.iter().filter(|n| n.starts_with("job_id_")).count(), JOBS);
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("job_id_")).count(),
+        JOBS
+    );
     eprintln!(
         "{JOBS} jobs: {ran:?}, RSS {before:?} kB -> {after:?} kB, peak {:?} kB",
         status_kb("VmHWM:")
