@@ -57,13 +57,14 @@
 use crate::limits::MAX_PENDING_JOBS;
 use crate::log::{format_millis, Logger};
 use crate::pool::{panic_message, ThreadPool};
-use crate::result_store::{ResultStore, ResultsLock};
+use crate::result_store::{Persister, ResultStore, ResultsLock};
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// A job id: `job_id_N`, N ≥ 1.
@@ -182,6 +183,10 @@ pub struct Jobs {
     pool: ThreadPool,
     /// Most jobs queued or running at once; see [`Refused::QueueFull`].
     max_pending: usize,
+    /// The persister thread (durable mode only), taken and joined by
+    /// [`Jobs::join`] after the workers: it delivers the jobs they handed
+    /// over.
+    persister_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// What a running job needs after its work is done.
@@ -207,6 +212,10 @@ struct Shared {
     /// writes happen outside it. Poisoning: recovered (each update is one
     /// push or assignment).
     unsaved: Mutex<Unsaved>,
+    /// Durable mode: finished jobs whose files are renamed into place wait
+    /// here for the directory flush that makes them durable; the persister
+    /// thread then records them (group commit, see [`Persister`]).
+    persister: Persister<Finished>,
     /// Wakes callers of [`Jobs::outcome_within`] waiting for a job to
     /// finish. Each condvar is used with the `table` mutex only, and its
     /// condition is "the waited-for entry is no longer `Running`", which is
@@ -223,6 +232,13 @@ struct Shared {
 
 /// See [`Shared::finished`].
 const FINISHED_SHARDS: usize = 64;
+
+/// A job whose work is over, on its way into the table.
+struct Finished {
+    id: JobId,
+    entry: Entry,
+    started: Instant,
+}
 
 /// See [`Shared::unsaved`].
 #[derive(Default)]
@@ -374,12 +390,36 @@ impl Jobs {
             store,
             logger,
             unsaved: Mutex::new(Unsaved::default()),
+            persister: Persister::default(),
             finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
         });
+        let persister_thread = if durable {
+            let shared = Arc::clone(&shared);
+            let thread = thread::Builder::new()
+                .name("persister".into())
+                .spawn(move || {
+                    let run = || {
+                        shared.persister.run(
+                            || shared.store.flush_dir(),
+                            |batch, flushed| shared.finish(batch, flushed),
+                        );
+                    };
+                    // Should it ever panic, close the queue: workers then
+                    // flush and record their jobs themselves (see `run`).
+                    if panic::catch_unwind(AssertUnwindSafe(run)).is_err() {
+                        shared.persister.close();
+                        shared.logger.error("the persister thread panicked");
+                    }
+                })?;
+            Some(thread)
+        } else {
+            None
+        };
         Ok(Jobs {
             shared,
             pool,
             max_pending: max_pending.max(1),
+            persister_thread: Mutex::new(persister_thread),
         })
     }
 
@@ -541,6 +581,12 @@ impl Jobs {
         self.shared.lock_table().pending
     }
 
+    /// How many times the results directory was flushed (0 with
+    /// `--no-fsync`): fewer than the jobs when they share flushes.
+    pub fn directory_flushes(&self) -> u64 {
+        self.shared.store.directory_flushes()
+    }
+
     /// Whether [`stop_accepting`](Jobs::stop_accepting) has been called.
     pub fn is_accepting(&self) -> bool {
         self.shared.lock_table().accepting
@@ -561,6 +607,17 @@ impl Jobs {
         self.stop_accepting();
         // No table lock held: finishing workers need it.
         self.pool.join();
+        // After the workers: the persister records the last jobs they
+        // handed over, then returns.
+        self.shared.persister.close();
+        let persister = self
+            .persister_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = persister {
+            let _ = thread.join(); // a panic was caught and logged inside
+        }
         // A last try for results whose files could not be written.
         self.shared.write_unsaved();
         let lost = self.shared.lock_unsaved().jobs.len();
@@ -632,32 +689,84 @@ impl Shared {
         self.unsaved.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes job `id`'s file for `entry` (its result or its failure). On
-    /// failure the job joins [`Shared::unsaved`] and the failure is logged
-    /// if its cause differs from the last one logged; on success, files that
-    /// could not be written before are written now.
-    fn persist(&self, id: JobId, entry: &Entry) {
+    /// Writes job `id`'s file for `entry` (its result or its failure);
+    /// whether it was written. On failure the job joins [`Shared::unsaved`];
+    /// on success, files that could not be written before are written now.
+    fn persist(&self, id: JobId, entry: &Entry) -> bool {
         let written = match entry {
             Entry::Done(bytes) => self.store.write_result(id, bytes),
             Entry::Error(reason) => self.store.write_error(id, reason),
-            Entry::Running => return,
+            Entry::Running => return false,
         };
         match written {
-            Ok(()) => self.write_unsaved(),
-            Err(error) => {
-                let mut unsaved = self.lock_unsaved();
-                unsaved.jobs.push((id, entry.clone()));
-                let new_cause = unsaved.cause != Some(error.kind());
-                unsaved.cause = Some(error.kind());
-                drop(unsaved);
-                if new_cause {
-                    self.logger.error(format!(
-                        "cannot write {id}'s file in {}: {error}; it and every job finished \
-                         while writing fails are kept in memory and written once writing works again",
-                        self.store.dir().display()
-                    ));
-                }
+            Ok(()) => {
+                self.write_unsaved();
+                true
             }
+            Err(error) => {
+                self.keep_unsaved(vec![(id, entry.clone())], &error);
+                false
+            }
+        }
+    }
+
+    /// Adds `jobs` to [`Shared::unsaved`]; logs `error` if its cause differs
+    /// from the last one logged (once per cause, not once per job).
+    fn keep_unsaved(&self, jobs: Vec<(JobId, Entry)>, error: &io::Error) {
+        let Some(&(first, _)) = jobs.first() else {
+            return;
+        };
+        let mut unsaved = self.lock_unsaved();
+        unsaved.jobs.extend(jobs);
+        let new_cause = unsaved.cause != Some(error.kind());
+        unsaved.cause = Some(error.kind());
+        drop(unsaved);
+        if new_cause {
+            self.logger.error(format!(
+                "cannot write {first}'s file in {}: {error}; it and every job finished \
+                 while writing fails are kept in memory and written once writing works again",
+                self.store.dir().display()
+            ));
+        }
+    }
+
+    /// Records finished jobs in the table, wakes their waiters and logs
+    /// them. `flushed` is the result of the directory flush that was to
+    /// make their files durable; if it failed, the jobs are still recorded
+    /// (from memory) and their files are written again later.
+    fn finish(&self, batch: Vec<Finished>, flushed: io::Result<()>) {
+        if let Err(error) = flushed {
+            let jobs = batch.iter().map(|f| (f.id, f.entry.clone())).collect();
+            self.keep_unsaved(jobs, &error);
+        }
+        let mut logged = Vec::with_capacity(batch.len());
+        let mut woken = [false; FINISHED_SHARDS];
+        let mut table = self.lock_table();
+        for Finished { id, entry, started } in batch {
+            woken[self.shard(id)] = true;
+            if matches!(entry, Entry::Done(_)) {
+                logged.push((id, started));
+            }
+            if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
+                *slot = entry;
+            }
+            // This job was counted when submitted; `saturating` only so
+            // that a broken invariant cannot turn into a panic here.
+            table.pending = table.pending.saturating_sub(1);
+        }
+        drop(table);
+        // After the entries changed under the lock: a waiter either saw
+        // `Running` and is asleep (and is woken now), or takes the lock
+        // after our change and sees the outcome without sleeping.
+        // Each shard of a finished job (done or error) once.
+        for (condvar, _) in self.finished.iter().zip(woken).filter(|&(_, w)| w) {
+            condvar.notify_all();
+        }
+        // Logged after the outcome is recorded: a slow log (back-pressure)
+        // must not delay a finished job's answer.
+        for (id, started) in logged {
+            self.logger
+                .info(format!("{id} done in {}", format_millis(started.elapsed())));
         }
     }
 
@@ -685,6 +794,11 @@ impl Shared {
             })
             .collect();
         let written = total - failed.len();
+        if written > 0 {
+            // Their directory entries, too, must be durable. (A failure
+            // here is reported by the next job's flush.)
+            let _ = self.store.flush_dir();
+        }
         let mut unsaved = self.lock_unsaved();
         unsaved.jobs.extend(failed);
         if unsaved.jobs.is_empty() {
@@ -717,29 +831,23 @@ impl Shared {
             ));
             Entry::Error(PANIC_REASON.into())
         });
-        let done = matches!(entry, Entry::Done(_));
-        // Before the job turns `done`: in durable mode its file is then on
-        // stable storage. A failure record, too, so that a restarted server
-        // still answers this id with why.
-        self.persist(id, &entry);
-        let mut table = self.lock_table();
-        if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
-            *slot = entry;
+        // The file first (a failure record too, so that a restarted server
+        // still answers this id with why).
+        let written = self.persist(id, &entry);
+        let finished = Finished { id, entry, started };
+        if written && self.store.is_durable() {
+            // The job turns `done` once its directory entry is flushed: the
+            // persister does that for every job handed over meanwhile, and
+            // this worker goes on to its next job.
+            match self.persister.push(finished) {
+                Ok(()) => return,
+                // Closed (only if its thread died): flush here.
+                Err(finished) => return self.finish(vec![finished], self.store.flush_dir()),
+            }
         }
-        // This job was counted when submitted; `saturating` only so that a
-        // broken invariant cannot turn into a panic on a worker.
-        table.pending = table.pending.saturating_sub(1);
-        drop(table);
-        // After the entry changed under the lock: a waiter either saw
-        // `Running` and is asleep (and is woken now), or takes the lock
-        // after our change and sees the outcome without sleeping.
-        self.finished[self.shard(id)].notify_all();
-        // Logged after the outcome is recorded: a slow log (back-pressure)
-        // must not delay a finished job's answer.
-        if done {
-            self.logger
-                .info(format!("{id} done in {}", format_millis(started.elapsed())));
-        }
+        // Nothing to flush: not durable, or the file is not written (the
+        // job is recorded from memory; see `unsaved`).
+        self.finish(vec![finished], Ok(()));
     }
 
     /// Runs the work; the entry to record.

@@ -34,11 +34,11 @@
 //!
 //! Durable mode (the default): the temporary file's data is flushed
 //! (`sync_data`) before the rename, and the directory is flushed
-//! (`sync_all` on the directory) after it, before [`ResultStore::write_result`]
-//! returns — so a job is `done` only once its result survives a power loss.
-//! The directory flush is a *group commit* ([`GroupSync`]): every writer
-//! whose rename is done waits for one flush that started after it, and one
-//! flush serves every writer that arrived while the previous one ran.
+//! (`sync_all` on the directory, [`ResultStore::flush_dir`]) after it, before
+//! the job turns `done` — so a `done` result survives a power loss. The
+//! directory flush is a *group commit* ([`Persister`]): a worker hands its
+//! renamed job to the persister thread and takes its next job; the
+//! persister flushes once for every job handed over meanwhile.
 //! With `--no-fsync` nothing is flushed: files survive a crash of the
 //! process (atomic rename), not a power loss.
 //!
@@ -186,100 +186,104 @@ impl ResultsLock {
     }
 }
 
-/// Group commit of directory flushes.
+/// Group commit: one thread flushes the results directory for a whole batch
+/// of finished jobs, then hands the batch on.
 ///
-/// A writer calls [`GroupSync::commit`] after its rename; it returns once a
-/// flush that *started after that call* has succeeded. At most one flush
-/// runs at a time; writers that arrive meanwhile wait, and the next flush
-/// (run by one of them, the "leader") covers them all. So N concurrent
-/// writers pay about two flushes, not N.
-#[derive(Debug, Default)]
-pub struct GroupSync {
-    /// Invariant: `durable_through <= registered`; every commit numbered
-    /// `<= durable_through` is covered by a finished, successful flush;
-    /// `flushing` is true exactly while a leader runs a flush.
-    state: Mutex<SyncState>,
-    /// Condition: "the running flush has finished" (`flushing` became
-    /// false). Waiters re-check whether it covered them, and if not one of
-    /// them leads the next flush.
-    flush_finished: Condvar,
+/// Workers [`push`](Persister::push) an item once its file is renamed into
+/// place and go on to their next job; the persister thread ([`run`]) takes
+/// *every* item queued, runs one flush — which covers all their renames,
+/// since each happened before its push — and then delivers the batch (the
+/// job table marks those jobs `done`). Items pushed during a flush form the
+/// next batch, so N jobs finishing while the disk is busy share one flush.
+///
+/// [`run`]: Persister::run
+#[derive(Debug)]
+pub struct Persister<T> {
+    /// Invariant: `items` were pushed and not yet taken by `run`; once
+    /// `closed`, nothing more is pushed, and `run` returns when `items` is
+    /// empty. Poisoning: each update is one push, swap or assignment;
+    /// recovered with [`PoisonError::into_inner`].
+    queue: Mutex<PersisterQueue<T>>,
+    /// Condition: "there are items, or the persister is closed".
+    not_empty_or_closed: Condvar,
     /// Flushes run, successful or not (for tests and measurements).
     flushes: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct SyncState {
-    /// Commits registered so far; commit `n` is the n-th.
-    registered: u64,
-    /// Every commit up to this one is durable.
-    durable_through: u64,
-    /// A leader is running a flush.
-    flushing: bool,
+#[derive(Debug)]
+struct PersisterQueue<T> {
+    items: Vec<T>,
+    closed: bool,
 }
 
-/// Clears `flushing` and wakes the waiters even if the flush panics, so
-/// that no waiter sleeps forever.
-struct LeaderGuard<'a> {
-    group: &'a GroupSync,
-    covered: u64,
-    succeeded: bool,
-}
-
-impl Drop for LeaderGuard<'_> {
-    fn drop(&mut self) {
-        let mut state = self.group.lock_state();
-        state.flushing = false;
-        if self.succeeded {
-            state.durable_through = state.durable_through.max(self.covered);
+impl<T> Default for Persister<T> {
+    fn default() -> Persister<T> {
+        Persister {
+            queue: Mutex::new(PersisterQueue {
+                items: Vec::new(),
+                closed: false,
+            }),
+            not_empty_or_closed: Condvar::new(),
+            flushes: AtomicU64::new(0),
         }
-        drop(state);
-        self.group.flush_finished.notify_all();
     }
 }
 
-impl GroupSync {
-    fn lock_state(&self) -> MutexGuard<'_, SyncState> {
-        // Each update is a few assignments a panic cannot tear (the flush
-        // itself runs without the lock): recover from poisoning.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+impl<T> Persister<T> {
+    fn lock_queue(&self) -> MutexGuard<'_, PersisterQueue<T>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Returns once a call of `flush` that started after this call began
-    /// has succeeded — run by this thread or by another waiting one.
+    /// Queues `item` for the next flush.
     ///
     /// # Errors
-    /// The error of the flush this thread led, when it failed (other
-    /// waiters then lead a new one).
-    pub fn commit(&self, flush: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
-        let mut state = self.lock_state();
-        state.registered += 1;
-        let mine = state.registered;
-        // Wait while a flush runs that may have started before our
-        // registration; it ends with us covered, or with nobody flushing.
-        let mut state = self
-            .flush_finished
-            .wait_while(state, |s| s.flushing && s.durable_through < mine)
-            .unwrap_or_else(PoisonError::into_inner);
-        if state.durable_through >= mine {
-            return Ok(());
+    /// Gives `item` back once [`close`](Persister::close) was called.
+    pub fn push(&self, item: T) -> Result<(), T> {
+        let mut queue = self.lock_queue();
+        if queue.closed {
+            return Err(item);
         }
-        // No flush running, and none covered us: lead one that covers
-        // every commit registered so far (their renames are done).
-        state.flushing = true;
-        let mut leader = LeaderGuard {
-            group: self,
-            covered: state.registered,
-            succeeded: false,
-        };
-        drop(state);
-        let result = flush();
-        self.flushes.fetch_add(1, Ordering::Relaxed);
-        leader.succeeded = result.is_ok();
-        drop(leader);
-        // Success covers this commit (it was registered before the flush
-        // began); after a failure, fail this one commit: the waiters lead
-        // a new flush.
-        result
+        queue.items.push(item);
+        let was_empty = queue.items.len() == 1;
+        drop(queue);
+        // Only the first item of a batch can find the thread asleep.
+        if was_empty {
+            self.not_empty_or_closed.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Refuses further pushes; [`run`](Persister::run) delivers what is
+    /// queued and returns. Idempotent.
+    pub fn close(&self) {
+        self.lock_queue().closed = true;
+        self.not_empty_or_closed.notify_all();
+    }
+
+    /// The persister thread's body: until closed and empty, takes every
+    /// queued item, runs `flush` once (no lock held) and passes the batch
+    /// and the flush's result to `deliver`.
+    pub fn run(
+        &self,
+        mut flush: impl FnMut() -> io::Result<()>,
+        mut deliver: impl FnMut(Vec<T>, io::Result<()>),
+    ) {
+        loop {
+            let batch = {
+                let queue = self
+                    .not_empty_or_closed
+                    .wait_while(self.lock_queue(), |q| q.items.is_empty() && !q.closed)
+                    .unwrap_or_else(PoisonError::into_inner);
+                let mut queue = queue;
+                if queue.items.is_empty() {
+                    return; // closed, and everything delivered
+                }
+                std::mem::take(&mut queue.items)
+            };
+            let result = flush();
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+            deliver(batch, result);
+        }
     }
 
     /// How many flushes have run.
@@ -305,8 +309,8 @@ pub struct ResultStore {
     /// happen under the lock, no I/O. Poisoning: each update is one insert
     /// or assignment; recovered with [`PoisonError::into_inner`].
     interned: Mutex<HashMap<u64, Interned>>,
-    /// Directory flushes, shared by concurrent writers.
-    group: GroupSync,
+    /// Directory flushes run by [`ResultStore::flush_dir`].
+    flushes: AtomicU64,
     /// The reservation found at start-up (0 if none).
     reserved_at_start: u64,
 }
@@ -362,7 +366,7 @@ impl ResultStore {
             durable,
             lock: Mutex::new(lock),
             interned: Mutex::new(HashMap::new()),
-            group: GroupSync::default(),
+            flushes: AtomicU64::new(0),
             reserved_at_start,
         };
         Ok((store, ids))
@@ -389,7 +393,7 @@ impl ResultStore {
     /// ids at or above the previous limit.
     pub fn reserve_ids_below(&self, limit: u64) -> io::Result<()> {
         self.write_file(RESERVED_IDS_FILE, limit.to_string().as_bytes())?;
-        self.commit()
+        self.flush_dir()
     }
 
     /// Where job `id`'s result lives.
@@ -421,9 +425,9 @@ impl ResultStore {
     }
 
     /// Writes `bytes` as job `id`'s result file, atomically — a hard link
-    /// to an earlier job's file with the same bytes when there is one — and
-    /// in durable mode returns only once the file and its directory entry
-    /// are on stable storage.
+    /// to an earlier job's file with the same bytes when there is one. In
+    /// durable mode the file's data is on stable storage when this returns;
+    /// its directory entry is once [`ResultStore::flush_dir`] has run.
     ///
     /// # Errors
     /// When the file cannot be written; no file (and no partial file) then
@@ -451,7 +455,7 @@ impl ResultStore {
                 }
             }
         }
-        self.commit()
+        Ok(())
     }
 
     /// Where job `id`'s failure is recorded.
@@ -459,15 +463,14 @@ impl ResultStore {
         self.dir.join(format!("{id}.error"))
     }
 
-    /// Records, atomically and (in durable mode) durably, why job `id`
-    /// failed, so that a restarted server still answers its id with the
-    /// reason.
+    /// Records, atomically, why job `id` failed, so that a restarted server
+    /// still answers its id with the reason. Durable as
+    /// [`ResultStore::write_result`] is.
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn write_error(&self, id: JobId, reason: &str) -> io::Result<()> {
-        self.write_file(&format!("{id}.error"), reason.as_bytes())?;
-        self.commit()
+        self.write_file(&format!("{id}.error"), reason.as_bytes())
     }
 
     /// Reads why job `id` failed (the text [`ResultStore::write_error`] wrote).
@@ -486,23 +489,31 @@ impl ResultStore {
         fs::read(self.path_of(id))
     }
 
-    /// Directory flushes run so far (each covers every write that finished
-    /// its rename before it began).
+    /// Whether writes are flushed to stable storage (not `--no-fsync`).
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// In durable mode, flushes the directory: every rename and link done
+    /// before this call is then on stable storage. Otherwise nothing.
+    ///
+    /// # Errors
+    /// When the directory cannot be opened or flushed.
+    pub fn flush_dir(&self) -> io::Result<()> {
+        if !self.durable {
+            return Ok(());
+        }
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// Directory flushes run so far.
     pub fn directory_flushes(&self) -> u64 {
-        self.group.flushes()
+        self.flushes.load(Ordering::Relaxed)
     }
 
     fn lock_interned(&self) -> MutexGuard<'_, HashMap<u64, Interned>> {
         self.interned.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Durable mode: waits for a directory flush that covers every rename
-    /// this thread has done (group commit). Otherwise nothing.
-    fn commit(&self) -> io::Result<()> {
-        if !self.durable {
-            return Ok(());
-        }
-        self.group.commit(|| File::open(&self.dir)?.sync_all())
     }
 
     /// Writes `bytes` to `.tmp-NAME`, flushes it in durable mode, and
@@ -624,7 +635,7 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
     use std::thread;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -712,95 +723,77 @@ mod tests {
         }
     }
 
-    /// The group commit with a flush the test holds open: while one leader
-    /// flushes, every other committer waits, and one more flush covers
-    /// them all — 2 flushes for 10 commits, deterministically.
+    /// The group commit with a flush the test holds open: while the first
+    /// flush runs, nine more items arrive; one more flush delivers them
+    /// all — 2 flushes for 10 items, deterministically — and each batch is
+    /// delivered only after its flush.
     #[test]
-    fn concurrent_commits_share_flushes() {
-        const COMMITTERS: u64 = 10;
-        let group = GroupSync::default();
+    fn a_burst_of_items_shares_flushes() {
+        const ITEMS: usize = 10;
+        let owned = Persister::<usize>::default();
+        let persister = &owned;
         let (release_tx, release) = mpsc::channel::<()>();
-        let release = Mutex::new(release);
         let (entered_tx, entered) = mpsc::channel::<()>();
-        let flush = || {
-            let _ = entered_tx.send(());
-            // The first flush blocks until the test releases it; later
-            // ones find the channel closed and return at once.
-            let _ = release.lock().unwrap().recv();
-            Ok(())
-        };
+        let mut delivered = Vec::new();
+        let delivered_ref = &mut delivered;
         thread::scope(|scope| {
-            let first = scope.spawn(|| group.commit(flush));
-            // The first committer is now the leader, inside its flush.
+            let thread = scope.spawn(move || {
+                let flush = || {
+                    let _ = entered_tx.send(());
+                    // The first flush waits for the test; later ones find
+                    // the channel closed and return at once.
+                    let _ = release.recv();
+                    Ok(())
+                };
+                persister.run(flush, |batch, result| {
+                    assert!(result.is_ok());
+                    // Delivered after its flush.
+                    delivered_ref.push((batch, persister.flushes()));
+                });
+            });
+            persister.push(0).unwrap();
             entered.recv_timeout(DEADLINE).unwrap();
-            let others: Vec<_> = (1..COMMITTERS)
-                .map(|_| scope.spawn(|| group.commit(flush)))
-                .collect();
-            // Wait (with a deadline) until all of them are registered and
-            // waiting behind the running flush.
-            let deadline = Instant::now() + DEADLINE;
-            while group.lock_state().registered < COMMITTERS {
-                assert!(Instant::now() < deadline, "committers did not arrive");
-                thread::yield_now();
+            for item in 1..ITEMS {
+                persister.push(item).unwrap();
             }
             drop(release_tx);
-            first.join().unwrap().unwrap();
-            for other in others {
-                other.join().unwrap().unwrap();
-            }
+            persister.close();
+            assert_eq!(persister.push(99), Err(99), "closed");
+            thread.join().unwrap();
         });
+        assert_eq!(persister.flushes(), 2);
         assert_eq!(
-            group.flushes(),
-            2,
-            "one flush for the first, one for the rest"
+            delivered,
+            [(vec![0], 1), ((1..ITEMS).collect::<Vec<_>>(), 2)]
         );
-        let state = group.lock_state();
-        assert_eq!(state.durable_through, COMMITTERS);
-        assert!(!state.flushing);
     }
 
-    /// A failed flush fails its leader's commit only; a waiter leads the
-    /// next one, and nobody is left waiting.
+    /// `run` returns at once when closed with nothing queued: nothing hangs.
     #[test]
-    fn a_failed_flush_is_retried_by_the_next_leader() {
-        let group = GroupSync::default();
-        let failed = group.commit(|| Err(io::Error::other("disk on fire")));
-        assert!(failed.is_err());
-        assert_eq!(group.lock_state().durable_through, 0);
-        group.commit(|| Ok(())).unwrap();
-        assert_eq!(group.lock_state().durable_through, 2);
-        assert_eq!(group.flushes(), 2);
+    fn a_closed_empty_persister_returns() {
+        let persister = Persister::<()>::default();
+        persister.close();
+        persister.close(); // idempotent
+        persister.run(|| Ok(()), |_, _| panic!("nothing to deliver"));
+        assert_eq!(persister.flushes(), 0);
     }
 
-    /// A burst of concurrent durable writes through the store: every write
-    /// is flushed before it returns, yet the writers share directory
-    /// flushes (this one is timing-dependent only in *how many* are shared:
-    /// at most one flush per write, which the leader/follower logic above
-    /// pins down deterministically).
     #[test]
-    fn durable_writes_flush_the_directory_and_no_fsync_does_not() {
+    fn durable_mode_flushes_the_directory_and_no_fsync_does_not() {
         let scratch = Scratch::new("durable");
         let store = open(&scratch.0, true);
-        const WRITERS: u64 = 16;
-        thread::scope(|scope| {
-            for n in 1..=WRITERS {
-                let store = &store;
-                scope.spawn(move || {
-                    let bytes = store.intern(format!("[{n}]").into_bytes());
-                    store.write_result(JobId(n), &bytes).unwrap();
-                });
-            }
-        });
-        let flushes = store.directory_flushes();
-        assert!((1..=WRITERS).contains(&flushes), "{flushes} flushes");
-        for n in 1..=WRITERS {
-            assert_eq!(store.read(JobId(n)).unwrap(), format!("[{n}]").as_bytes());
-        }
+        store.write_result(JobId(1), b"[1]").unwrap();
+        store.flush_dir().unwrap();
+        store.reserve_ids_below(10).unwrap();
+        assert_eq!(store.directory_flushes(), 2);
         drop(store);
         let scratch = Scratch::new("no-fsync");
         let store = open(&scratch.0, false);
         store.write_result(JobId(1), b"[1]").unwrap();
+        store.flush_dir().unwrap();
+        store.reserve_ids_below(10).unwrap();
         assert_eq!(store.directory_flushes(), 0);
+        assert_eq!(store.read(JobId(1)).unwrap(), b"[1]");
     }
 
     #[test]
