@@ -10,9 +10,13 @@
 //!    (a panic becomes `Error("internal error: job panicked")`), and writes
 //!    the result (or the failure) file through the [`ResultStore`] — in
 //!    durable mode that returns once the file is on stable storage.
-//! 3. Only then does it take the table lock again, for one assignment:
-//!    `Done(bytes)` or `Error(reason)`, and one less pending. A client that
-//!    sees `done` can therefore also read the file — unless writing failed
+//! 3. Only then is the job recorded, under the table lock: `Done(bytes)` or
+//!    `Error(reason)`, and one less pending. In durable mode the worker
+//!    hands the job to the persister thread and goes on; the persister
+//!    flushes the directory once for every job handed over meanwhile, then
+//!    records them all (group commit). Without durability the worker
+//!    records it at once. A client that sees `done` can therefore also read
+//!    the file (durably, by default) — unless writing failed
 //!    (a full disk, a lost mount): the job is still `done` from memory, the
 //!    failure is logged once per cause, and the file is written as soon as
 //!    another write succeeds (see [`Shared::unsaved`]).
@@ -25,7 +29,9 @@
 //!
 //! [`Jobs::stop_accepting`] clears `accepting` and closes the pool under
 //! the table lock; [`Jobs::join`] then waits for the pool, which drains its
-//! queue first. Every accepted job runs; none is accepted after.
+//! queue first, and then closes and joins the persister, which records the
+//! last jobs the workers handed over. Every accepted job runs and is
+//! recorded; none is accepted after.
 //!
 //! # Restart
 //!
