@@ -73,6 +73,9 @@ pub enum ApiError {
     ShuttingDown,
     /// A computing request while the job queue is full (503, `Retry-After`).
     QueueFull,
+    /// A computing request while job ids cannot be reserved on disk (503,
+    /// `Retry-After`).
+    IdsUnavailable,
 }
 
 impl ApiError {
@@ -117,6 +120,8 @@ impl ApiError {
             .with_header("Allow", allow),
             ApiError::ShuttingDown => Response::error(503, "shutting down"),
             ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
+                .with_header("Retry-After", "1"),
+            ApiError::IdsUnavailable => Response::error(503, &Refused::IdsUnavailable.to_string())
                 .with_header("Retry-After", "1"),
         }
     }
@@ -319,6 +324,7 @@ impl Api {
             .map_err(|refused| match crate::metrics::job_refused(refused) {
                 Refused::ShuttingDown => ApiError::ShuttingDown,
                 Refused::QueueFull => ApiError::QueueFull,
+                Refused::IdsUnavailable => ApiError::IdsUnavailable,
             })?;
         crate::metrics::job_submitted(endpoint);
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))

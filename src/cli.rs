@@ -27,6 +27,9 @@ pub struct Config {
     pub access_log: PathBuf,
     /// Load the data, print what was found, exit.
     pub summary_only: bool,
+    /// Flush each result to stable storage before its job is `done`
+    /// (`--no-fsync` clears it).
+    pub durable: bool,
     pub limits: Limits,
 }
 
@@ -115,6 +118,12 @@ const FLAGS: &[Flag] = &[
         help: "idle keep-alive connections are closed after this time [default: 5000]",
     },
     Flag {
+        name: "--no-fsync",
+        value: None,
+        help: "do not flush results to stable storage (faster; results then survive a crash \
+               of the server but not a power loss)",
+    },
+    Flag {
         name: "--summary",
         value: None,
         help: "load the data, print what was found, and exit",
@@ -172,6 +181,7 @@ where
     let mut log_file = PathBuf::from("webserver.log");
     let mut access_log = PathBuf::from("access.log");
     let mut summary_only = false;
+    let mut durable = true;
     let mut limits = Limits::default();
 
     let mut args = args.into_iter().map(Into::into);
@@ -198,6 +208,7 @@ where
         match flag.name {
             "--help" => return Ok(Command::Help),
             "--summary" => summary_only = true,
+            "--no-fsync" => durable = false,
             "--host" => host = value,
             "--port" => port = number(&name, &value)?,
             "--data" => data = Some(PathBuf::from(value)),
@@ -238,6 +249,7 @@ where
         log_file,
         access_log,
         summary_only,
+        durable,
         limits,
     })))
 }
@@ -300,6 +312,7 @@ mod tests {
         assert_eq!(c.log_file, PathBuf::from("webserver.log"));
         assert_eq!(c.access_log, PathBuf::from("access.log"));
         assert!(!c.summary_only);
+        assert!(c.durable);
         assert_eq!(c.limits, Limits::default());
     }
 
@@ -313,6 +326,8 @@ mod tests {
         assert_eq!(c.threads, 3);
         assert_eq!(c.data, PathBuf::from("x.csv"));
         assert!(c.summary_only);
+        assert!(!config(&["--no-fsync"], None).durable);
+        assert!(run(&["--no-fsync=yes"], None).is_err());
         let c = config(&["--idle-timeout-ms", "250"], None);
         assert_eq!(c.limits.idle_timeout, Duration::from_millis(250));
         let c = config(&["--access-log", "a.log", "--log-file=s.log"], None);

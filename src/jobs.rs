@@ -7,11 +7,19 @@
 //!    [`ThreadPool`] — all before the lock is released, so the id is
 //!    `Running` from the moment the caller sees it (never briefly unknown).
 //! 2. A worker runs the [`Work`] with *no* lock held, under `catch_unwind`
-//!    (a panic becomes `Error("internal error: job panicked")`), and on
-//!    success writes the result file through the [`ResultStore`].
-//! 3. Only then does it take the table lock again, for one assignment:
-//!    `Done(bytes)` or `Error(reason)`, and one less pending. A client that
-//!    sees `done` can therefore also read the file.
+//!    (a panic becomes `Error("internal error: job panicked")`), and writes
+//!    the result (or the failure) file through the [`ResultStore`] — in
+//!    durable mode that returns once the file is on stable storage.
+//! 3. Only then is the job recorded, under the table lock: `Done(bytes)` or
+//!    `Error(reason)`, and one less pending. In durable mode the worker
+//!    hands the job to the persister thread and goes on; the persister
+//!    flushes the directory once for every job handed over meanwhile, then
+//!    records them all (group commit). Without durability the worker
+//!    records it at once. A client that sees `done` can therefore also read
+//!    the file (durably, by default) — unless writing failed
+//!    (a full disk, a lost mount): the job is still `done` from memory, the
+//!    failure is logged once per cause, and the file is written as soon as
+//!    another write succeeds (see [`Shared::unsaved`]).
 //!
 //! The server log gets a job's lines in causal order: `job_id_7 submitted:
 //! states_mean` is queued by [`Jobs::submit_as`] *before* the job is handed
@@ -25,13 +33,17 @@
 //!
 //! [`Jobs::stop_accepting`] clears `accepting` and closes the pool under
 //! the table lock; [`Jobs::join`] then waits for the pool, which drains its
-//! queue first. Every accepted job runs; none is accepted after.
+//! queue first, and then closes and joins the persister, which records the
+//! last jobs the workers handed over. Every accepted job runs and is
+//! recorded; none is accepted after.
 //!
 //! # Restart
 //!
 //! The results directory outlives the process. On [`Jobs::open`] every
 //! `job_id_N.json` found is an earlier job: it answers `Done` (its file is
-//! read when asked for, so a start-up over 200 000 files reads none), and
+//! read when asked for, so a start-up over 200 000 files reads none; a file
+//! that is then not valid JSON answers `Error(DAMAGED_REASON)` and is listed
+//! `error` from then on), and
 //! new ids continue after the highest — and after every id an earlier run
 //! may have handed out (its id reservation), so an id given to a job that a
 //! crash killed in the queue is never given again. Ids below that which
@@ -55,12 +67,15 @@
 use crate::limits::MAX_PENDING_JOBS;
 use crate::log::{format_millis, Logger};
 use crate::pool::{panic_message, ThreadPool};
-use crate::result_store::ResultStore;
+use crate::result_store::{Persister, ResultStore, ResultsLock};
+use crate::scoreboard::{self, Role, State};
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// A job id: `job_id_N`, N ≥ 1.
@@ -131,6 +146,9 @@ pub enum Refused {
     /// `max_pending` jobs are already queued or running; try again later.
     /// This bounds the memory that queued jobs hold.
     QueueFull,
+    /// The id reservation cannot be written (the results directory is not
+    /// writable): handing out an id anyway could reuse it after a crash.
+    IdsUnavailable,
 }
 
 /// The work of one job: the JSON text of its result, or why it failed.
@@ -141,6 +159,9 @@ impl fmt::Display for Refused {
         f.write_str(match self {
             Refused::ShuttingDown => "shutting down",
             Refused::QueueFull => "too many jobs queued; retry later",
+            Refused::IdsUnavailable => {
+                "cannot reserve job ids: the results directory is not writable; retry later"
+            }
         })
     }
 }
@@ -149,9 +170,21 @@ impl std::error::Error for Refused {}
 
 /// The reason a job reports when its `Work` panicked.
 pub const PANIC_REASON: &str = "internal error: job panicked";
-/// The reason a job reports when its result could not be written (the
-/// details, which name server paths, go to the log only).
-pub const WRITE_FAILED_REASON: &str = "internal error: cannot write the result file";
+/// The reason a restored job reports when its file is not valid JSON (or
+/// an empty failure record): torn by a power loss, or edited by hand.
+pub const DAMAGED_REASON: &str = "result file is damaged";
+
+/// How [`Jobs`] is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobsOptions {
+    /// Worker threads (at least one).
+    pub threads: usize,
+    /// Most jobs queued or running at once; see [`Refused::QueueFull`].
+    pub max_pending: usize,
+    /// Flush every result to stable storage before the job is `done`
+    /// (`--no-fsync` turns it off); see [`crate::result_store`].
+    pub durable: bool,
+}
 
 /// The job table and what the workers need to finish a job.
 pub struct Jobs {
@@ -161,6 +194,10 @@ pub struct Jobs {
     pool: ThreadPool,
     /// Most jobs queued or running at once; see [`Refused::QueueFull`].
     max_pending: usize,
+    /// The persister thread (durable mode only), taken and joined by
+    /// [`Jobs::join`] after the workers: it delivers the jobs they handed
+    /// over.
+    persister_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// What a running job needs after its work is done.
@@ -171,11 +208,25 @@ struct Shared {
     /// `true` for a result, `false` for a recorded failure. Never changes
     /// after [`Jobs::open`], so it needs no lock.
     restored: Box<[(JobId, bool)]>,
+    /// `damaged[i]`: `restored[i]`'s file was found damaged when read; it
+    /// is then listed and answered as an error. Set once, never cleared.
+    damaged: Box<[AtomicBool]>,
     /// The id of the first job submitted by this process: one more than the
     /// highest restored id, or 1. Never changes, so it needs no lock.
     first_id: u64,
     store: ResultStore,
     logger: Logger,
+    /// Finished jobs whose file could not be written. Invariant: every
+    /// entry is a finished job of this process whose file is not on disk;
+    /// `cause` is the kind of the last write failure logged, `None` once
+    /// writing works again. Only pushes and swaps under the lock; the
+    /// writes happen outside it. Poisoning: recovered (each update is one
+    /// push or assignment).
+    unsaved: Mutex<Unsaved>,
+    /// Durable mode: finished jobs whose files are renamed into place wait
+    /// here for the directory flush that makes them durable; the persister
+    /// thread then records them (group commit, see [`Persister`]).
+    persister: Persister<Finished>,
     /// Wakes callers of [`Jobs::outcome_within`] waiting for a job to
     /// finish. Each condvar is used with the `table` mutex only, and its
     /// condition is "the waited-for entry is no longer `Running`", which is
@@ -192,6 +243,20 @@ struct Shared {
 
 /// See [`Shared::finished`].
 const FINISHED_SHARDS: usize = 64;
+
+/// A job whose work is over, on its way into the table.
+struct Finished {
+    id: JobId,
+    entry: Entry,
+    started: Instant,
+}
+
+/// See [`Shared::unsaved`].
+#[derive(Default)]
+struct Unsaved {
+    jobs: Vec<(JobId, Entry)>,
+    cause: Option<io::ErrorKind>,
+}
 
 /// Every job submitted by this process.
 ///
@@ -219,6 +284,9 @@ struct JobTable {
     /// never gives an id twice. Ids are reserved [`ID_RESERVATION_BLOCK`] at
     /// a time: one small file write per block, under this lock.
     reserved_below: u64,
+    /// The last reservation write failed (its error was logged): log the
+    /// next failure only after a success, not once per refused submission.
+    reservation_failing: bool,
 }
 
 /// How many ids one reservation covers.
@@ -276,7 +344,34 @@ impl Jobs {
         max_pending: usize,
         logger: Logger,
     ) -> io::Result<Jobs> {
-        let (store, restored) = ResultStore::open(results_dir)?;
+        let lock = ResultsLock::acquire(results_dir)?;
+        let options = JobsOptions {
+            threads,
+            max_pending,
+            durable: true,
+        };
+        Jobs::open_locked(lock, options, logger)
+    }
+
+    /// [`Jobs::open`] on a directory whose lock the caller already holds
+    /// (the binary takes it before it opens its log, so that a second
+    /// server writes nothing into the first one's log).
+    ///
+    /// # Errors
+    /// When the directory cannot be read, or the worker threads cannot be
+    /// started.
+    pub fn open_locked(
+        lock: ResultsLock,
+        options: JobsOptions,
+        logger: Logger,
+    ) -> io::Result<Jobs> {
+        let JobsOptions {
+            threads,
+            max_pending,
+            durable,
+        } = options;
+        let results_dir = lock.dir().to_path_buf();
+        let (store, restored) = ResultStore::open(lock, durable)?;
         // After the highest result found and at or above every id an earlier
         // run may have handed out. Both are below MAX_RESTORED_ID, so this
         // cannot overflow.
@@ -298,17 +393,50 @@ impl Jobs {
                 pending: 0,
                 accepting: true,
                 reserved_below: first_id,
+                reservation_failing: false,
             }),
+            damaged: restored.iter().map(|_| AtomicBool::new(false)).collect(),
             restored: restored.into_boxed_slice(),
             first_id,
             store,
             logger,
+            unsaved: Mutex::new(Unsaved::default()),
+            persister: Persister::default(),
             finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
         });
+        let persister_thread = if durable {
+            let shared = Arc::clone(&shared);
+            let thread = thread::Builder::new()
+                .name("persister".into())
+                .spawn(move || {
+                    let _slot = scoreboard::claim(Role::Persister, State::Idle);
+                    let run = || {
+                        shared.persister.run(
+                            || {
+                                scoreboard::set(State::Flushing);
+                                let flushed = shared.store.flush_dir();
+                                scoreboard::set(State::Idle);
+                                flushed
+                            },
+                            |batch, flushed| shared.finish(batch, flushed),
+                        );
+                    };
+                    // Should it ever panic, close the queue: workers then
+                    // flush and record their jobs themselves (see `run`).
+                    if panic::catch_unwind(AssertUnwindSafe(run)).is_err() {
+                        shared.persister.close();
+                        shared.logger.error("the persister thread panicked");
+                    }
+                })?;
+            Some(thread)
+        } else {
+            None
+        };
         Ok(Jobs {
             shared,
             pool,
             max_pending: max_pending.max(1),
+            persister_thread: Mutex::new(persister_thread),
         })
     }
 
@@ -317,7 +445,9 @@ impl Jobs {
     ///
     /// # Errors
     /// [`Refused::ShuttingDown`] once [`stop_accepting`](Jobs::stop_accepting)
-    /// was called; [`Refused::QueueFull`] while `max_pending` jobs are pending.
+    /// was called; [`Refused::QueueFull`] while `max_pending` jobs are pending;
+    /// [`Refused::IdsUnavailable`] when the id reservation cannot be written
+    /// (no id is used then: the next submission gets the same one).
     pub fn submit(&self, work: Work) -> Result<JobId, Refused> {
         self.submit_logged(None, work)
     }
@@ -355,12 +485,18 @@ impl Jobs {
             // every submission waiting here would need this id's block anyway.
             let limit = id.0.saturating_add(ID_RESERVATION_BLOCK);
             if let Err(error) = self.shared.store.reserve_ids_below(limit) {
-                // Not worth refusing jobs over: the cost is that a crash
-                // before the next reservation could let a restart reuse ids.
-                self.shared
-                    .logger
-                    .error(format!("cannot record the id reservation: {error}"));
+                // Handing out the id anyway could let a restart after a
+                // crash give it again: refuse, and do not advance.
+                if !table.reservation_failing {
+                    table.reservation_failing = true;
+                    self.shared.logger.error(format!(
+                        "cannot record the id reservation in {}: {error}; refusing new jobs until it can",
+                        self.shared.store.dir().display()
+                    ));
+                }
+                return Err(Refused::IdsUnavailable);
             }
+            table.reservation_failing = false;
             table.reserved_below = limit;
         }
         let shared = Arc::clone(&self.shared);
@@ -431,15 +567,28 @@ impl Jobs {
             .shared
             .restored
             .binary_search_by_key(&id, |&(id, _)| id);
-        let (_, succeeded) = self.shared.restored[found.ok()?];
-        // Read outside any lock: restored jobs never change.
+        let index = found.ok()?;
+        let (_, succeeded) = self.shared.restored[index];
+        if self.shared.damaged[index].load(Ordering::Relaxed) {
+            return Some(JobOutcome::Error(DAMAGED_REASON.to_string()));
+        }
+        // Read outside any lock: restored jobs never change. What is read
+        // is checked, so that a torn file never reaches a client.
         let read = if succeeded {
-            self.shared
-                .store
-                .read(id)
-                .map(|bytes| JobOutcome::Done(Arc::from(bytes)))
+            self.shared.store.read(id).map(|bytes| {
+                match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    Ok(_) => JobOutcome::Done(Arc::from(bytes)),
+                    Err(error) => self.shared.damaged_file(index, &error.to_string()),
+                }
+            })
         } else {
-            self.shared.store.read_error(id).map(JobOutcome::Error)
+            self.shared.store.read_error(id).map(|reason| {
+                if reason.is_empty() {
+                    self.shared.damaged_file(index, "empty failure record")
+                } else {
+                    JobOutcome::Error(reason)
+                }
+            })
         };
         Some(match read {
             Ok(outcome) => outcome,
@@ -454,14 +603,7 @@ impl Jobs {
 
     /// Every job with its status, in id order.
     pub fn statuses(&self) -> Vec<(JobId, JobStatus)> {
-        let restored = self.shared.restored.iter().map(|&(id, succeeded)| {
-            let status = if succeeded {
-                JobStatus::Done
-            } else {
-                JobStatus::Error
-            };
-            (id, status)
-        });
+        let restored = (0..self.shared.restored.len()).map(|i| self.shared.restored_status(i));
         let table = self.shared.lock_table();
         let mut all = Vec::with_capacity(self.shared.restored.len() + table.entries.len());
         all.extend(restored);
@@ -476,6 +618,12 @@ impl Jobs {
     /// How many jobs are queued or running.
     pub fn pending(&self) -> usize {
         self.shared.lock_table().pending
+    }
+
+    /// How many times the results directory was flushed (0 with
+    /// `--no-fsync`): fewer than the jobs when they share flushes.
+    pub fn directory_flushes(&self) -> u64 {
+        self.shared.store.directory_flushes()
     }
 
     /// Whether [`stop_accepting`](Jobs::stop_accepting) has been called.
@@ -498,6 +646,26 @@ impl Jobs {
         self.stop_accepting();
         // No table lock held: finishing workers need it.
         self.pool.join();
+        // After the workers: the persister records the last jobs they
+        // handed over, then returns.
+        self.shared.persister.close();
+        let persister = self
+            .persister_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = persister {
+            let _ = thread.join(); // a panic was caught and logged inside
+        }
+        // A last try for results whose files could not be written.
+        self.shared.write_unsaved();
+        let lost = self.shared.lock_unsaved().jobs.len();
+        if lost > 0 {
+            self.shared.logger.error(format!(
+                "{lost} finished jobs could not be written to {}; their results are lost at exit",
+                self.shared.store.dir().display()
+            ));
+        }
         // Every accepted job has finished and no more are accepted: the
         // reservation can shrink to the ids really handed out, so that a
         // clean restart numbers on right after them, without a gap.
@@ -534,6 +702,159 @@ impl Shared {
             .and_then(|i| usize::try_from(i).ok())
     }
 
+    /// The id and status of `restored[index]` (which must exist).
+    fn restored_status(&self, index: usize) -> (JobId, JobStatus) {
+        let (id, succeeded) = self.restored[index];
+        let status = if succeeded && !self.damaged[index].load(Ordering::Relaxed) {
+            JobStatus::Done
+        } else {
+            JobStatus::Error
+        };
+        (id, status)
+    }
+
+    /// Marks `restored[index]` damaged (logging it the first time) and
+    /// returns the outcome to answer.
+    fn damaged_file(&self, index: usize, details: &str) -> JobOutcome {
+        if !self.damaged[index].swap(true, Ordering::Relaxed) {
+            let (id, _) = self.restored[index];
+            self.logger
+                .error(format!("{id}: {DAMAGED_REASON}: {details}"));
+        }
+        JobOutcome::Error(DAMAGED_REASON.to_string())
+    }
+
+    fn lock_unsaved(&self) -> MutexGuard<'_, Unsaved> {
+        self.unsaved.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes job `id`'s file for `entry` (its result or its failure);
+    /// whether it was written. On failure the job joins [`Shared::unsaved`];
+    /// on success, files that could not be written before are written now.
+    fn persist(&self, id: JobId, entry: &Entry) -> bool {
+        let written = match entry {
+            Entry::Done(bytes) => self.store.write_result(id, bytes),
+            Entry::Error(reason) => self.store.write_error(id, reason),
+            Entry::Running => return false,
+        };
+        match written {
+            Ok(()) => {
+                self.write_unsaved();
+                true
+            }
+            Err(error) => {
+                self.keep_unsaved(vec![(id, entry.clone())], &error);
+                false
+            }
+        }
+    }
+
+    /// Adds `jobs` to [`Shared::unsaved`]; logs `error` if its cause differs
+    /// from the last one logged (once per cause, not once per job).
+    fn keep_unsaved(&self, jobs: Vec<(JobId, Entry)>, error: &io::Error) {
+        let Some(&(first, _)) = jobs.first() else {
+            return;
+        };
+        for _ in &jobs {
+            crate::metrics::result_write_failed();
+        }
+        let mut unsaved = self.lock_unsaved();
+        unsaved.jobs.extend(jobs);
+        let new_cause = unsaved.cause != Some(error.kind());
+        unsaved.cause = Some(error.kind());
+        drop(unsaved);
+        if new_cause {
+            self.logger.error(format!(
+                "cannot write {first}'s file in {}: {error}; it and every job finished \
+                 while writing fails are kept in memory and written once writing works again",
+                self.store.dir().display()
+            ));
+        }
+    }
+
+    /// Records finished jobs in the table, wakes their waiters and logs
+    /// them. `flushed` is the result of the directory flush that was to
+    /// make their files durable; if it failed, the jobs are still recorded
+    /// (from memory) and their files are written again later.
+    fn finish(&self, batch: Vec<Finished>, flushed: io::Result<()>) {
+        if let Err(error) = flushed {
+            let jobs = batch.iter().map(|f| (f.id, f.entry.clone())).collect();
+            self.keep_unsaved(jobs, &error);
+        }
+        let mut logged = Vec::with_capacity(batch.len());
+        let mut woken = [false; FINISHED_SHARDS];
+        let mut table = self.lock_table();
+        for Finished { id, entry, started } in batch {
+            woken[self.shard(id)] = true;
+            if matches!(entry, Entry::Done(_)) {
+                logged.push((id, started));
+            }
+            if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
+                *slot = entry;
+            }
+            // This job was counted when submitted; `saturating` only so
+            // that a broken invariant cannot turn into a panic here.
+            table.pending = table.pending.saturating_sub(1);
+        }
+        drop(table);
+        // After the entries changed under the lock: a waiter either saw
+        // `Running` and is asleep (and is woken now), or takes the lock
+        // after our change and sees the outcome without sleeping.
+        // Each shard of a finished job (done or error) once.
+        for (condvar, _) in self.finished.iter().zip(woken).filter(|&(_, w)| w) {
+            condvar.notify_all();
+        }
+        // Logged after the outcome is recorded: a slow log (back-pressure)
+        // must not delay a finished job's answer.
+        for (id, started) in logged {
+            self.logger
+                .info(format!("{id} done in {}", format_millis(started.elapsed())));
+        }
+    }
+
+    /// Writes the files of [`Shared::unsaved`], outside its lock; those that
+    /// still fail go back.
+    fn write_unsaved(&self) {
+        let jobs = {
+            let mut unsaved = self.lock_unsaved();
+            if unsaved.jobs.is_empty() {
+                unsaved.cause = None;
+                return;
+            }
+            std::mem::take(&mut unsaved.jobs)
+        };
+        let total = jobs.len();
+        let failed: Vec<(JobId, Entry)> = jobs
+            .into_iter()
+            .filter(|(id, entry)| {
+                let written = match entry {
+                    Entry::Done(bytes) => self.store.write_result(*id, bytes),
+                    Entry::Error(reason) => self.store.write_error(*id, reason),
+                    Entry::Running => Ok(()),
+                };
+                written.is_err()
+            })
+            .collect();
+        let written = total - failed.len();
+        if written > 0 {
+            // Their directory entries, too, must be durable. (A failure
+            // here is reported by the next job's flush.)
+            let _ = self.store.flush_dir();
+        }
+        let mut unsaved = self.lock_unsaved();
+        unsaved.jobs.extend(failed);
+        if unsaved.jobs.is_empty() {
+            unsaved.cause = None;
+        }
+        drop(unsaved);
+        if written > 0 {
+            self.logger.info(format!(
+                "writing works again in {}: wrote {written} files kept in memory",
+                self.store.dir().display()
+            ));
+        }
+    }
+
     /// Which of the `finished` condvars job `id` signals.
     fn shard(&self, id: JobId) -> usize {
         // The remainder is below FINISHED_SHARDS, so it fits a usize.
@@ -545,7 +866,7 @@ impl Shared {
         let started = Instant::now();
         crate::metrics::job_started(id.0);
         // No lock is held while the work and the file write run.
-        let caught = panic::catch_unwind(AssertUnwindSafe(|| self.compute_and_save(id, work)));
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| self.compute(id, work)));
         let entry = caught.unwrap_or_else(|payload| {
             self.logger.error(format!(
                 "{id} error: {PANIC_REASON}: {}",
@@ -553,50 +874,32 @@ impl Shared {
             ));
             Entry::Error(PANIC_REASON.into())
         });
-        let done = matches!(entry, Entry::Done(_));
-        if let Entry::Error(reason) = &entry {
-            // So that a restarted server still answers this id with why.
-            if let Err(error) = self.store.save_error(id, reason) {
-                self.logger
-                    .error(format!("{id}: cannot record its failure: {error}"));
+        // Counted on this worker (its scoreboard slot knows the endpoint) and
+        // before the outcome is visible: see `metrics::job_finished`.
+        crate::metrics::job_finished(matches!(entry, Entry::Done(_)));
+        // The file first (a failure record too, so that a restarted server
+        // still answers this id with why).
+        let written = self.persist(id, &entry);
+        let finished = Finished { id, entry, started };
+        if written && self.store.is_durable() {
+            // The job turns `done` once its directory entry is flushed: the
+            // persister does that for every job handed over meanwhile, and
+            // this worker goes on to its next job.
+            match self.persister.push(finished) {
+                Ok(()) => return,
+                // Closed (only if its thread died): flush here.
+                Err(finished) => return self.finish(vec![finished], self.store.flush_dir()),
             }
         }
-        // Counted before the outcome is visible: see `metrics::job_finished`.
-        crate::metrics::job_finished(done);
-        let mut table = self.lock_table();
-        if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
-            *slot = entry;
-        }
-        // This job was counted when submitted; `saturating` only so that a
-        // broken invariant cannot turn into a panic on a worker.
-        table.pending = table.pending.saturating_sub(1);
-        drop(table);
-        // After the entry changed under the lock: a waiter either saw
-        // `Running` and is asleep (and is woken now), or takes the lock
-        // after our change and sees the outcome without sleeping.
-        self.finished[self.shard(id)].notify_all();
-        // Logged after the outcome is recorded: a slow log (back-pressure)
-        // must not delay a finished job's answer.
-        if done {
-            self.logger
-                .info(format!("{id} done in {}", format_millis(started.elapsed())));
-        }
+        // Nothing to flush: not durable, or the file is not written (the
+        // job is recorded from memory; see `unsaved`).
+        self.finish(vec![finished], Ok(()));
     }
 
-    /// Runs the work and writes its result file; the entry to record.
-    fn compute_and_save(&self, id: JobId, work: Work) -> Entry {
+    /// Runs the work; the entry to record.
+    fn compute(&self, id: JobId, work: Work) -> Entry {
         match work() {
-            Ok(json) => match self.store.save(id, json.into_bytes()) {
-                Ok(bytes) => Entry::Done(bytes),
-                Err(error) => {
-                    crate::metrics::result_write_failed();
-                    self.logger.error(format!(
-                        "{id} error: cannot write {}: {error}",
-                        self.store.path_of(id).display()
-                    ));
-                    Entry::Error(WRITE_FAILED_REASON.into())
-                }
-            },
+            Ok(json) => Entry::Done(self.store.intern(json.into_bytes())),
             Err(reason) => {
                 self.logger.error(format!("{id} error: {reason}"));
                 Entry::Error(reason.into())

@@ -5,10 +5,13 @@
 use le_stats_sportif::api::Api;
 use le_stats_sportif::cli::{self, Command, Config};
 use le_stats_sportif::dataset::Dataset;
-use le_stats_sportif::jobs::Jobs;
+use le_stats_sportif::jobs::{Jobs, JobsOptions};
 use le_stats_sportif::lifecycle::{ExitRequest, Lifecycle};
-use le_stats_sportif::limits::{LOG_FLUSH_TIMEOUT, LOG_KEEP_FILES, LOG_MAX_BYTES};
+use le_stats_sportif::limits::{
+    LOG_FLUSH_TIMEOUT, LOG_KEEP_FILES, LOG_MAX_BYTES, MAX_PENDING_JOBS,
+};
 use le_stats_sportif::log::Logger;
+use le_stats_sportif::result_store::ResultsLock;
 use le_stats_sportif::server::Server;
 use std::io::Write;
 use std::path::Path;
@@ -49,11 +52,17 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> Result<(), String> {
-    let dataset = Dataset::load(&config.data).map_err(|e| data_error(config, &e.to_string()))?;
     if config.summary_only {
+        let dataset =
+            Dataset::load(&config.data).map_err(|e| data_error(config, &e.to_string()))?;
         println!("{}", dataset.summary());
         return Ok(());
     }
+    // The results directory's lock first: a second server on the same
+    // directory stops here at once, before it loads the data, opens (and
+    // writes to) the log or touches the directory.
+    let lock = ResultsLock::acquire(&config.results_dir).map_err(|e| e.to_string())?;
+    let dataset = Dataset::load(&config.data).map_err(|e| data_error(config, &e.to_string()))?;
     // stdout is kept for the one `listening` line that scripts parse.
     eprintln!("{}", dataset.summary());
 
@@ -72,7 +81,12 @@ fn run(config: &Config) -> Result<(), String> {
             config.access_log.display()
         )
     })?;
-    let jobs = Jobs::open(&config.results_dir, config.threads, logger.clone()).map_err(|e| {
+    let options = JobsOptions {
+        threads: config.threads,
+        max_pending: MAX_PENDING_JOBS,
+        durable: config.durable,
+    };
+    let jobs = Jobs::open_locked(lock, options, logger.clone()).map_err(|e| {
         format!(
             "cannot use results directory {}: {e}",
             config.results_dir.display()

@@ -147,6 +147,7 @@ pub struct Registry {
     job_run: [Histogram; ENDPOINTS],
     refused_queue_full: AtomicU64,
     refused_shutting_down: AtomicU64,
+    refused_ids_unavailable: AtomicU64,
     /// Fed by the result store's owner: one per result file not written.
     pub result_write_failures: AtomicU64,
     /// Connections served (under the connection cap).
@@ -167,6 +168,7 @@ impl Registry {
             job_run: [const { Histogram::new() }; ENDPOINTS],
             refused_queue_full: AtomicU64::new(0),
             refused_shutting_down: AtomicU64::new(0),
+            refused_ids_unavailable: AtomicU64::new(0),
             result_write_failures: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
@@ -240,6 +242,7 @@ pub fn job_refused(refused: Refused) -> Refused {
     match refused {
         Refused::QueueFull => &REGISTRY.refused_queue_full,
         Refused::ShuttingDown => &REGISTRY.refused_shutting_down,
+        Refused::IdsUnavailable => &REGISTRY.refused_ids_unavailable,
     }
     .fetch_add(1, Ordering::Relaxed);
     refused
@@ -398,6 +401,12 @@ pub fn render(snapshot: &Snapshot) -> String {
         "jobs_refused_total",
         "reason=\"shutting_down\"",
         r.refused_shutting_down.load(Ordering::Relaxed),
+    );
+    sample(
+        &mut out,
+        "jobs_refused_total",
+        "reason=\"ids_unavailable\"",
+        r.refused_ids_unavailable.load(Ordering::Relaxed),
     );
     for (name, help, histograms) in [
         (

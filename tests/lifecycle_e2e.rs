@@ -145,6 +145,9 @@ fn sigkill_mid_load_leaves_no_torn_file_and_no_id_is_reused() {
     assert!(highest > 0, "some results were written before the kill");
     let server = ServerProcess::start(&data, dir.path(), &[]);
     let next = server.submit("global_mean", &body(None));
+    // Finished, so that its own temporary file is gone too: what is left
+    // below can only be a leftover of the killed server.
+    server.wait_result(&next);
     let next: u64 = next.strip_prefix("job_id_").unwrap().parse().unwrap();
     // After the highest result found, and after every id handed out before
     // the kill — even those of jobs killed in the queue, which have no file.

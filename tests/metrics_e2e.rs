@@ -231,7 +231,12 @@ fn threads_with(status: &Value, role: &str) -> Vec<Value> {
 #[test]
 fn status_shows_every_thread_by_role_and_the_shutdown_phase() {
     let (_dir, server) = start(&["--threads", "3"]);
-    let s = status(&server);
+    // A thread shows once it has started and claimed its slot, which may be
+    // just after `listening`: wait (with a deadline) for the three workers.
+    let s = common::poll(Duration::from_secs(10), || {
+        let s = status(&server);
+        (threads_with(&s, "worker").len() == 3).then_some(s)
+    });
     assert_eq!(s["shutdown_phase"], "serving");
     assert_eq!(s["limits"]["workers"], 3);
     assert_eq!(s["queue"]["pending"], 0);
