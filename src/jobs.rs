@@ -470,8 +470,11 @@ impl Jobs {
     /// and every worker has exited. Idempotent.
     pub fn join(&self) {
         self.stop_accepting();
-        // No table lock held: finishing workers need it.
-        self.pool.join();
+        // No table lock held: finishing workers need it. The pool's `join`
+        // fails only on one of its workers, and no job holds this `Jobs`.
+        if let Err(error) = self.pool.join() {
+            self.shared.logger.error(error.to_string());
+        }
         // Every accepted job has finished and no more are accepted: the
         // reservation can shrink to the ids really handed out, so that a
         // clean restart numbers on right after them, without a gap.
