@@ -30,6 +30,8 @@ test: data
 	cargo clippy --all-targets -- -D warnings
 	cargo build --release
 	cargo test --release
+	# Stack depth is a debug-build property: run the deep-JSON test there too.
+	cargo test --test deep_json
 	bash scripts/smoke.sh
 	bash scripts/browser_test.sh
 

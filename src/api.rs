@@ -8,7 +8,7 @@ use crate::dataset::Dataset;
 use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
-use crate::limits::RESULT_WAIT;
+use crate::limits::{MAX_JSON_DEPTH, RESULT_WAIT};
 use crate::log::Logger;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
@@ -338,6 +338,11 @@ impl Handler for Api {
 /// # Errors
 /// A body that is not a JSON object, or a missing or non-string field.
 pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, ApiError> {
+    if json_depth_exceeds(body, MAX_JSON_DEPTH) {
+        return Err(ApiError::bad_request(format!(
+            "JSON body nested deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     let object = value
@@ -361,6 +366,42 @@ pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, ApiError> {
         question,
         state,
     })
+}
+
+/// True if and only if `body` opens more than `max` arrays or objects
+/// inside one another, counting only brackets and braces outside JSON
+/// strings (a `\"` inside a string does not end it). A byte scan with no
+/// recursion and no allocation, so it is safe on any input; it does not
+/// check that the body is valid JSON (`serde_json` does that next).
+pub fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            // Unbalanced closers are serde_json's to report.
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `text` as a quoted JSON-style string for an error message, cut after
@@ -478,7 +519,36 @@ mod tests {
     #[test]
     fn deeply_nested_bodies_are_rejected_not_overflowed() {
         let body = "[".repeat(100_000);
-        assert!(parse_query(Endpoint::Best5, body.as_bytes()).is_err());
+        let reason = "JSON body nested deeper than 8 levels";
+        assert_eq!(
+            parse_query(Endpoint::Best5, body.as_bytes()),
+            Err(ApiError::bad_request(reason))
+        );
+    }
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings_only() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!json_depth_exceeds(nested(8).as_bytes(), 8));
+        assert!(json_depth_exceeds(nested(9).as_bytes(), 8));
+        assert!(json_depth_exceeds(br#"{"a": {"b": [[[[[[[1]]]]]]]}}"#, 8));
+        assert!(!json_depth_exceeds(
+            br#"{"a": [1], "b": [2], "c": {"d": 3}}"#,
+            2
+        ));
+        // Brackets inside strings do not count, escaped quotes do not end a
+        // string, and an escaped backslash does not escape the closing quote.
+        let in_string = format!(r#"{{"question": "{}"}}"#, "[{".repeat(50));
+        assert!(!json_depth_exceeds(in_string.as_bytes(), 1));
+        assert!(!json_depth_exceeds(br#"{"q": "\"[[[[\""}"#, 1));
+        assert!(json_depth_exceeds(br#"{"q": "\\", "r": [[1]]}"#, 2));
+        assert!(!json_depth_exceeds(br#"{"q": "\\", "r": [1]}"#, 2));
+        // Unbalanced closers and unterminated strings are not a depth error.
+        assert!(!json_depth_exceeds(b"]]]]]]]]]][", 1));
+        assert!(!json_depth_exceeds(br#"{"q": "[[[[[[[[[["#, 1));
+        // A flat body at the limit parses as before.
+        let flat = br#"{"question": "Q [x] {y}", "state": "Ohio"}"#;
+        assert!(parse_query(Endpoint::StateMean, flat).is_ok());
     }
 
     #[test]
