@@ -5,6 +5,7 @@
 //! [`Request`], call [`Handler::handle`], look at the [`Response`].
 
 use crate::dataset::Dataset;
+use crate::http::response::StreamBody;
 use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
@@ -13,10 +14,14 @@ use crate::log::Logger;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
 use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::sync::Arc;
 
 /// The chart page served at `/`, compiled into the binary.
 const INDEX_HTML: &str = include_str!("web/index.html");
+
+/// How many jobs `/api/jobs` copies from the table per lock.
+pub const JOBS_PAGE: usize = 4096;
 
 /// How many "did you mean" suggestions an unknown name gets at most.
 const MAX_SUGGESTIONS: usize = 3;
@@ -175,10 +180,11 @@ impl Api {
                 content_type: "text/html; charset=utf-8",
                 headers: Vec::new(),
                 body: INDEX_HTML.as_bytes().to_vec(),
+                stream: None,
             }),
             Route::Compute(endpoint) => self.submit(endpoint, &request.body),
             Route::GetResults(id) => self.get_results(id),
-            Route::Jobs => Ok(self.list_jobs()),
+            Route::Jobs => self.list_jobs(request.target.split_once('?').map(|(_, q)| q)),
             Route::NumJobs => Ok(Response::json(
                 200,
                 format!(r#"{{"num_jobs": {}}}"#, self.jobs.pending()),
@@ -264,19 +270,15 @@ impl Api {
         Ok(Response::json(200, body))
     }
 
-    fn list_jobs(&self) -> Response {
-        let statuses = self.jobs.statuses();
-        let mut body = String::with_capacity(40 + statuses.len() * 24);
-        body.push_str(r#"{"status": "done", "data": ["#);
-        for (i, (id, status)) in statuses.iter().enumerate() {
-            if i > 0 {
-                body.push_str(", ");
-            }
-            // Writing to a String cannot fail.
-            let _ = write!(body, r#"{{"{id}": "{}"}}"#, status.as_str());
-        }
-        body.push_str("]}");
-        Response::json(200, body)
+    /// `/api/jobs[?after=job_id_N][&limit=K]`: the job list, streamed page
+    /// by page (see [`write_job_list`]), never built whole in memory.
+    fn list_jobs(&self, query: Option<&str>) -> Result<Response, ApiError> {
+        let paging = JobsPaging::parse(query.unwrap_or(""))?;
+        let jobs = Arc::clone(&self.jobs);
+        Ok(Response::json_stream(
+            200,
+            StreamBody::new(move |out| write_job_list(&jobs, paging, out)),
+        ))
     }
 
     /// Stops accepting jobs at once (later submissions get 503), then wakes
@@ -318,6 +320,134 @@ impl Api {
                 .collect(),
         )
     }
+}
+
+/// The paging a `/api/jobs` request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobsPaging {
+    /// List only jobs with a higher id (`?after=job_id_N` or `?after=N`).
+    pub after: Option<JobId>,
+    /// List at most this many jobs (`?limit=K`, K ≥ 1).
+    pub limit: Option<usize>,
+}
+
+impl JobsPaging {
+    /// Reads `after` and `limit` from a query string; other parameters are
+    /// ignored (a cache-busting `?t=…` is harmless).
+    ///
+    /// # Errors
+    /// A 400 with a reason for an `after` that is not a job id, a `limit`
+    /// that is not a positive integer, or either given twice.
+    pub fn parse(query: &str) -> Result<JobsPaging, ApiError> {
+        let mut paging = JobsPaging {
+            after: None,
+            limit: None,
+        };
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "after" if paging.after.is_some() => {
+                    return Err(ApiError::bad_request("after given twice"))
+                }
+                "after" => {
+                    let id = JobId::parse(value).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "after must be a job id such as job_id_7, not {}",
+                            quoted(value)
+                        ))
+                    })?;
+                    paging.after = Some(id);
+                }
+                "limit" if paging.limit.is_some() => {
+                    return Err(ApiError::bad_request("limit given twice"))
+                }
+                "limit" => {
+                    let limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&limit| limit > 0 && value.bytes().all(|b| b.is_ascii_digit()))
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "limit must be a positive integer, not {}",
+                                quoted(value)
+                            ))
+                        })?;
+                    paging.limit = Some(limit);
+                }
+                _ => {}
+            }
+        }
+        Ok(paging)
+    }
+
+    /// True if and only if the client asked for paging: the answer then has
+    /// a `next` member.
+    pub fn is_paged(self) -> bool {
+        self.after.is_some() || self.limit.is_some()
+    }
+}
+
+/// Writes the `/api/jobs` body to `out`, [`JOBS_PAGE`] jobs at a time:
+/// `{"status": "done", "data": [{"job_id_1": "done"}, ...]}` and a newline,
+/// with `, "next": "job_id_N"` (or `null`) before the closing brace when
+/// `paging` asked for it.
+///
+/// The list ends at the last job that existed when it began, so it ends
+/// even while jobs keep being submitted; each job's status is the one it had
+/// when its page was read. The table lock is held only while one page is
+/// copied ([`Jobs::statuses_after`]), never while writing.
+///
+/// `next` names the last job listed when a job with a higher id exists (the
+/// client asks `?after=<next>` for the following page), and is `null` when
+/// the list is complete.
+///
+/// # Errors
+/// Only those of `out`.
+pub fn write_job_list(jobs: &Jobs, paging: JobsPaging, out: &mut dyn Write) -> io::Result<()> {
+    let end = jobs.last_id();
+    let mut after = paging.after;
+    let mut last_listed = None;
+    let mut remaining = paging.limit.unwrap_or(usize::MAX);
+    let mut text = String::with_capacity(64 * 1024);
+    text.push_str(r#"{"status": "done", "data": ["#);
+    while remaining > 0 {
+        let want = remaining.min(JOBS_PAGE);
+        let page = jobs.statuses_after(after, want);
+        let full = page.len() == want;
+        let mut past_end = false;
+        for (id, status) in page {
+            // `None < Some(_)`: with no job at the start, every id is past it.
+            if Some(id) > end {
+                past_end = true;
+                break;
+            }
+            if last_listed.is_some() {
+                text.push_str(", ");
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(text, r#"{{"{id}": "{}"}}"#, status.as_str());
+            last_listed = Some(id);
+            remaining -= 1;
+        }
+        after = last_listed.or(after);
+        out.write_all(text.as_bytes())?;
+        text.clear();
+        if !full || past_end {
+            break;
+        }
+    }
+    text.push(']');
+    if paging.is_paged() {
+        // `end` is a job, so one exists past the last listed iff it is higher.
+        match (last_listed, end) {
+            (Some(last), Some(end)) if last < end => {
+                let _ = write!(text, r#", "next": "{last}""#);
+            }
+            _ => text.push_str(r#", "next": null"#),
+        }
+    }
+    text.push_str("}\n");
+    out.write_all(text.as_bytes())
 }
 
 fn done_list(items: Vec<Value>) -> Response {
