@@ -15,7 +15,10 @@ use std::sync::Arc;
 /// never asked to build it whole. Each `write` may reach the socket, so the
 /// function must not hold a lock across one.
 #[derive(Clone)]
-pub struct StreamBody(Arc<dyn Fn(&mut dyn Write) -> io::Result<()> + Send + Sync>);
+pub struct StreamBody(Arc<WriteBody>);
+
+/// The function behind a [`StreamBody`].
+type WriteBody = dyn Fn(&mut dyn Write) -> io::Result<()> + Send + Sync;
 
 impl StreamBody {
     pub fn new(write: impl Fn(&mut dyn Write) -> io::Result<()> + Send + Sync + 'static) -> Self {
