@@ -314,7 +314,11 @@ fn jobs_listing_pages_with_after_and_limit() {
             101..=8600,
             Some(next(8600)),
         ),
-        ("/api/jobs?after=job_id_9000", 1..=0, Some("null".into())),
+        (
+            "/api/jobs?after=job_id_9000",
+            std::ops::RangeInclusive::new(1, 0),
+            Some("null".into()),
+        ),
         // Other parameters are ignored, and no paging means no `next`.
         ("/api/jobs?t=123", 1..=JOBS, None),
     ];
