@@ -9,7 +9,7 @@ BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 
-.PHONY: all data build run_server test run_unit_tests run_tests smoke fuzz bench bench_scale browser_test lint fmt clean
+.PHONY: all data build run_server test run_unit_tests run_tests smoke fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
 
 all: build
 
@@ -54,6 +54,10 @@ bench: data
 # Load time and query latency on the subset replicated 1, 10 and 100 times.
 bench_scale: data
 	bash scripts/bench.sh scale
+
+# /api/jobs over 1M jobs: peak memory with 16 readers, num_jobs latency meanwhile.
+jobs_listing_check: data build
+	python3 scripts/jobs_listing_check.py
 
 browser_test: data build
 	bash scripts/browser_test.sh

@@ -12,6 +12,7 @@
 //! | rest of the head | its first byte (`head_timeout`) | `408`, close |
 //! | the body | end of the head (`body_timeout`) | `408`, close |
 //! | writing one response | its first write (`write_timeout`) | drop the connection |
+//! | writing one piece of a streamed body | the piece's first write (`write_timeout`) | drop the connection |
 //!
 //! Responses are written one at a time, each after its request was read: a
 //! pipelining client that never reads its responses blocks our write (and
