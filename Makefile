@@ -9,7 +9,7 @@ BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 
-.PHONY: all data build run_server test run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale browser_test lint fmt clean
+.PHONY: all data build run_server test run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
 
 all: build
 
@@ -30,6 +30,8 @@ test: data
 	cargo clippy --all-targets -- -D warnings
 	cargo build --release
 	cargo test --release
+	# Stack depth is a debug-build property: run the deep-JSON test there too.
+	cargo test --test deep_json
 	bash scripts/smoke.sh
 	bash scripts/access_log_check.sh
 	bash scripts/browser_test.sh
@@ -64,6 +66,10 @@ bench: data
 # Load time and query latency on the subset replicated 1, 10 and 100 times.
 bench_scale: data
 	bash scripts/bench.sh scale
+
+# /api/jobs over 1M jobs: peak memory with 16 readers, num_jobs latency meanwhile.
+jobs_listing_check: data build
+	python3 scripts/jobs_listing_check.py
 
 browser_test: data build
 	bash scripts/browser_test.sh

@@ -5,14 +5,16 @@
 //! [`Request`], call [`Handler::handle`], look at the [`Response`].
 
 use crate::dataset::Dataset;
+use crate::http::response::StreamBody;
 use crate::http::{Handler, Request, Response};
 use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
-use crate::limits::{MAX_RESULT_WAIT, RESULT_WAIT};
+use crate::limits::{MAX_JSON_DEPTH, MAX_RESULT_WAIT, RESULT_WAIT};
 use crate::log::Logger;
 use crate::stats::{self, Direction, Endpoint, Query, StatsError};
 use serde_json::Value;
 use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +37,9 @@ const STATUS_HTML: &str = include_str!("web/status.html");
 
 /// The status page fetches only from this server and sets text, never HTML.
 const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// How many jobs `/api/jobs` copies from the table per lock.
+pub const JOBS_PAGE: usize = 4096;
 
 /// How many "did you mean" suggestions an unknown name gets at most.
 const MAX_SUGGESTIONS: usize = 3;
@@ -249,11 +254,12 @@ impl Api {
                 content_type: "text/html; charset=utf-8",
                 headers: vec![("Content-Security-Policy", INDEX_CSP.to_owned())],
                 body: INDEX_HTML.as_bytes().to_vec(),
+                stream: None,
             }),
             Route::ApiIndex => Ok(api_index()),
             Route::Compute(endpoint) => self.submit(endpoint, request),
             Route::GetResults(id) => self.get_results(id, query_string(&request.target)),
-            Route::Jobs => Ok(self.list_jobs()),
+            Route::Jobs => self.list_jobs(query_string(&request.target)),
             Route::NumJobs => Ok(Response::json(
                 200,
                 format!(r#"{{"num_jobs": {}}}"#, self.jobs.pending()),
@@ -266,6 +272,7 @@ impl Api {
                 content_type: crate::metrics::CONTENT_TYPE,
                 headers: Vec::new(),
                 body: crate::metrics::render(&self.observed()).into_bytes(),
+                stream: None,
             }),
             Route::Status => Ok(Response::json(
                 200,
@@ -276,6 +283,7 @@ impl Api {
                 content_type: "text/html; charset=utf-8",
                 headers: vec![("Content-Security-Policy", STATUS_PAGE_CSP.to_owned())],
                 body: STATUS_HTML.as_bytes().to_vec(),
+                stream: None,
             }),
         }
     }
@@ -355,6 +363,10 @@ impl Api {
                 format!("missing field {name:?}: {path} takes {fields}; e.g. {example}")
             }
             BodyProblem::NotString(name) => format!("{name:?} must be a string"),
+            BodyProblem::TooDeep => format!(
+                "JSON body nested deeper than {MAX_JSON_DEPTH} levels: {path} takes a flat \
+                 JSON object with {fields}; e.g. {example}"
+            ),
         })
     }
 
@@ -453,19 +465,15 @@ impl Api {
         Ok(Response::json(200, body))
     }
 
-    fn list_jobs(&self) -> Response {
-        let statuses = self.jobs.statuses();
-        let mut body = String::with_capacity(40 + statuses.len() * 24);
-        body.push_str(r#"{"status": "done", "data": ["#);
-        for (i, (id, status)) in statuses.iter().enumerate() {
-            if i > 0 {
-                body.push_str(", ");
-            }
-            // Writing to a String cannot fail.
-            let _ = write!(body, r#"{{"{id}": "{}"}}"#, status.as_str());
-        }
-        body.push_str("]}");
-        Response::json(200, body)
+    /// `/api/jobs[?after=job_id_N][&limit=K]`: the job list, streamed page
+    /// by page (see [`write_job_list`]), never built whole in memory.
+    fn list_jobs(&self, query: Option<&str>) -> Result<Response, ApiError> {
+        let paging = JobsPaging::parse(query.unwrap_or(""))?;
+        let jobs = Arc::clone(&self.jobs);
+        Ok(Response::json_stream(
+            200,
+            StreamBody::new(move |out| write_job_list(&jobs, paging, out)),
+        ))
     }
 
     /// Stops accepting jobs at once (later submissions get 503), then wakes
@@ -639,6 +647,154 @@ fn parse_wait(query: Option<&str>) -> Result<Option<Duration>, ApiError> {
     Ok(wait)
 }
 
+/// The paging a `/api/jobs` request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobsPaging {
+    /// List only jobs with a higher id (`?after=job_id_N` or `?after=N`).
+    pub after: Option<JobId>,
+    /// List at most this many jobs (`?limit=K`, K ≥ 1).
+    pub limit: Option<usize>,
+}
+
+impl JobsPaging {
+    /// Reads `after` and `limit` from a query string; other parameters are
+    /// ignored (a cache-busting `?t=…` is harmless).
+    ///
+    /// # Errors
+    /// A 400 with a reason for an `after` that is not a job id, a `limit`
+    /// that is not a positive integer, or either given twice.
+    pub fn parse(query: &str) -> Result<JobsPaging, ApiError> {
+        let mut paging = JobsPaging {
+            after: None,
+            limit: None,
+        };
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "after" if paging.after.is_some() => {
+                    return Err(ApiError::bad_request("after given twice"))
+                }
+                "after" => {
+                    let id = JobId::parse(value).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "after must be a job id such as job_id_7, not {}",
+                            quoted(value)
+                        ))
+                    })?;
+                    paging.after = Some(id);
+                }
+                "limit" if paging.limit.is_some() => {
+                    return Err(ApiError::bad_request("limit given twice"))
+                }
+                "limit" => {
+                    let limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&limit| limit > 0 && value.bytes().all(|b| b.is_ascii_digit()))
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "limit must be a positive integer, not {}",
+                                quoted(value)
+                            ))
+                        })?;
+                    paging.limit = Some(limit);
+                }
+                _ => {}
+            }
+        }
+        Ok(paging)
+    }
+
+    /// True if and only if the client asked for paging: the answer then has
+    /// a `next` member.
+    pub fn is_paged(self) -> bool {
+        self.after.is_some() || self.limit.is_some()
+    }
+}
+
+/// Writes the `/api/jobs` body to `out`, [`JOBS_PAGE`] jobs at a time:
+/// `{"status": "done", "data": [{"job_id_1": "done"}, ...]}` and a newline,
+/// with `, "next": "job_id_N"` (or `null`) before the closing brace when
+/// `paging` asked for it.
+///
+/// The list ends at the last job that existed when it began, so it ends
+/// even while jobs keep being submitted; each job's status is the one it had
+/// when its page was read. The table lock is held only while one page is
+/// copied ([`Jobs::statuses_after`]), never while writing.
+///
+/// `next` names the last job listed when a job with a higher id exists (the
+/// client asks `?after=<next>` for the following page), and is `null` when
+/// the list is complete.
+///
+/// # Errors
+/// Only those of `out`.
+pub fn write_job_list(jobs: &Jobs, paging: JobsPaging, out: &mut dyn Write) -> io::Result<()> {
+    let end = jobs.last_id();
+    let mut after = paging.after;
+    let mut last_listed = None;
+    let mut remaining = paging.limit.unwrap_or(usize::MAX);
+    let mut text = String::with_capacity(64 * 1024);
+    text.push_str(r#"{"status": "done", "data": ["#);
+    while remaining > 0 {
+        let want = remaining.min(JOBS_PAGE);
+        let page = jobs.statuses_after(after, want);
+        let full = page.len() == want;
+        let mut past_end = false;
+        for (id, status) in page {
+            // `None < Some(_)`: with no job at the start, every id is past it.
+            if Some(id) > end {
+                past_end = true;
+                break;
+            }
+            if last_listed.is_some() {
+                text.push_str(", ");
+            }
+            // `{"job_id_N": "status"}` without the formatting machinery:
+            // this runs once per job, a million times for a large table.
+            text.push_str(r#"{"job_id_"#);
+            push_decimal(&mut text, id.0);
+            text.push_str(r#"": ""#);
+            text.push_str(status.as_str());
+            text.push_str(r#""}"#);
+            last_listed = Some(id);
+            remaining -= 1;
+        }
+        after = last_listed.or(after);
+        out.write_all(text.as_bytes())?;
+        text.clear();
+        if !full || past_end {
+            break;
+        }
+    }
+    text.push(']');
+    if paging.is_paged() {
+        // `end` is a job, so one exists past the last listed iff it is higher.
+        match (last_listed, end) {
+            (Some(last), Some(end)) if last < end => {
+                let _ = write!(text, r#", "next": "{last}""#);
+            }
+            _ => text.push_str(r#", "next": null"#),
+        }
+    }
+    text.push_str("}\n");
+    out.write_all(text.as_bytes())
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(text: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    text.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
 impl Handler for Api {
     fn handle(&self, request: &Request) -> Response {
         self.dispatch(request)
@@ -656,6 +812,9 @@ pub enum BodyProblem {
     NotJson(String),
     /// JSON, but not an object.
     NotObject,
+    /// Nested deeper than [`MAX_JSON_DEPTH`]: refused before parsing, so
+    /// that no body can exhaust a connection thread's stack.
+    TooDeep,
     MissingField(&'static str),
     NotString(&'static str),
 }
@@ -668,6 +827,9 @@ pub enum BodyProblem {
 pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, BodyProblem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyProblem::Missing);
+    }
+    if json_depth_exceeds(body, MAX_JSON_DEPTH) {
+        return Err(BodyProblem::TooDeep);
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| BodyProblem::NotJson(e.to_string()))?;
@@ -690,6 +852,42 @@ pub fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, BodyProblem
         question,
         state,
     })
+}
+
+/// True if and only if `body` opens more than `max` arrays or objects
+/// inside one another, counting only brackets and braces outside JSON
+/// strings (a `\"` inside a string does not end it). A byte scan with no
+/// recursion and no allocation, so it is safe on any input; it does not
+/// check that the body is valid JSON (`serde_json` does that next).
+pub fn json_depth_exceeds(body: &[u8], max: usize) -> bool {
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            // Unbalanced closers are serde_json's to report.
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `text` as a quoted JSON-style string for an error message, cut after
@@ -1025,7 +1223,35 @@ mod tests {
     #[test]
     fn deeply_nested_bodies_are_rejected_not_overflowed() {
         let body = "[".repeat(100_000);
-        assert!(parse_query(Endpoint::Best5, body.as_bytes()).is_err());
+        assert_eq!(
+            parse_query(Endpoint::Best5, body.as_bytes()),
+            Err(BodyProblem::TooDeep)
+        );
+    }
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings_only() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!json_depth_exceeds(nested(8).as_bytes(), 8));
+        assert!(json_depth_exceeds(nested(9).as_bytes(), 8));
+        assert!(json_depth_exceeds(br#"{"a": {"b": [[[[[[[1]]]]]]]}}"#, 8));
+        assert!(!json_depth_exceeds(
+            br#"{"a": [1], "b": [2], "c": {"d": 3}}"#,
+            2
+        ));
+        // Brackets inside strings do not count, escaped quotes do not end a
+        // string, and an escaped backslash does not escape the closing quote.
+        let in_string = format!(r#"{{"question": "{}"}}"#, "[{".repeat(50));
+        assert!(!json_depth_exceeds(in_string.as_bytes(), 1));
+        assert!(!json_depth_exceeds(br#"{"q": "\"[[[[\""}"#, 1));
+        assert!(json_depth_exceeds(br#"{"q": "\\", "r": [[1]]}"#, 2));
+        assert!(!json_depth_exceeds(br#"{"q": "\\", "r": [1]}"#, 2));
+        // Unbalanced closers and unterminated strings are not a depth error.
+        assert!(!json_depth_exceeds(b"]]]]]]]]]][", 1));
+        assert!(!json_depth_exceeds(br#"{"q": "[[[[[[[[[["#, 1));
+        // A flat body at the limit parses as before.
+        let flat = br#"{"question": "Q [x] {y}", "state": "Ohio"}"#;
+        assert!(parse_query(Endpoint::StateMean, flat).is_ok());
     }
 
     #[test]

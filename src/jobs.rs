@@ -615,6 +615,49 @@ impl Jobs {
         all
     }
 
+    /// Up to `limit` jobs with an id above `after` (from the first job when
+    /// `None`), with their status, in id order: one page of [`statuses`].
+    ///
+    /// The table lock is taken once, for copying at most `limit` entries, so
+    /// a caller listing a large table page by page holds it only briefly at a
+    /// time and never copies the whole table at once.
+    ///
+    /// [`statuses`]: Jobs::statuses
+    pub fn statuses_after(&self, after: Option<JobId>, limit: usize) -> Vec<(JobId, JobStatus)> {
+        let after = after.map_or(0, |id| id.0);
+        let restored = &self.shared.restored;
+        let first_restored = restored.partition_point(|&(id, _)| id.0 <= after);
+        let mut page: Vec<(JobId, JobStatus)> = (first_restored..restored.len())
+            .take(limit)
+            .map(|i| self.shared.restored_status(i))
+            .collect();
+        if page.len() < limit {
+            let first_id = self.shared.first_id;
+            // Index of the first entry above `after`; past the end when
+            // `after` is beyond every job (saturating: no overflow).
+            let skip = after.saturating_add(1).saturating_sub(first_id);
+            let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+            let table = self.shared.lock_table();
+            let entries = table.entries.get(skip..).unwrap_or(&[]);
+            page.extend(
+                (first_id.saturating_add(skip as u64)..)
+                    .zip(entries.iter().take(limit - page.len()))
+                    .map(|(id, entry)| (JobId(id), entry.status())),
+            );
+        }
+        page
+    }
+
+    /// The highest job id handed out (by this process or an earlier run
+    /// whose result is still on disk); `None` when there is no job at all.
+    pub fn last_id(&self) -> Option<JobId> {
+        let entries = self.shared.lock_table().entries.len() as u64;
+        if entries > 0 {
+            return Some(JobId(self.shared.first_id + entries - 1));
+        }
+        self.shared.restored.last().map(|&(id, _)| id)
+    }
+
     /// How many jobs are queued or running.
     pub fn pending(&self) -> usize {
         self.shared.lock_table().pending
@@ -644,8 +687,11 @@ impl Jobs {
     /// and every worker has exited. Idempotent.
     pub fn join(&self) {
         self.stop_accepting();
-        // No table lock held: finishing workers need it.
-        self.pool.join();
+        // No table lock held: finishing workers need it. The pool's `join`
+        // fails only on one of its workers, and no job holds this `Jobs`.
+        if let Err(error) = self.pool.join() {
+            self.shared.logger.error(error.to_string());
+        }
         // After the workers: the persister records the last jobs they
         // handed over, then returns.
         self.shared.persister.close();

@@ -13,6 +13,13 @@ pub const MAX_HEADER_FIELDS: usize = 100;
 /// the body is read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Deepest nesting of arrays and objects in a JSON request body → `400`.
+/// The API takes a flat object (depth 1); the bound is checked by a byte
+/// scan *before* the body reaches `serde_json`, whose recursive descent
+/// would otherwise use a stack frame per level on a connection thread's
+/// small stack ([`CONNECTION_THREAD_STACK`]).
+pub const MAX_JSON_DEPTH: usize = 8;
+
 /// Longest chunk-size line of a chunked body (the hex size plus any chunk
 /// extensions, with its CRLF) → `400`. Extensions are tolerated, not
 /// unbounded.

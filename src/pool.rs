@@ -18,13 +18,18 @@
 //!
 //! A job that panics is caught on its worker, reported to stderr, and the
 //! worker takes the next job, so a bad job never shrinks the pool.
+//!
+//! [`ThreadPool::join`] takes the workers' handles out under a lock and joins
+//! them with no lock held; a second caller meanwhile waits on a Condvar
+//! (`join_finished`) until the first is done. A job calling `join` on its own
+//! pool gets an error at once instead of a deadlock.
 
 use std::any::Any;
-use std::io;
+use std::io::{self, Write as _};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle, ThreadId};
 
 use crate::scoreboard::{Role, State};
 
@@ -44,6 +49,19 @@ impl std::fmt::Display for PoolClosed {
 
 impl std::error::Error for PoolClosed {}
 
+/// Returned by [`ThreadPool::join`] called from inside one of the pool's own
+/// jobs, which cannot wait for its own worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinFromWorker;
+
+impl std::fmt::Display for JoinFromWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a job cannot join its own thread pool")
+    }
+}
+
+impl std::error::Error for JoinFromWorker {}
+
 /// A fixed set of worker threads running [`Job`]s in submission order
 /// (each job starts after every job queued before it has started).
 ///
@@ -62,18 +80,33 @@ pub struct ThreadPool {
     /// a panic happened, so a poisoned lock is recovered with
     /// [`PoisonError::into_inner`].
     sender: Mutex<Option<Sender<Job>>>,
-    /// The workers not yet joined.
+    /// The workers not yet joined, and whether some caller is joining them.
     ///
-    /// Invariant: empty after [`join`](ThreadPool::join) has returned once.
-    /// `join` holds this lock *while* joining, so a second concurrent
-    /// `join` waits until the first has finished instead of returning early.
-    /// Workers never take this lock, so that cannot deadlock.
+    /// Invariant: `workers` is emptied by the first [`join`](ThreadPool::join)
+    /// (which *takes* the handles, then releases the lock and joins them with
+    /// no lock held); `joining` is true exactly while such a caller is joining
+    /// handles it took. The lock is never held while waiting for a thread, so
+    /// a job may call `join` (or anything else) without deadlocking against a
+    /// joiner that waits for that job's worker.
     ///
-    /// Poisoning: the only operation under the lock is draining the vector
-    /// one handle at a time; a panic part-way leaves the handles not yet
-    /// joined in the vector, which is exactly the invariant, so the lock is
+    /// Poisoning: every critical section is one `take`, one assignment or one
+    /// read, which a panic cannot leave half done, so a poisoned lock is
     /// recovered with [`PoisonError::into_inner`].
-    workers: Mutex<Vec<Worker>>,
+    joins: Mutex<JoinState>,
+    /// Signalled when a joiner has joined every worker it took (`joining`
+    /// went from true to false). Condition: `!joins.joining`; waited on by
+    /// the other callers of `join`, which must not return before the workers
+    /// are gone.
+    join_finished: Condvar,
+    /// The ids of the worker threads, so that `join` can tell when it is
+    /// called from inside a job. Written only while the pool is built.
+    worker_ids: Vec<ThreadId>,
+}
+
+/// See [`ThreadPool::joins`].
+struct JoinState {
+    workers: Vec<Worker>,
+    joining: bool,
 }
 
 /// One thread of the pool.
@@ -104,15 +137,21 @@ impl ThreadPool {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let size = size.max(1);
-        let pool = ThreadPool {
+        let mut pool = ThreadPool {
             sender: Mutex::new(Some(sender)),
-            workers: Mutex::new(Vec::with_capacity(size)),
+            joins: Mutex::new(JoinState {
+                workers: Vec::with_capacity(size),
+                joining: false,
+            }),
+            join_finished: Condvar::new(),
+            worker_ids: Vec::with_capacity(size),
         };
         for id in 0..size {
             // On `?` the partly built `pool` is dropped, and its `Drop`
             // closes and joins the workers started so far.
             let worker = Worker::spawn(id, Arc::clone(&receiver))?;
-            pool.lock_workers().push(worker);
+            pool.worker_ids.push(worker.thread.thread().id());
+            pool.lock_joins().workers.push(worker);
         }
         Ok(pool)
     }
@@ -150,43 +189,65 @@ impl ThreadPool {
 
     /// Closes the pool and blocks until every worker has exited, i.e. until
     /// every queued job has run. Idempotent, and safe to call from several
-    /// threads at once: every caller returns only after all workers are gone.
+    /// threads at once: every caller returns only after all workers are gone
+    /// (the first caller joins them; the others wait on `join_finished`).
     ///
-    /// The one exception: called from inside a job (on a worker), it cannot
-    /// wait for its own thread. It joins every other worker and detaches its
-    /// own, which exits once its job returns — so that join, and any later
-    /// one, returns while that last job may still be running.
-    pub fn join(&self) {
+    /// # Errors
+    /// [`JoinFromWorker`] when called from inside one of this pool's own jobs:
+    /// a worker cannot wait for itself, and waiting for the others could
+    /// deadlock against a caller that is waiting for this worker. The pool is
+    /// closed all the same (so the workers leave once the queue is drained),
+    /// and the call returns at once, without waiting; another caller's `join`
+    /// (or the pool's `Drop`) still waits for every worker.
+    pub fn join(&self) -> Result<(), JoinFromWorker> {
         self.close();
-        let mut workers = self.lock_workers();
-        let current = thread::current().id();
-        // Guard held across the joins on purpose: see the field's invariant.
-        for worker in workers.drain(..) {
-            if worker.thread.thread().id() == current {
-                // Joining ourselves would deadlock; dropping the handle
-                // detaches this worker, which leaves after the current job.
-                continue;
-            }
+        if self.worker_ids.contains(&thread::current().id()) {
+            return Err(JoinFromWorker);
+        }
+        let mut joins = self.lock_joins();
+        if joins.joining {
+            // Another caller took the handles and is joining them: wait until
+            // it is done, so that this caller too returns only after every
+            // worker is gone.
+            let _joins = self
+                .join_finished
+                .wait_while(joins, |joins| joins.joining)
+                .unwrap_or_else(PoisonError::into_inner);
+            return Ok(());
+        }
+        let workers = std::mem::take(&mut joins.workers);
+        joins.joining = true;
+        // No lock is held while joining: a job that calls `join`, `execute`
+        // or anything else of this pool meanwhile cannot block on us.
+        drop(joins);
+        for worker in workers {
             if worker.thread.join().is_err() {
                 // Cannot happen: jobs run under `catch_unwind` and nothing
                 // else in the worker loop panics. Reported, not propagated:
-                // a join must not panic (it runs in `Drop`).
-                eprintln!("worker-{} panicked outside a job", worker.id);
+                // a join must not panic (it runs in `Drop`, and the other
+                // joiners wait for `joining` to clear), hence no `eprintln!`.
+                let _ = writeln!(io::stderr(), "worker-{} panicked outside a job", worker.id);
             }
         }
+        self.lock_joins().joining = false;
+        self.join_finished.notify_all();
+        Ok(())
     }
 
-    fn lock_workers(&self) -> std::sync::MutexGuard<'_, Vec<Worker>> {
-        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_joins(&self) -> MutexGuard<'_, JoinState> {
+        self.joins.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Drop for ThreadPool {
     /// Lets every queued job run, then joins the workers: dropping a pool
-    /// never loses a job and, unless it is dropped from inside one of its own
-    /// jobs (see [`ThreadPool::join`]), never leaves a thread behind.
+    /// never loses a job and never leaves a thread behind — except when it is
+    /// dropped from inside one of its own jobs (the last `Arc` released by a
+    /// job): then the workers are detached, and leave once the queue is
+    /// drained (see [`ThreadPool::join`]).
     fn drop(&mut self) {
-        self.join();
+        // The only error is "called from a worker", handled as documented.
+        let _ = self.join();
     }
 }
 
@@ -252,14 +313,14 @@ mod tests {
     #[test]
     fn size_zero_still_has_one_worker() {
         let pool = ThreadPool::new(0);
-        assert_eq!(pool.lock_workers().len(), 1);
+        assert_eq!(pool.lock_joins().workers.len(), 1);
         let ran = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&ran);
         pool.execute(Box::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
         }))
         .unwrap();
-        pool.join();
+        pool.join().unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 1);
     }
 
@@ -267,7 +328,8 @@ mod tests {
     fn workers_are_named() {
         let pool = ThreadPool::new(3);
         let mut names: Vec<String> = pool
-            .lock_workers()
+            .lock_joins()
+            .workers
             .iter()
             .map(|w| w.thread.thread().name().unwrap_or("").to_string())
             .collect();

@@ -25,7 +25,8 @@ fn request(method: &str, target: &str, body: &str) -> Request {
 }
 
 fn json(response: &Response) -> serde_json::Value {
-    serde_json::from_slice(&response.body).expect("a JSON body")
+    let body = response.body_bytes().expect("the body");
+    serde_json::from_slice(&body).expect("a JSON body")
 }
 
 /// An API over the hand-written survey fixture and a job table of at most
@@ -255,4 +256,220 @@ fn the_page_is_html_with_a_content_security_policy() {
         .headers
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("content-security-policy")));
+}
+
+/// A job table of `n` finished jobs (trivial work, one shared result).
+fn finished_jobs(dir: &TempDir, n: usize) -> (Api, Arc<Jobs>) {
+    let (api, jobs) = api(dir, n);
+    for _ in 0..n {
+        jobs.submit(Box::new(|| Ok("1".to_owned())))
+            .expect("accepted");
+    }
+    jobs.join(); // every job has finished; the table is still readable
+    (api, jobs)
+}
+
+/// The listing as today's course-compatible bytes, built the simple way.
+fn expected_listing(ids: std::ops::RangeInclusive<u64>, next: Option<&str>) -> String {
+    let items: Vec<String> = ids
+        .map(|i| format!(r#"{{"job_id_{i}": "done"}}"#))
+        .collect();
+    let next = next.map_or(String::new(), |n| format!(r#", "next": {n}"#));
+    format!(
+        r#"{{"status": "done", "data": [{}]{next}}}"#,
+        items.join(", ")
+    ) + "\n"
+}
+
+fn body_text(api: &Api, target: &str) -> (u16, String) {
+    let r = api.handle(&request("GET", target, ""));
+    let body = r.body_bytes().expect("the body");
+    (r.status, String::from_utf8(body).expect("UTF-8"))
+}
+
+/// Issue 9, item 5: the listing is written page by page — each write holds
+/// at most one page of `JOBS_PAGE` jobs, and the table lock is free while a
+/// page is being written (another thread reads the table meanwhile) — and
+/// its bytes are exactly the course's format plus a newline.
+#[test]
+fn jobs_listing_is_streamed_a_page_at_a_time_without_the_lock() {
+    use le_stats_sportif::api::{write_job_list, JobsPaging, JOBS_PAGE};
+    use std::io::{self, Write};
+    use std::time::Duration;
+
+    const JOBS: usize = 3 * JOBS_PAGE + 5;
+    let dir = TempDir::new("api-jobs-stream");
+    let (api, jobs) = finished_jobs(&dir, JOBS);
+    let expected = expected_listing(1..=JOBS as u64, None);
+    let r = api.handle(&request("GET", "/api/jobs", ""));
+    assert_eq!(r.status, 200);
+    assert!(r.stream.is_some(), "the listing is a stream");
+    assert!(r.body.is_empty(), "and is not built in memory");
+    assert_eq!(
+        String::from_utf8(r.body_bytes().unwrap()).unwrap(),
+        expected
+    );
+
+    /// Records each write's size; on each, checks that another thread can
+    /// take the table lock (`pending`) before the write returns.
+    struct Probe<'a> {
+        jobs: &'a Arc<Jobs>,
+        writes: Vec<usize>,
+        bytes: Vec<u8>,
+    }
+    impl Write for Probe<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (tx, rx) = mpsc::channel();
+            let jobs = Arc::clone(self.jobs);
+            std::thread::spawn(move || {
+                let _ = tx.send(jobs.pending());
+            });
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(20)),
+                Ok(0),
+                "the table lock is held while the listing writes"
+            );
+            self.writes.push(buf.len());
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut probe = Probe {
+        jobs: &jobs,
+        writes: Vec::new(),
+        bytes: Vec::new(),
+    };
+    let paging = JobsPaging {
+        after: None,
+        limit: None,
+    };
+    write_job_list(&jobs, paging, &mut probe).expect("written");
+    assert_eq!(String::from_utf8(probe.bytes).unwrap(), expected);
+    // Four pages (the last one of 5 jobs) and the closing bytes.
+    assert_eq!(probe.writes.len(), 5, "{:?}", probe.writes);
+    let longest_item = r#"{"job_id_12293": "done"}, "#.len();
+    let page_bound = JOBS_PAGE * longest_item + 64;
+    assert!(
+        probe.writes.iter().all(|&n| n <= page_bound),
+        "a write of more than one page: {:?}",
+        probe.writes
+    );
+}
+
+#[test]
+fn jobs_listing_pages_with_after_and_limit() {
+    const JOBS: u64 = 9000; // more than two pages of 4096
+    let dir = TempDir::new("api-jobs-paging");
+    let (api, _jobs) = finished_jobs(&dir, JOBS as usize);
+    let next = |id: u64| format!("\"job_id_{id}\"");
+    let cases: [(&str, std::ops::RangeInclusive<u64>, Option<String>); 9] = [
+        ("/api/jobs?limit=5", 1..=5, Some(next(5))),
+        ("/api/jobs?after=job_id_5&limit=2", 6..=7, Some(next(7))),
+        ("/api/jobs?after=5&limit=2", 6..=7, Some(next(7))),
+        (
+            "/api/jobs?after=job_id_8990",
+            8991..=9000,
+            Some("null".into()),
+        ),
+        (
+            "/api/jobs?after=job_id_8990&limit=10",
+            8991..=9000,
+            Some("null".into()),
+        ),
+        (
+            "/api/jobs?after=job_id_8990&limit=9",
+            8991..=8999,
+            Some(next(8999)),
+        ),
+        // Across page boundaries of the table walk.
+        (
+            "/api/jobs?after=job_id_100&limit=8500",
+            101..=8600,
+            Some(next(8600)),
+        ),
+        (
+            "/api/jobs?after=job_id_9000",
+            std::ops::RangeInclusive::new(1, 0),
+            Some("null".into()),
+        ),
+        // Other parameters are ignored, and no paging means no `next`.
+        ("/api/jobs?t=123", 1..=JOBS, None),
+    ];
+    for (target, ids, next) in cases {
+        assert_eq!(
+            body_text(&api, target),
+            (200, expected_listing(ids, next.as_deref())),
+            "{target}"
+        );
+    }
+    // Walking the pages with `next` lists every job once, in order.
+    let mut listed = Vec::new();
+    let mut target = "/api/jobs?limit=4000".to_owned();
+    loop {
+        let (status, text) = body_text(&api, &target);
+        assert_eq!(status, 200);
+        let page: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for item in page["data"].as_array().unwrap() {
+            listed.push(item.as_object().unwrap().keys().next().unwrap().clone());
+        }
+        match page["next"].as_str() {
+            Some(next) => target = format!("/api/jobs?after={next}&limit=4000"),
+            None => break,
+        }
+    }
+    let all: Vec<String> = (1..=JOBS).map(|i| format!("job_id_{i}")).collect();
+    assert_eq!(listed, all);
+}
+
+#[test]
+fn jobs_listing_rejects_bad_paging_with_a_reason() {
+    let dir = TempDir::new("api-jobs-bad-paging");
+    let (api, _jobs) = finished_jobs(&dir, 3);
+    for (target, reason) in [
+        (
+            "/api/jobs?limit=0",
+            r#"limit must be a positive integer, not "0""#,
+        ),
+        (
+            "/api/jobs?limit=-1",
+            r#"limit must be a positive integer, not "-1""#,
+        ),
+        (
+            "/api/jobs?limit=+1",
+            r#"limit must be a positive integer, not "+1""#,
+        ),
+        (
+            "/api/jobs?limit=ten",
+            r#"limit must be a positive integer, not "ten""#,
+        ),
+        (
+            "/api/jobs?limit=",
+            r#"limit must be a positive integer, not """#,
+        ),
+        (
+            "/api/jobs?limit=99999999999999999999999",
+            r#"limit must be a positive integer, not "99999999999999999999999""#,
+        ),
+        (
+            "/api/jobs?after=job_7",
+            r#"after must be a job id such as job_id_7, not "job_7""#,
+        ),
+        (
+            "/api/jobs?after",
+            r#"after must be a job id such as job_id_7, not """#,
+        ),
+        ("/api/jobs?after=1&after=2", "after given twice"),
+        ("/api/jobs?limit=1&limit=1", "limit given twice"),
+    ] {
+        let r = api.handle(&request("GET", target, ""));
+        assert_eq!(r.status, 400, "{target}");
+        assert_eq!(
+            json(&r),
+            serde_json::json!({"status": "error", "reason": reason}),
+            "{target}"
+        );
+    }
 }

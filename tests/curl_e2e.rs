@@ -39,6 +39,12 @@ fn split(response: &[u8]) -> (String, String, String) {
     let text = String::from_utf8(response.to_vec()).expect("UTF-8 response");
     let (head, body) = text.split_once("\r\n\r\n").expect("a complete head");
     let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    if headers.lines().any(|l| l == "Transfer-Encoding: chunked") {
+        // `/api/jobs` is streamed: decode the chunks.
+        let decoded = common::read_chunked(&mut body.as_bytes()).expect("complete chunks");
+        let body = String::from_utf8(decoded).expect("UTF-8 body");
+        return (status.to_owned(), headers.to_owned(), body);
+    }
     let length = headers
         .lines()
         .find_map(|l| l.strip_prefix("Content-Length: "))

@@ -2,7 +2,7 @@
 //! do not shrink the pool. No test sleeps: they wait on channels with a
 //! deadline, so a broken pool fails a test instead of hanging it.
 
-use le_stats_sportif::pool::{PoolClosed, ThreadPool};
+use le_stats_sportif::pool::{JoinFromWorker, PoolClosed, ThreadPool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
@@ -41,7 +41,7 @@ fn every_job_runs_exactly_once() {
         }))
         .unwrap();
     }
-    pool.join();
+    pool.join().unwrap();
     for (i, count) in runs.iter().enumerate() {
         assert_eq!(count.load(Ordering::SeqCst), 1, "job {i}");
     }
@@ -65,7 +65,7 @@ fn many_submitters_at_once() {
             });
         }
     });
-    pool.join();
+    pool.join().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 8 * 250);
 }
 
@@ -80,7 +80,7 @@ fn jobs_after_close_are_rejected_and_never_run() {
         counter.fetch_add(1, Ordering::SeqCst);
     }));
     assert_eq!(result, Err(PoolClosed));
-    pool.join();
+    pool.join().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
@@ -108,7 +108,7 @@ fn join_waits_for_queued_jobs() {
         let pool = Arc::clone(&pool);
         let ran = Arc::clone(&ran);
         thread::spawn(move || {
-            pool.join();
+            pool.join().unwrap();
             // What join promises: every queued job has run when it returns.
             let _ = joined_tx.send(ran.load(Ordering::SeqCst));
         })
@@ -151,7 +151,7 @@ fn a_panicking_job_does_not_reduce_strength() {
             panic!("only {i} of {WORKERS} jobs passed the barrier: fewer than {WORKERS} workers run at once");
         }
     }
-    pool.join();
+    pool.join().unwrap();
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn join_from_two_threads_at_once() {
             let seen_tx = seen_tx.clone();
             let (pool, ran) = (&pool, &ran);
             scope.spawn(move || {
-                pool.join();
+                pool.join().unwrap();
                 // Each joiner, not only the first, returns after the job.
                 let _ = seen_tx.send(ran.load(Ordering::SeqCst));
             });
@@ -182,7 +182,7 @@ fn join_from_two_threads_at_once() {
         assert_eq!(seen.recv_timeout(DEADLINE), Ok(1));
         assert_eq!(seen.recv_timeout(DEADLINE), Ok(1));
     });
-    pool.join(); // idempotent
+    pool.join().unwrap(); // idempotent
 }
 
 #[test]
@@ -204,17 +204,63 @@ fn drop_runs_every_queued_job() {
 }
 
 #[test]
-fn join_from_inside_a_job_does_not_deadlock() {
+fn join_from_inside_a_job_is_an_error_not_a_deadlock() {
     let pool = Arc::new(ThreadPool::new(2));
     let (done_tx, done) = mpsc::channel();
     let inner = Arc::clone(&pool);
     pool.execute(Box::new(move || {
-        inner.join();
-        let _ = done_tx.send(());
+        let _ = done_tx.send(inner.join());
     }))
     .unwrap();
-    assert_eq!(done.recv_timeout(DEADLINE), Ok(()));
+    assert_eq!(done.recv_timeout(DEADLINE), Ok(Err(JoinFromWorker)));
+    // The pool was closed all the same.
     assert!(pool.execute(Box::new(|| {})).is_err());
+    assert!(finishes_in_time(move || pool.join().unwrap()));
+}
+
+/// Issue 9, item 7: one thread in `join` while a job calls `join` too. The
+/// old `join` held its lock while joining the workers, so the job waited for
+/// that lock, the joiner waited for the job's worker: a deadlock. Now the
+/// handles are taken out and joined with no lock held, the job's `join`
+/// returns an error at once, and both outside joiners return once every
+/// worker is gone.
+#[test]
+fn two_joiners_and_a_join_from_a_job_all_finish() {
+    let pool = Arc::new(ThreadPool::new(2));
+    let (started_tx, started) = mpsc::channel::<()>();
+    let (open_gate, gate) = mpsc::channel::<()>();
+    let (inner_tx, inner_result) = mpsc::channel();
+    let ran_after = Arc::new(AtomicUsize::new(0));
+    {
+        let inner = Arc::clone(&pool);
+        let ran_after = Arc::clone(&ran_after);
+        pool.execute(Box::new(move || {
+            let _ = started_tx.send(());
+            // Held here until both outside joiners are (about to be) in `join`.
+            let _ = gate.recv();
+            let _ = inner_tx.send(inner.join());
+            ran_after.fetch_add(1, Ordering::SeqCst);
+        }))
+        .unwrap();
+    }
+    assert_eq!(started.recv_timeout(DEADLINE), Ok(()));
+    let (joined_tx, joined) = mpsc::channel();
+    for _ in 0..2 {
+        let pool = Arc::clone(&pool);
+        let joined_tx = joined_tx.clone();
+        let ran_after = Arc::clone(&ran_after);
+        thread::spawn(move || {
+            let _ = pool.join();
+            // Every worker is gone, so the job has finished.
+            let _ = joined_tx.send(ran_after.load(Ordering::SeqCst));
+        });
+    }
+    // Neither joiner can return while the job is held at its gate.
+    assert!(joined.recv_timeout(Duration::from_millis(100)).is_err());
+    drop(open_gate);
+    assert_eq!(inner_result.recv_timeout(DEADLINE), Ok(Err(JoinFromWorker)));
+    assert_eq!(joined.recv_timeout(DEADLINE), Ok(1), "first joiner");
+    assert_eq!(joined.recv_timeout(DEADLINE), Ok(1), "second joiner");
 }
 
 #[test]

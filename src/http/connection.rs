@@ -12,13 +12,21 @@
 //! | rest of the head | its first byte (`head_timeout`) | `408`, close |
 //! | the body | end of the head (`body_timeout`) | `408`, close |
 //! | writing one response | its first write (`write_timeout`) | drop the connection |
+//! | writing one piece of a streamed body | the piece's first write (`write_timeout`) | drop the connection |
 //!
 //! Responses are written one at a time, each after its request was read: a
 //! pipelining client that never reads its responses blocks our write (and
 //! is dropped at the write deadline) instead of making us buffer answers.
+//!
+//! A streamed body ([`StreamBody`]) is written in pieces of about
+//! [`STREAM_FLUSH_BYTES`], each within `write_timeout` of the previous one,
+//! so the output buffer holds one piece, never the whole body; and a buffer
+//! that a large response grew past [`MAX_RETAINED_OUTPUT`] is given back
+//! once that response is written, so an idle keep-alive connection does not
+//! keep its high-water mark.
 
 use crate::http::parser::{self, BodyFraming, ChunkedDecoder, Head, ParseError, Parsed};
-use crate::http::response::{self, Response, WriteOptions};
+use crate::http::response::{self, Response, StreamBody, WriteOptions};
 use crate::http::{path_of, Handler, Request, Version};
 use crate::limits::{Limits, LINGER_MAX_BYTES, LINGER_TIMEOUT};
 use crate::scoreboard::{self, State};
@@ -118,6 +126,15 @@ fn body_len(out: &[u8]) -> u64 {
 /// The initial size of a connection's read buffer; it grows (by doubling)
 /// only for heads that need it, up to the largest head the limits allow.
 const INITIAL_READ_BUFFER: usize = 8 * 1024;
+
+/// The initial capacity of a connection's output buffer: most answers fit.
+const INITIAL_OUTPUT_BUFFER: usize = 1024;
+/// After a response, an output buffer with more capacity than this is
+/// replaced by a fresh one of [`INITIAL_OUTPUT_BUFFER`]: one large answer
+/// must not pin its size for the rest of a keep-alive session.
+pub const MAX_RETAINED_OUTPUT: usize = 64 * 1024;
+/// A streamed body is sent whenever this much of it is buffered.
+pub const STREAM_FLUSH_BYTES: usize = 32 * 1024;
 
 /// Serves `stream` until the client closes, a timeout expires, or a request
 /// asks (or an error forces) to close. Never panics on client input; a panic
@@ -230,7 +247,7 @@ impl<'l> Connection<'l> {
             limits,
             peer,
             input: ReadBuffer::new(limits.max_request_line + limits.max_header_bytes),
-            output: Vec::with_capacity(1024),
+            output: Vec::with_capacity(INITIAL_OUTPUT_BUFFER),
             read_timeout: None,
             write_timeout: None,
         }
@@ -366,7 +383,10 @@ impl<'l> Connection<'l> {
         // dropped right after; a panic leaves no state of ours half-updated.
         let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(&request)))
             .unwrap_or_else(|_| Response::error(500, "internal error"));
-        let keep_alive = keep_alive && !response::wants_close(&response);
+        // A body delimited by the close ends the connection.
+        let keep_alive = keep_alive
+            && !response::wants_close(&response)
+            && !response.is_close_delimited(version);
         let options = WriteOptions {
             version,
             keep_alive,
@@ -375,10 +395,16 @@ impl<'l> Connection<'l> {
         self.output.clear();
         let status = response::serialize(&response, options, &mut self.output);
         scoreboard::set(State::Writing);
-        let written = self.write_output();
+        let (written, body_bytes) = match &response.stream {
+            Some(body) if response::streams_body(&response, options) => {
+                self.write_stream(body, version == Version::Http11)
+            }
+            _ => (self.write_output(), body_len(&self.output)),
+        };
+        shrink_output(&mut self.output);
         on_request(&RequestRecord {
             status,
-            body_bytes: body_len(&self.output),
+            body_bytes,
             duration: start.elapsed(),
             ..RequestRecord::of_head(
                 self.peer,
@@ -511,6 +537,36 @@ impl<'l> Connection<'l> {
         (status, body_len(&self.output))
     }
 
+    /// Writes the head already in `self.output`, then `body` as it is
+    /// produced: as chunks if `chunked`, else as raw bytes (the caller closes
+    /// the connection after, which delimits the body). The output buffer is
+    /// sent whenever it holds [`STREAM_FLUSH_BYTES`]. Returns the outcome
+    /// and how many body bytes were produced (for the access log).
+    ///
+    /// An error is a failed or timed-out write, an error of the body's
+    /// function, or a panic in it; the response is then cut short (a chunked
+    /// one without its last chunk, so the client sees it is incomplete) and
+    /// the caller closes the connection.
+    fn write_stream(&mut self, body: &StreamBody, chunked: bool) -> (io::Result<()>, u64) {
+        let mut sink = StreamSink {
+            conn: self,
+            chunked,
+            body_bytes: 0,
+        };
+        // `AssertUnwindSafe`: after a panic the connection is closed, and
+        // nothing but the output buffer (cleared before every use) survives.
+        let produced = panic::catch_unwind(AssertUnwindSafe(|| body.write_to(&mut sink)))
+            .unwrap_or_else(|_| Err(io::Error::other("the response body panicked")));
+        let body_bytes = sink.body_bytes;
+        if let Err(error) = produced {
+            return (Err(error), body_bytes);
+        }
+        if chunked {
+            self.output.extend_from_slice(b"0\r\n\r\n");
+        }
+        (self.write_output(), body_bytes)
+    }
+
     /// Writes `self.output` entirely within `write_timeout`.
     fn write_output(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + self.limits.write_timeout;
@@ -556,6 +612,50 @@ impl<'l> Connection<'l> {
                 _ => break,
             }
         }
+    }
+}
+
+/// Frames a streamed body into the connection's output buffer and sends the
+/// buffer whenever it holds [`STREAM_FLUSH_BYTES`].
+struct StreamSink<'c, 'l> {
+    conn: &'c mut Connection<'l>,
+    chunked: bool,
+    /// Body bytes produced so far (chunk framing not counted).
+    body_bytes: u64,
+}
+
+impl Write for StreamSink<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // An empty chunk would end a chunked body early.
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.body_bytes += buf.len() as u64;
+        let output = &mut self.conn.output;
+        if self.chunked {
+            write!(output, "{:x}\r\n", buf.len())?;
+            output.extend_from_slice(buf);
+            output.extend_from_slice(b"\r\n");
+        } else {
+            output.extend_from_slice(buf);
+        }
+        if output.len() >= STREAM_FLUSH_BYTES {
+            self.conn.write_output()?;
+            self.conn.output.clear();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Gives back the memory of an output buffer that a large response grew
+/// past [`MAX_RETAINED_OUTPUT`]; a smaller buffer is kept for reuse.
+fn shrink_output(output: &mut Vec<u8>) {
+    if output.capacity() > MAX_RETAINED_OUTPUT {
+        *output = Vec::with_capacity(INITIAL_OUTPUT_BUFFER);
     }
 }
 
@@ -618,5 +718,30 @@ fn socket_timeout(deadline: Instant) -> Duration {
         remaining
     } else {
         millis
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_output_buffer_is_given_back_a_small_one_kept() {
+        let mut output = Vec::with_capacity(INITIAL_OUTPUT_BUFFER);
+        output.extend_from_slice(&[b'x'; 40 * 1024]);
+        let kept = output.capacity();
+        shrink_output(&mut output);
+        assert_eq!(output.capacity(), kept, "a 40 KiB buffer is reused");
+
+        output.clear();
+        output.extend_from_slice(&vec![b'x'; 27 * 1024 * 1024]);
+        assert!(output.capacity() >= 27 * 1024 * 1024);
+        shrink_output(&mut output);
+        assert!(output.is_empty());
+        assert!(
+            output.capacity() <= MAX_RETAINED_OUTPUT,
+            "capacity {} after a 27 MB response",
+            output.capacity()
+        );
     }
 }

@@ -1,6 +1,60 @@
 //! Responses and their serialisation into one buffer (one `write_all`).
+//!
+//! A response whose body grows with the data (`/api/jobs`) is instead a
+//! [`StreamBody`]: [`serialize`] writes its head, and the connection loop
+//! then lets the body write itself in pieces, framed as chunks (HTTP/1.1) or
+//! delimited by closing the connection (HTTP/1.0, which has no chunks).
 
 use crate::http::Version;
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// A body produced piece by piece while it is written: the function writes
+/// the body to the `Write` it is given, in as many calls as it likes, and is
+/// never asked to build it whole. Each `write` may reach the socket, so the
+/// function must not hold a lock across one.
+#[derive(Clone)]
+pub struct StreamBody(Arc<WriteBody>);
+
+/// The function behind a [`StreamBody`].
+type WriteBody = dyn Fn(&mut dyn Write) -> io::Result<()> + Send + Sync;
+
+impl StreamBody {
+    pub fn new(write: impl Fn(&mut dyn Write) -> io::Result<()> + Send + Sync + 'static) -> Self {
+        StreamBody(Arc::new(write))
+    }
+
+    /// Writes the whole body to `out`.
+    ///
+    /// # Errors
+    /// Whatever `out` or the body's function returns.
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        (self.0)(out)
+    }
+
+    /// The whole body in memory: for tests and small bodies only.
+    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        self.write_to(&mut body)?;
+        Ok(body)
+    }
+}
+
+impl fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamBody(..)")
+    }
+}
+
+/// Two stream bodies are equal only if they are the same function.
+impl PartialEq for StreamBody {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StreamBody {}
 
 /// One response. `Content-Length`, `Content-Type`, `Date`-less framing and
 /// `Connection` headers are added by the writer.
@@ -11,6 +65,8 @@ pub struct Response {
     /// Extra headers (e.g. `Allow`).
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// When `Some`, the body is this stream and `body` is ignored.
+    pub stream: Option<StreamBody>,
 }
 
 impl Response {
@@ -27,7 +83,40 @@ impl Response {
             content_type: "application/json",
             headers: Vec::new(),
             body,
+            stream: None,
         }
+    }
+
+    /// A response with a JSON body written piece by piece by `stream`
+    /// (which writes the final `\n` itself).
+    pub fn json_stream(status: u16, stream: StreamBody) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: Vec::new(),
+            stream: Some(stream),
+        }
+    }
+
+    /// The whole body: `body`, or the stream's bytes written into memory.
+    /// For tests and handlers' callers that want the bytes, not for the
+    /// connection loop (which streams).
+    ///
+    /// # Errors
+    /// When the stream's function fails.
+    pub fn body_bytes(&self) -> io::Result<Vec<u8>> {
+        match &self.stream {
+            Some(stream) => stream.to_vec(),
+            None => Ok(self.body.clone()),
+        }
+    }
+
+    /// True if and only if this response's body is delimited by closing the
+    /// connection: a stream answered to an HTTP/1.0 client, which knows no
+    /// chunked coding. The connection loop closes after such a response.
+    pub fn is_close_delimited(&self, version: Version) -> bool {
+        self.stream.is_some() && version == Version::Http10
     }
 
     /// The same response with one more header.
@@ -119,7 +208,9 @@ const WRITER_OWNED: [&str; 4] = [
 ];
 
 /// Appends the serialised `response` to `out` and returns the status
-/// actually written.
+/// actually written. For a response with a [`StreamBody`] only the head is
+/// appended (see [`streams_body`]), framed `Transfer-Encoding: chunked` for
+/// HTTP/1.1 and with `Connection: close` for HTTP/1.0.
 ///
 /// A status outside 200..=599 (a handler bug: interim responses are not for
 /// handlers) is replaced by `500`. Extra headers whose name is not a token
@@ -141,9 +232,16 @@ pub fn serialize(response: &Response, options: WriteOptions, out: &mut Vec<u8>) 
     if body_allowed {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(response.content_type.as_bytes());
-        out.extend_from_slice(b"\r\nContent-Length: ");
-        push_decimal(out, response.body.len() as u64);
         out.extend_from_slice(b"\r\n");
+        if response.stream.is_none() {
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, response.body.len() as u64);
+            out.extend_from_slice(b"\r\n");
+        } else if options.version == Version::Http11 {
+            // Also for HEAD: the headers a GET would get (RFC 9110 §9.3.2).
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        // A stream to an HTTP/1.0 client: no length, the close delimits it.
     }
     for (name, value) in &response.headers {
         let owned = WRITER_OWNED.iter().any(|o| name.eq_ignore_ascii_case(o));
@@ -160,17 +258,28 @@ pub fn serialize(response: &Response, options: WriteOptions, out: &mut Vec<u8>) 
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !options.keep_alive {
+    if !options.keep_alive || response.is_close_delimited(options.version) {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if options.version == Version::Http10 {
         // A 1.0 client only keeps the connection if we say so.
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if body_allowed && !options.head_request {
+    if body_allowed && !options.head_request && response.stream.is_none() {
         out.extend_from_slice(&response.body);
     }
     status
+}
+
+/// True if and only if [`serialize`] left the body of `response` for the
+/// caller to stream: it has a [`StreamBody`], may carry a body, and is not
+/// an answer to `HEAD`.
+pub fn streams_body(response: &Response, options: WriteOptions) -> bool {
+    response.stream.is_some()
+        && !options.head_request
+        && (200..=599).contains(&response.status)
+        && response.status != 204
+        && response.status != 304
 }
 
 /// Appends `n` in decimal without going through `fmt` (this runs once or

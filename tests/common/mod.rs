@@ -228,6 +228,12 @@ impl HttpResponse {
             .map(|(_, v)| v.as_str())
     }
 
+    /// True if the body was sent with `Transfer-Encoding: chunked`.
+    pub fn is_chunked(&self) -> bool {
+        self.header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -305,7 +311,8 @@ impl Client {
     }
 }
 
-/// Reads one `Content-Length` response from a buffered connection.
+/// Reads one response from a buffered connection: a `Content-Length` body,
+/// or a chunked one (decoded; `chunked` records that it was).
 pub fn read_response(reader: &mut impl BufRead) -> Option<HttpResponse> {
     let mut raw = Vec::new();
     loop {
@@ -318,6 +325,10 @@ pub fn read_response(reader: &mut impl BufRead) -> Option<HttpResponse> {
         }
     }
     let mut response = parse_response(&raw)?;
+    if response.is_chunked() {
+        response.body = read_chunked(reader)?;
+        return Some(response);
+    }
     let length: usize = response.header("content-length")?.parse().ok()?;
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
@@ -325,7 +336,31 @@ pub fn read_response(reader: &mut impl BufRead) -> Option<HttpResponse> {
     Some(response)
 }
 
-/// Parses a whole `Content-Length` response (head and body) from bytes.
+/// Reads and decodes a chunked body (no trailers) up to its last chunk;
+/// `None` if it is malformed or cut short.
+pub fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let size = usize::from_str_radix(line.strip_suffix("\r\n")?, 16).ok()?;
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..]).ok()?;
+        let mut crlf = [0; 2];
+        reader.read_exact(&mut crlf).ok()?;
+        if &crlf != b"\r\n" {
+            return None;
+        }
+        if size == 0 {
+            return Some(body);
+        }
+    }
+}
+
+/// Parses a whole response (head and body) from bytes; a chunked body is
+/// decoded (`None` if it is malformed or incomplete), any other body is the
+/// bytes after the head.
 pub fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
@@ -336,11 +371,15 @@ pub fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
-    Some(HttpResponse {
+    let mut response = HttpResponse {
         status,
         headers,
         body: raw[end + 4..].to_vec(),
-    })
+    };
+    if response.is_chunked() && !response.body.is_empty() {
+        response.body = read_chunked(&mut &raw[end + 4..])?;
+    }
+    Some(response)
 }
 
 /// One of the course checker's cases.
