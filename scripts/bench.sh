@@ -357,6 +357,21 @@ wait_done() {
 
 declare -A RESULT # run name -> its BENCH line
 
+# start_scraper URL: GETs URL/metrics once a second in the background, as a
+# Prometheus server would, until stop_scraper. Sets SCRAPER_PID.
+start_scraper() {
+    (while :; do
+        curl -fsS -o /dev/null "$1/metrics" || exit 1
+        sleep 1
+    done) &
+    SCRAPER_PID=$!
+    PIDS+=("$SCRAPER_PID")
+}
+
+stop_scraper() {
+    stop_pid "$SCRAPER_PID"
+}
+
 # run_wrk NAME WRK_ARGS...: runs wrk, keeps its output in OUT/NAME.txt and
 # its BENCH line (see scripts/bench/common.lua) in RESULT[NAME].
 run_wrk() {
@@ -397,6 +412,10 @@ throughput_runs() {
 
     run_wrk nginx1 "${wrk_args[@]}" -s "$LUA/common.lua" "$NGINX_URL/api/num_jobs"
     run_wrk get "${wrk_args[@]}" -s "$LUA/common.lua" "$main_url/api/num_jobs"
+    # The same with /metrics scraped every second: the cost of being watched.
+    start_scraper "$main_url"
+    run_wrk get_scraped "${wrk_args[@]}" -s "$LUA/common.lua" "$main_url/api/num_jobs"
+    stop_scraper
 
     run_wrk post "${wrk_args[@]}" -s "$LUA/submit.lua" "$main_url/api/states_mean"
     say "draining the $(($(field post requests) - $(field post non2xx))) accepted states_mean jobs"
@@ -413,6 +432,17 @@ throughput_runs() {
     # Durable (the default: every result flushed before its job is done)...
     run_wrk e2e -t "$WRK_CONNS" -c "$WRK_CONNS" -d "$DURATION" --latency \
         -s "$LUA/end_to_end.lua" "$main_url/"
+    wait_drained "$main_url" >/dev/null
+
+    # ...the same, durable, with /metrics scraped every second, on its own
+    # fresh server...
+    stop_server "$main_pid"
+    start_server e2e_scraped "$DATA" "$TMP/results-e2e-scraped"
+    main_pid=$SERVER_PID main_url=$SERVER_URL
+    start_scraper "$main_url"
+    run_wrk e2e_scraped -t "$WRK_CONNS" -c "$WRK_CONNS" -d "$DURATION" --latency \
+        -s "$LUA/end_to_end.lua" "$main_url/"
+    stop_scraper
     wait_drained "$main_url" >/dev/null
 
     # ...and the same workload with --no-fsync, on its own fresh server.
@@ -510,12 +540,14 @@ print_table() {
     n2=$(field nginx2 req_s)
     NGINX_REF=$(awk -v a="$n1" -v b="$n2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
-    local rows=(nginx1 get post e2e e2e_nofsync result nginx2)
+    local rows=(nginx1 get get_scraped post e2e e2e_scraped e2e_nofsync result nginx2)
     declare -A label=(
         [nginx1]="nginx GET /api/num_jobs (first)"
         [get]="ours GET /api/num_jobs"
+        [get_scraped]="  same, /metrics scraped every 1 s"
         [post]="ours POST /api/states_mean (answers)"
         [e2e]="ours end to end state_mean (all req)"
+        [e2e_scraped]="  same, /metrics scraped every 1 s"
         [e2e_nofsync]="  same, --no-fsync (all req)"
         [result]="ours GET finished mean_by_category"
         [nginx2]="nginx GET /api/num_jobs (last)"
@@ -553,6 +585,7 @@ print_table() {
         fi
     done
     jobs_row e2e "ours end to end: jobs/s, durable" "$TARGET_E2E_DURABLE_RATIO"
+    jobs_row e2e_scraped "  same, /metrics scraped every 1 s" "$TARGET_E2E_DURABLE_RATIO"
     jobs_row e2e_nofsync "ours end to end: jobs/s, --no-fsync" "$TARGET_E2E_RATIO"
     echo
     printf '%-38s %11s  %s\n' "nginx reference GET req/s (mean)" "$NGINX_REF" ""
