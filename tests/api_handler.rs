@@ -230,10 +230,15 @@ fn waits_hold_until_done_without_taking_a_worker() {
 }
 
 #[test]
-fn the_page_is_html_with_a_content_security_policy() {
+fn the_pages_are_html_with_a_content_security_policy() {
     let dir = TempDir::new("api-page");
     let (api, _jobs) = api(&dir, 10);
-    for target in ["/", "/?question=x&view=map&state=Ohio", "/index.html"] {
+    for target in [
+        "/",
+        "/?question=x&view=map&state=Ohio",
+        "/index.html",
+        "/status",
+    ] {
         let r = api.handle(&request("GET", target, ""));
         assert_eq!(r.status, 200, "{target}");
         assert!(r.content_type.starts_with("text/html"), "{target}");
@@ -472,4 +477,68 @@ fn jobs_listing_rejects_bad_paging_with_a_reason() {
             "{target}"
         );
     }
+}
+
+/// The listing ends at the last job that existed when it began: jobs
+/// submitted while it is written (a hundred on every write, as busy clients
+/// would) are not listed, and the listing still ends.
+#[test]
+fn jobs_listing_ends_at_the_last_job_when_it_began() {
+    use le_stats_sportif::api::{write_job_list, JobsPaging, JOBS_PAGE};
+    use std::io::{self, Write};
+    use std::time::Duration;
+
+    const JOBS: usize = 2 * JOBS_PAGE + 5;
+    const SUBMITTED_PER_WRITE: usize = 100;
+    let dir = TempDir::new("api-jobs-moving-end");
+    let (_api, jobs) = api(&dir, JOBS + 10 * SUBMITTED_PER_WRITE);
+    for _ in 0..JOBS {
+        jobs.submit(Box::new(|| Ok("1".to_owned())))
+            .expect("accepted");
+    }
+    common::poll(Duration::from_secs(60), || {
+        (jobs.pending() == 0).then_some(())
+    });
+
+    /// Submits more jobs on every write, then keeps the bytes.
+    struct Submitter<'a> {
+        jobs: &'a Jobs,
+        bytes: Vec<u8>,
+    }
+    impl Write for Submitter<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            for _ in 0..SUBMITTED_PER_WRITE {
+                self.jobs
+                    .submit(Box::new(|| Ok("1".to_owned())))
+                    .expect("accepted");
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut submitter = Submitter {
+        jobs: &jobs,
+        bytes: Vec::new(),
+    };
+    let paging = JobsPaging {
+        after: None,
+        limit: None,
+    };
+    write_job_list(&jobs, paging, &mut submitter).expect("written");
+    assert!(jobs.last_id() > Some(JobId(JOBS as u64)), "jobs were added");
+    let listed = String::from_utf8(submitter.bytes).unwrap();
+    let expected = expected_listing(1..=JOBS as u64, None);
+    // Compared whole, reported short: a failure would print megabytes.
+    assert!(
+        listed == expected,
+        "listed {} bytes ending {:?}, expected {} ending {:?}",
+        listed.len(),
+        &listed[listed.len().saturating_sub(60)..],
+        expected.len(),
+        &expected[expected.len() - 60..]
+    );
+    jobs.join();
 }
