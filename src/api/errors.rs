@@ -55,7 +55,7 @@ pub enum ApiError {
 pub enum BodyProblem {
     /// No body at all (or only whitespace).
     Missing,
-    /// Not JSON; serde_json's description.
+    /// Not JSON; `serde_json`'s description.
     NotJson(String),
     /// JSON, but not an object.
     NotObject,
