@@ -10,7 +10,8 @@ use serde_json::Value;
 /// from a body, whatever its Content-Type says. Other members are ignored.
 ///
 /// # Errors
-/// A body that is empty or not a JSON object, or a missing or non-string field.
+/// A body that is empty, nested too deep, or not a JSON object, or a
+/// missing or non-string field (see [`BodyProblem`]).
 pub(super) fn parse_query(endpoint: Endpoint, body: &[u8]) -> Result<Query, BodyProblem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyProblem::Missing);

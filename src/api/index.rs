@@ -1,5 +1,5 @@
-//! `GET /api`: the index of every endpoint, its methods, body fields and
-//! what it does.
+//! `GET /api`: the endpoint index — each endpoint's methods, body fields
+//! and what it does.
 
 use super::route::{route, Route};
 use super::{done_list, json_string};
@@ -68,8 +68,10 @@ fn what_it_answers(endpoint: Endpoint) -> &'static str {
     }
 }
 
-/// `GET /api`: every endpoint, its methods (as `Allow` lists them, read from
-/// the router so the two cannot differ), its body fields and what it does.
+/// `GET /api`: the course's endpoints and the chart page — each with its
+/// methods (as `Allow` lists them, read from the router so the two cannot
+/// differ), its body fields and what it does. The observability paths
+/// (`/metrics`, `/api/status`, `/status`) are not listed.
 pub(super) fn api_index() -> Response {
     let mut items = Vec::with_capacity(Endpoint::ALL.len() + OTHER_ENDPOINTS.len());
     for endpoint in Endpoint::ALL {
@@ -87,7 +89,7 @@ pub(super) fn api_index() -> Response {
     }
     for OtherEndpoint { path, about } in OTHER_ENDPOINTS {
         let routed = route(path.replace("<job_id>", "1").as_str()).map(Route::allowed_methods);
-        // Every path of the table is routed (a unit test checks it).
+        // Every path of the table is routed (test `every_index_path_is_routed`).
         let allow = routed.unwrap_or("GET, HEAD");
         items.push(index_entry(path, allow, "[]", about));
     }

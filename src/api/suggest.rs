@@ -9,7 +9,7 @@ const MAX_SUGGESTIONS: usize = 3;
 /// Longest name that is also looked up word by word ("fruit" finds the
 /// question about fruit): a longer one cannot be a few typed words, and
 /// matching a megabyte of words against every question is not worth it.
-const MAX_WORDS_QUERY_CHARS: usize = 200;
+const MAX_WORDS_QUERY_BYTES: usize = 200;
 
 /// `" (names are case-sensitive)"` when `wanted` is one of `known` but for
 /// letter case, else `""`: the suggestion then carries the right spelling.
@@ -43,9 +43,9 @@ pub(super) fn suggestions(wanted: &str, known: &[&str]) -> Vec<String> {
 /// The names of `known` (in their order) that contain every word of
 /// `wanted`, ignoring letter case: "obesity" finds the obesity question.
 /// Words are runs of letters and digits; a `wanted` with no word, or longer
-/// than [`MAX_WORDS_QUERY_CHARS`] bytes, finds nothing.
+/// than [`MAX_WORDS_QUERY_BYTES`], finds nothing.
 fn contain_every_word(wanted: &str, known: &[&str]) -> Vec<String> {
-    if wanted.len() > MAX_WORDS_QUERY_CHARS {
+    if wanted.len() > MAX_WORDS_QUERY_BYTES {
         return Vec::new();
     }
     let wanted = wanted.to_lowercase();
