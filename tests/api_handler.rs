@@ -5,12 +5,14 @@
 mod common;
 
 use common::TempDir;
-use le_stats_sportif::api::Api;
+use le_stats_sportif::api::{write_job_list, Api, JobsPaging, JOBS_PAGE};
 use le_stats_sportif::http::{Handler, Request, Response, Version};
 use le_stats_sportif::jobs::{JobId, Jobs};
 use le_stats_sportif::lifecycle::Lifecycle;
 use le_stats_sportif::log::Logger;
+use std::io::{self, Write};
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 const OBESITY: &str = "Percent of adults aged 18 years and older who have obesity";
 
@@ -218,7 +220,7 @@ fn waits_hold_until_done_without_taking_a_worker() {
         open_gate.send(()).expect("the gated job waits");
         for _ in 0..8 {
             let body = answers
-                .recv_timeout(std::time::Duration::from_secs(20))
+                .recv_timeout(Duration::from_secs(20))
                 .expect("every waiter is answered once the job is done");
             assert_eq!(
                 String::from_utf8(body).unwrap(),
@@ -230,10 +232,15 @@ fn waits_hold_until_done_without_taking_a_worker() {
 }
 
 #[test]
-fn the_page_is_html_with_a_content_security_policy() {
+fn the_pages_are_html_with_a_content_security_policy() {
     let dir = TempDir::new("api-page");
     let (api, _jobs) = api(&dir, 10);
-    for target in ["/", "/?question=x&view=map&state=Ohio", "/index.html"] {
+    for target in [
+        "/",
+        "/?question=x&view=map&state=Ohio",
+        "/index.html",
+        "/status",
+    ] {
         let r = api.handle(&request("GET", target, ""));
         assert_eq!(r.status, 200, "{target}");
         assert!(r.content_type.starts_with("text/html"), "{target}");
@@ -287,16 +294,40 @@ fn body_text(api: &Api, target: &str) -> (u16, String) {
     (r.status, String::from_utf8(body).expect("UTF-8"))
 }
 
+/// Records each write's size; on each, checks that another thread can
+/// take the table lock (`pending`) before the write returns.
+struct Probe<'a> {
+    jobs: &'a Arc<Jobs>,
+    writes: Vec<usize>,
+    bytes: Vec<u8>,
+}
+impl Write for Probe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (tx, rx) = mpsc::channel();
+        let jobs = Arc::clone(self.jobs);
+        std::thread::spawn(move || {
+            let _ = tx.send(jobs.pending());
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(20)),
+            Ok(0),
+            "the table lock is held while the listing writes"
+        );
+        self.writes.push(buf.len());
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Issue 9, item 5: the listing is written page by page — each write holds
 /// at most one page of `JOBS_PAGE` jobs, and the table lock is free while a
 /// page is being written (another thread reads the table meanwhile) — and
 /// its bytes are exactly the course's format plus a newline.
 #[test]
 fn jobs_listing_is_streamed_a_page_at_a_time_without_the_lock() {
-    use le_stats_sportif::api::{write_job_list, JobsPaging, JOBS_PAGE};
-    use std::io::{self, Write};
-    use std::time::Duration;
-
     const JOBS: usize = 3 * JOBS_PAGE + 5;
     let dir = TempDir::new("api-jobs-stream");
     let (api, jobs) = finished_jobs(&dir, JOBS);
@@ -310,33 +341,6 @@ fn jobs_listing_is_streamed_a_page_at_a_time_without_the_lock() {
         expected
     );
 
-    /// Records each write's size; on each, checks that another thread can
-    /// take the table lock (`pending`) before the write returns.
-    struct Probe<'a> {
-        jobs: &'a Arc<Jobs>,
-        writes: Vec<usize>,
-        bytes: Vec<u8>,
-    }
-    impl Write for Probe<'_> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let (tx, rx) = mpsc::channel();
-            let jobs = Arc::clone(self.jobs);
-            std::thread::spawn(move || {
-                let _ = tx.send(jobs.pending());
-            });
-            assert_eq!(
-                rx.recv_timeout(Duration::from_secs(20)),
-                Ok(0),
-                "the table lock is held while the listing writes"
-            );
-            self.writes.push(buf.len());
-            self.bytes.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
     let mut probe = Probe {
         jobs: &jobs,
         writes: Vec::new(),
@@ -361,9 +365,9 @@ fn jobs_listing_is_streamed_a_page_at_a_time_without_the_lock() {
 
 #[test]
 fn jobs_listing_pages_with_after_and_limit() {
-    const JOBS: u64 = 9000; // more than two pages of 4096
+    const JOBS: usize = 9000; // more than two pages of 4096
     let dir = TempDir::new("api-jobs-paging");
-    let (api, _jobs) = finished_jobs(&dir, JOBS as usize);
+    let (api, _jobs) = finished_jobs(&dir, JOBS);
     let next = |id: u64| format!("\"job_id_{id}\"");
     let cases: [(&str, std::ops::RangeInclusive<u64>, Option<String>); 9] = [
         ("/api/jobs?limit=5", 1..=5, Some(next(5))),
@@ -396,7 +400,7 @@ fn jobs_listing_pages_with_after_and_limit() {
             Some("null".into()),
         ),
         // Other parameters are ignored, and no paging means no `next`.
-        ("/api/jobs?t=123", 1..=JOBS, None),
+        ("/api/jobs?t=123", 1..=JOBS as u64, None),
     ];
     for (target, ids, next) in cases {
         assert_eq!(
@@ -472,4 +476,67 @@ fn jobs_listing_rejects_bad_paging_with_a_reason() {
             "{target}"
         );
     }
+}
+
+/// How many jobs [`Submitter`] submits on each write.
+const SUBMITTED_PER_WRITE: usize = 100;
+
+/// Submits more jobs on every write, then keeps the bytes.
+struct Submitter<'a> {
+    jobs: &'a Jobs,
+    bytes: Vec<u8>,
+}
+impl Write for Submitter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for _ in 0..SUBMITTED_PER_WRITE {
+            self.jobs
+                .submit(Box::new(|| Ok("1".to_owned())))
+                .expect("accepted");
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The listing ends at the last job that existed when it began: jobs
+/// submitted while it is written (a hundred on every write, as busy clients
+/// would) are not listed, and the listing still ends.
+#[test]
+fn jobs_listing_ends_at_the_last_job_when_it_began() {
+    const JOBS: usize = 2 * JOBS_PAGE + 5;
+    let dir = TempDir::new("api-jobs-moving-end");
+    let (_api, jobs) = api(&dir, JOBS + 10 * SUBMITTED_PER_WRITE);
+    for _ in 0..JOBS {
+        jobs.submit(Box::new(|| Ok("1".to_owned())))
+            .expect("accepted");
+    }
+    common::poll(Duration::from_secs(30), || {
+        (jobs.pending() == 0).then_some(())
+    });
+
+    let mut submitter = Submitter {
+        jobs: &jobs,
+        bytes: Vec::new(),
+    };
+    let paging = JobsPaging {
+        after: None,
+        limit: None,
+    };
+    write_job_list(&jobs, paging, &mut submitter).expect("written");
+    assert!(jobs.last_id() > Some(JobId(JOBS as u64)), "jobs were added");
+    let listed = String::from_utf8(submitter.bytes).unwrap();
+    let expected = expected_listing(1..=JOBS as u64, None);
+    // Compared whole, reported short: a failure would print megabytes.
+    assert!(
+        listed == expected,
+        "listed {} bytes ending {:?}, expected {} ending {:?}",
+        listed.len(),
+        &listed[listed.len().saturating_sub(60)..],
+        expected.len(),
+        &expected[expected.len() - 60..]
+    );
+    jobs.join();
 }

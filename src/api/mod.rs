@@ -1,0 +1,270 @@
+//! The API: routing, request validation, JSON bodies, and — in one place,
+//! [`ApiError::into_response`] — the mapping from every error to its status.
+//!
+//! [`Api`] implements [`Handler`], so it is tested without a socket: build a
+//! [`Request`], call [`Handler::handle`], look at the [`Response`].
+//!
+//! Where each concept lives:
+//!
+//! | file | concern |
+//! |---|---|
+//! | `mod.rs` | [`Api`]: dispatch and the handlers of each route |
+//! | `route.rs` | paths → routes, and the methods each route takes |
+//! | `errors.rs` | [`ApiError`], [`BodyProblem`], errors → statuses and teaching messages |
+//! | `body.rs` | a computing request's JSON body → `Query`; the JSON depth scan |
+//! | `query_string.rs` | the query string; `get_results`' `?wait=` |
+//! | `job_list.rs` | the streamed `/api/jobs` listing and its paging |
+//! | `index.rs` | the `GET /api` index |
+//! | `suggest.rs` | "did you mean" for unknown names |
+//! | `pages.rs` | the HTML pages and their Content-Security-Policies |
+
+mod body;
+mod errors;
+mod index;
+mod job_list;
+mod pages;
+mod query_string;
+mod route;
+mod suggest;
+
+pub use errors::{ApiError, BodyProblem};
+pub use job_list::{write_job_list, JobsPaging, JOBS_PAGE};
+
+use crate::dataset::Dataset;
+use crate::http::response::StreamBody;
+use crate::http::{Handler, Request, Response};
+use crate::jobs::{JobId, JobOutcome, Jobs};
+use crate::lifecycle::Lifecycle;
+use crate::limits::RESULT_WAIT;
+use crate::log::Logger;
+use crate::scoreboard;
+use crate::stats::{self, Direction, Endpoint};
+use route::{route, Route};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The API over one dataset and one job table.
+pub struct Api {
+    dataset: Arc<Dataset>,
+    jobs: Arc<Jobs>,
+    lifecycle: Arc<Lifecycle>,
+    /// The logs whose queue depth and dropped lines `/metrics` and
+    /// `/api/status` report (the server log and the access log).
+    logs: Vec<Logger>,
+}
+
+impl Handler for Api {
+    fn handle(&self, request: &Request) -> Response {
+        self.dispatch(request)
+            .unwrap_or_else(ApiError::into_response)
+    }
+}
+
+impl Api {
+    #[must_use]
+    pub fn new(dataset: Arc<Dataset>, jobs: Arc<Jobs>, lifecycle: Arc<Lifecycle>) -> Api {
+        Api {
+            dataset,
+            jobs,
+            lifecycle,
+            logs: Vec::new(),
+        }
+    }
+
+    /// Reports these logs' queue depth and dropped lines (summed) in
+    /// `/metrics` and `/api/status`.
+    #[must_use]
+    pub fn reporting_logs(mut self, logs: Vec<Logger>) -> Api {
+        self.logs = logs;
+        self
+    }
+
+    /// Routes `request`, checks its method, and runs the route's handler.
+    fn dispatch(&self, request: &Request) -> Result<Response, ApiError> {
+        let route = route(request.path()).ok_or_else(|| ApiError::NotFound {
+            path: request.path().to_owned(),
+        })?;
+        let allow = route.allowed_methods();
+        // Where HEAD is allowed it is answered as GET; the response writer
+        // drops the body.
+        if !allow.split(", ").any(|m| m == request.method) {
+            return Err(ApiError::MethodNotAllowed {
+                allow,
+                method: request.method.clone(),
+                path: request.path().to_owned(),
+            });
+        }
+        let query = query_string::query_string(&request.target);
+        match route {
+            Route::Index => Ok(pages::index_page()),
+            Route::ApiIndex => Ok(index::api_index()),
+            Route::Compute(endpoint) => self.submit(endpoint, request),
+            Route::GetResults(id) => self.get_results(id, query),
+            Route::Jobs => self.list_jobs(query),
+            Route::NumJobs => Ok(Response::json(
+                200,
+                format!(r#"{{"num_jobs": {}}}"#, self.jobs.pending()),
+            )),
+            Route::GracefulShutdown => Ok(self.graceful_shutdown()),
+            Route::Questions => Ok(self.questions()),
+            Route::States => Ok(self.states()),
+            Route::Metrics => Ok(Response {
+                status: 200,
+                content_type: crate::metrics::CONTENT_TYPE,
+                headers: Vec::new(),
+                body: crate::metrics::render(&self.observed()).into_bytes(),
+                stream: None,
+            }),
+            Route::Status => Ok(Response::json(
+                200,
+                scoreboard::render_json(&self.observed()),
+            )),
+            Route::StatusPage => Ok(pages::status_page()),
+        }
+    }
+
+    /// What `/metrics` and `/api/status` report that this API owns.
+    fn observed(&self) -> crate::metrics::Snapshot {
+        crate::metrics::Snapshot {
+            pending_jobs: self.jobs.pending(),
+            accepting: self.jobs.is_accepting(),
+            log_queue_depth: self.logs.iter().map(Logger::queue_depth).sum(),
+            log_lines_dropped: self.logs.iter().map(Logger::dropped_lines).sum(),
+        }
+    }
+
+    /// Validates a computing request and queues its job.
+    fn submit(&self, endpoint: Endpoint, request: &Request) -> Result<Response, ApiError> {
+        let host = request.header("host");
+        let query = body::parse_query(endpoint, &request.body)
+            .map_err(|problem| ApiError::from_body_problem(&self.dataset, endpoint, host, problem))
+            .and_then(|query| match stats::validate(&self.dataset, &query) {
+                Ok(()) => Ok(query),
+                Err(error) => Err(ApiError::from_stats_error(&self.dataset, &error)),
+            })
+            // After shutdown began every computing request is a 503, valid
+            // or not. Checked only for invalid ones: `Jobs::submit` refuses
+            // valid ones itself, under its lock.
+            .map_err(|error| {
+                if self.jobs.is_accepting() {
+                    error
+                } else {
+                    ApiError::ShuttingDown
+                }
+            })?;
+        let dataset = Arc::clone(&self.dataset);
+        let submitted = Instant::now();
+        let id = self
+            .jobs
+            .submit_as(
+                endpoint.name(),
+                Box::new(move || {
+                    crate::metrics::job_endpoint(endpoint, submitted);
+                    stats::compute(&dataset, &query)
+                        .map(|answer| answer.to_json())
+                        .map_err(|e| e.to_string())
+                }),
+            )
+            .map_err(|refused| ApiError::from_refused(crate::metrics::job_refused(refused)))?;
+        crate::metrics::job_submitted(endpoint);
+        Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
+    }
+
+    /// The job's outcome, after waiting for a running job up to `?wait=`
+    /// seconds (default [`RESULT_WAIT`]). The wait happens on this
+    /// connection's thread, on the job table's Condvar: no worker is held
+    /// (test `waits_hold_until_done_without_taking_a_worker`).
+    fn get_results(&self, id: &str, query: Option<&str>) -> Result<Response, ApiError> {
+        let wait = query_string::parse_wait(query)?.unwrap_or(RESULT_WAIT);
+        let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
+        scoreboard::set_job(scoreboard::State::WaitingForJob, id.0);
+        let outcome = self.jobs.outcome_within(id, wait);
+        scoreboard::set(scoreboard::State::Handling);
+        let body = match outcome.ok_or(ApiError::InvalidJobId)? {
+            JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
+            JobOutcome::Done(data) => {
+                const HEAD: &[u8] = br#"{"status": "done", "data": "#;
+                let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+                body.extend_from_slice(HEAD);
+                body.extend_from_slice(&data);
+                body.push(b'}');
+                body
+            }
+            // A job that failed is still a successful request: 200.
+            JobOutcome::Error(reason) => return Ok(Response::error(200, &reason)),
+        };
+        Ok(Response::json(200, body))
+    }
+
+    /// `/api/jobs[?after=job_id_N][&limit=K]`: the job list, streamed page
+    /// by page (see [`write_job_list`]), never built whole in memory.
+    fn list_jobs(&self, query: Option<&str>) -> Result<Response, ApiError> {
+        let paging = JobsPaging::parse(query.unwrap_or(""))?;
+        let jobs = Arc::clone(&self.jobs);
+        Ok(Response::json_stream(
+            200,
+            StreamBody::new(move |out| write_job_list(&jobs, paging, out)),
+        ))
+    }
+
+    /// Stops accepting jobs at once (later submissions get 503), then wakes
+    /// the main thread, which joins the workers once the queue is empty.
+    fn graceful_shutdown(&self) -> Response {
+        self.jobs.stop_accepting();
+        self.lifecycle.request_drain();
+        let status = if self.jobs.pending() == 0 {
+            "done"
+        } else {
+            "running"
+        };
+        Response::json(200, format!(r#"{{"status": "{status}"}}"#))
+    }
+
+    /// `/api/questions`: every question and its best/worst direction.
+    fn questions(&self) -> Response {
+        let items: Vec<String> = self
+            .dataset
+            .questions()
+            .into_iter()
+            .map(|q| {
+                let direction = match stats::direction(q) {
+                    Some(Direction::LowerIsBetter) => r#""min""#,
+                    Some(Direction::HigherIsBetter) => r#""max""#,
+                    None => "null",
+                };
+                format!(
+                    r#"{{"question": {}, "direction": {direction}}}"#,
+                    json_string(q)
+                )
+            })
+            .collect();
+        done_list(&items)
+    }
+
+    /// `/api/states`: every state and territory.
+    fn states(&self) -> Response {
+        let items: Vec<String> = self
+            .dataset
+            .locations()
+            .into_iter()
+            .map(json_string)
+            .collect();
+        done_list(&items)
+    }
+}
+
+/// `{"status": "done", "data": [items]}` in the house style; each item is
+/// already JSON.
+fn done_list(items: &[String]) -> Response {
+    Response::json(
+        200,
+        format!(r#"{{"status": "done", "data": [{}]}}"#, items.join(", ")),
+    )
+}
+
+/// `text` as a JSON string literal, quotes included.
+fn json_string(text: &str) -> String {
+    // Serialising a `&str` cannot fail: serde_json only fails on maps with
+    // non-string keys and on I/O errors, neither possible here.
+    serde_json::to_string(text).expect("serialising a string cannot fail")
+}

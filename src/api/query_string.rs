@@ -1,0 +1,94 @@
+//! The query string of a request target, and `get_results`' only parameter,
+//! `?wait=SECONDS`.
+
+use super::errors::{quoted, ApiError};
+use crate::limits::MAX_RESULT_WAIT;
+use std::time::Duration;
+
+/// The query string of a request target: after the first `?`, before any `#`.
+pub(super) fn query_string(target: &str) -> Option<&str> {
+    let rest = &target[target.find('?')? + 1..];
+    Some(&rest[..rest.find('#').unwrap_or(rest.len())])
+}
+
+/// Reads `get_results`' query: only `wait=SECONDS`, a decimal number from 0
+/// to 30 (`MAX_RESULT_WAIT`), fractions allowed. An unknown or repeated
+/// parameter is a 400 rather than ignored, so that a typo (`?wiat=5`) does
+/// not silently turn a long wait into a short one.
+///
+/// # Errors
+/// A 400 naming the accepted parameter and range.
+pub(super) fn parse_wait(query: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    let max = MAX_RESULT_WAIT.as_secs();
+    let mut wait = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "wait" {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {}: get_results takes only ?wait=SECONDS (0 to {max})",
+                quoted(name)
+            )));
+        }
+        if wait.is_some() {
+            return Err(ApiError::bad_request("wait is given twice"));
+        }
+        let digits = value.bytes().filter(u8::is_ascii_digit).count();
+        let dots = value.bytes().filter(|&b| b == b'.').count();
+        let seconds = (digits > 0 && digits + dots == value.len() && dots <= 1)
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+            .filter(|s| *s <= MAX_RESULT_WAIT.as_secs_f64());
+        let Some(seconds) = seconds else {
+            return Err(ApiError::bad_request(format!(
+                "wait must be a number of seconds from 0 to {max} (e.g. ?wait=5 or ?wait=0.5), not {}",
+                quoted(value)
+            )));
+        };
+        wait = Some(Duration::from_secs_f64(seconds));
+    }
+    Ok(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_is_the_only_query_of_get_results() {
+        let ms = |n| Ok(Some(Duration::from_millis(n)));
+        assert_eq!(query_string("/a?wait=1#x"), Some("wait=1"));
+        assert_eq!(query_string("/a#x?y"), Some("y"));
+        assert_eq!(query_string("/a"), None);
+        assert_eq!(parse_wait(None), Ok(None));
+        assert_eq!(parse_wait(Some("")), Ok(None));
+        assert_eq!(parse_wait(Some("wait=0")), ms(0));
+        assert_eq!(parse_wait(Some("wait=0.25")), ms(250));
+        assert_eq!(parse_wait(Some("wait=.5")), ms(500));
+        assert_eq!(parse_wait(Some("wait=30")), ms(30_000));
+        assert_eq!(parse_wait(Some("wait=30.0")), ms(30_000));
+        for bad in [
+            "wait=30.01",
+            "wait=31",
+            "wait=-1",
+            "wait=1e1",
+            "wait=inf",
+            "wait=NaN",
+            "wait=",
+            "wait",
+            "wait=.",
+            "wait=1.2.3",
+            "wait=+1",
+            "wait=1&wait=2",
+            "wiat=1",
+            "wait=1&x=2",
+        ] {
+            let Err(ApiError::BadRequest { reason, .. }) = parse_wait(Some(bad)) else {
+                panic!("{bad} accepted");
+            };
+            assert!(
+                reason.contains("0 to 30") || reason.contains("twice"),
+                "{reason}"
+            );
+        }
+    }
+}
