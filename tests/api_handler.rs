@@ -399,8 +399,8 @@ fn jobs_listing_pages_with_after_and_limit() {
             std::ops::RangeInclusive::new(1, 0),
             Some("null".into()),
         ),
-        // Other parameters are ignored, and no paging means no `next`.
-        ("/api/jobs?t=123", 1..=JOBS as u64, None),
+        // No paging means no `next`.
+        ("/api/jobs", 1..=JOBS as u64, None),
     ];
     for (target, ids, next) in cases {
         assert_eq!(
@@ -433,6 +433,10 @@ fn jobs_listing_rejects_bad_paging_with_a_reason() {
     let dir = TempDir::new("api-jobs-bad-paging");
     let (api, _jobs) = finished_jobs(&dir, 3);
     for (target, reason) in [
+        (
+            "/api/jobs?lmit=3",
+            r#"unknown query parameter "lmit": /api/jobs takes ?after=job_id_N and ?limit=K"#,
+        ),
         (
             "/api/jobs?limit=0",
             r#"limit must be a positive integer, not "0""#,

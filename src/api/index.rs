@@ -16,14 +16,14 @@ struct OtherEndpoint {
 
 /// What every non-computing path does, for the `GET /api` index, in the
 /// order the index lists them (the computing endpoints come first).
-const OTHER_ENDPOINTS: [OtherEndpoint; 8] = [
+const OTHER_ENDPOINTS: [OtherEndpoint; 11] = [
     OtherEndpoint {
         path: "/api/get_results/<job_id>",
         about: "the job's status and result; ?wait=SECONDS (0-30) waits for a running job",
     },
     OtherEndpoint {
         path: "/api/jobs",
-        about: "every job and its status, in id order",
+        about: "every job and its status, in id order; ?after=job_id_N&limit=K for one page",
     },
     OtherEndpoint {
         path: "/api/num_jobs",
@@ -47,7 +47,19 @@ const OTHER_ENDPOINTS: [OtherEndpoint; 8] = [
     },
     OtherEndpoint {
         path: "/",
-        about: "the chart page (?question=Q preselects a question)",
+        about: "the chart page (?question=Q&view=ranking|diff|map|state&state=S)",
+    },
+    OtherEndpoint {
+        path: "/metrics",
+        about: "Prometheus metrics (text format 0.0.4)",
+    },
+    OtherEndpoint {
+        path: "/api/status",
+        about: "what every thread is doing now, the queue and the shutdown phase",
+    },
+    OtherEndpoint {
+        path: "/status",
+        about: "the live scoreboard page",
     },
 ];
 
@@ -117,12 +129,14 @@ mod tests {
         }
         let index: Value = serde_json::from_slice(&api_index().body).unwrap();
         let entries = index["data"].as_array().unwrap();
-        assert_eq!(entries.len(), 17);
+        assert_eq!(entries.len(), 20);
         assert_eq!(entries[1]["path"], "/api/state_mean");
         assert_eq!(entries[1]["method"], "POST");
         assert_eq!(entries[1]["body"], serde_json::json!(["question", "state"]));
         assert_eq!(entries[11]["path"], "/api/num_jobs");
         assert_eq!(entries[11]["method"], "GET, HEAD");
         assert_eq!(entries[12]["method"], "GET, POST");
+        assert_eq!(entries[19]["path"], "/status");
+        assert_eq!(entries[19]["method"], "GET, HEAD");
     }
 }

@@ -20,11 +20,11 @@ pub struct JobsPaging {
 
 impl JobsPaging {
     /// Reads `after` and `limit` from a query string; other parameters are
-    /// ignored (a cache-busting `?t=…` is harmless).
+    /// refused (a typo must not turn one page into the whole list).
     ///
     /// # Errors
     /// A 400 with a reason for an `after` that is not a job id, a `limit`
-    /// that is not a positive integer, or either given twice.
+    /// that is not a positive integer, either given twice, or another parameter.
     pub fn parse(query: &str) -> Result<JobsPaging, ApiError> {
         let mut paging = JobsPaging {
             after: None,
@@ -61,7 +61,14 @@ impl JobsPaging {
                         })?;
                     paging.limit = Some(limit);
                 }
-                _ => {}
+                // A typo (`?lmit=3`) must not silently turn one page into
+                // the whole list, which can be many megabytes.
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "unknown query parameter {}: /api/jobs takes ?after=job_id_N and ?limit=K",
+                        quoted(name)
+                    )))
+                }
             }
         }
         Ok(paging)
@@ -179,9 +186,11 @@ mod tests {
     }
 
     #[test]
-    fn paging_reads_after_and_limit_and_ignores_the_rest() {
+    fn paging_reads_after_and_limit_and_refuses_the_rest() {
+        assert!(JobsPaging::parse("lmit=3").is_err());
+        assert!(JobsPaging::parse("t=1&limit=3").is_err());
         assert_eq!(
-            JobsPaging::parse("t=1&after=job_id_7&limit=3"),
+            JobsPaging::parse("after=job_id_7&limit=3"),
             Ok(JobsPaging {
                 after: Some(JobId(7)),
                 limit: Some(3)
