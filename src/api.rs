@@ -81,6 +81,8 @@ pub enum ApiError {
     /// A computing request while job ids cannot be reserved on disk (503,
     /// `Retry-After`).
     IdsUnavailable,
+    /// A computing request once every job id is used (503, no retry).
+    IdsExhausted,
 }
 
 impl ApiError {
@@ -128,6 +130,7 @@ impl ApiError {
                 .with_header("Retry-After", "1"),
             ApiError::IdsUnavailable => Response::error(503, &Refused::IdsUnavailable.to_string())
                 .with_header("Retry-After", "1"),
+            ApiError::IdsExhausted => Response::error(503, &Refused::IdsExhausted.to_string()),
         }
     }
 }
@@ -333,6 +336,7 @@ impl Api {
                 Refused::ShuttingDown => ApiError::ShuttingDown,
                 Refused::QueueFull => ApiError::QueueFull,
                 Refused::IdsUnavailable => ApiError::IdsUnavailable,
+                Refused::IdsExhausted => ApiError::IdsExhausted,
             })?;
         crate::metrics::job_submitted(endpoint);
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
@@ -460,7 +464,7 @@ impl Api {
                 body
             }
             // A job that failed is still a successful request: 200.
-            JobOutcome::Error(reason) => return Ok(Response::error(200, &reason)),
+            JobOutcome::Error(reason) => return Ok(Response::error(200, reason.as_str())),
         };
         Ok(Response::json(200, body))
     }
