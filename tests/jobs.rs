@@ -363,10 +363,7 @@ fn results_that_cannot_be_written_are_kept_and_written_later() {
         .unwrap();
     assert_eq!(wait_finished(&jobs, a), done("[1]"));
     assert_eq!(wait_finished(&jobs, b), done("[2]"));
-    assert_eq!(
-        wait_finished(&jobs, c),
-        JobOutcome::Error("no data".into())
-    );
+    assert_eq!(wait_finished(&jobs, c), JobOutcome::Error("no data".into()));
     assert_eq!(
         all_statuses(&jobs)[1..3],
         [(a, JobStatus::Done), (b, JobStatus::Done)]
@@ -604,7 +601,7 @@ fn status_kb(field: &str) -> Option<u64> {
 /// memory and time for 200 000 jobs over 500 distinct results, then a
 /// restart over their files.
 #[test]
-#[ignore]
+#[ignore = "a measurement, run by hand: cargo test --release --test jobs -- --ignored --nocapture"]
 fn measure_200k_jobs() {
     const JOBS: usize = 200_000;
     let dir = TempDir::new("measure");

@@ -74,7 +74,7 @@
 //!
 //! # Files of this module
 //!
-//! - [`id`]: [`JobId`], its one spelling and its parsing;
+//! - `id`: [`JobId`], its one spelling and its parsing;
 //! - `table`: the job table, its Condvar shards, submitting, outcomes,
 //!   waits and listing pages;
 //! - `reservation`: the id reservation on disk, so that no id is reused;
@@ -450,7 +450,10 @@ mod tests {
             // stand-in persister's handle: it is then joining it.
             let deadline = std::time::Instant::now() + DEADLINE;
             while jobs.lock_closing().stage == CloseStage::Open {
-                assert!(std::time::Instant::now() < deadline, "first closer never started");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "first closer never started"
+                );
                 thread::yield_now();
             }
             let (second_tx, second_done) = mpsc::channel();
@@ -462,7 +465,11 @@ mod tests {
             let early = second_done.recv_timeout(Duration::from_millis(200));
             released.store(true, Ordering::SeqCst);
             drop(release_tx);
-            assert_eq!(early, Err(mpsc::RecvTimeoutError::Timeout), "returned early");
+            assert_eq!(
+                early,
+                Err(mpsc::RecvTimeoutError::Timeout),
+                "returned early"
+            );
             assert_eq!(second_done.recv_timeout(DEADLINE), Ok(true));
             first.join().unwrap();
         });

@@ -91,3 +91,48 @@ impl JobRecords {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::table::Entry;
+    use crate::log::Logger;
+    use crate::results::{ResultStore, ResultsLock, RESERVED_IDS_FILE};
+    use std::fs;
+
+    fn on_disk(dir: &std::path::Path) -> String {
+        fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap()
+    }
+
+    /// One write per block: the first id reserves a block, the ids inside
+    /// it write nothing, the first past it the next block; at shutdown the
+    /// reservation shrinks to the next id (so a clean restart has no gap).
+    #[test]
+    fn ids_are_reserved_a_block_at_a_time_and_shrunk_at_shutdown() {
+        let dir = std::env::temp_dir().join(format!("lss-reserve-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (store, restored) =
+            ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
+        let records = JobRecords::new(store, restored, Logger::disabled());
+        let mut table = records.lock_table();
+        records.reserve(&mut table, JobId(1)).unwrap();
+        assert_eq!(on_disk(&dir), (1 + ID_RESERVATION_BLOCK).to_string());
+        fs::remove_file(dir.join(RESERVED_IDS_FILE)).unwrap();
+        records
+            .reserve(&mut table, JobId(ID_RESERVATION_BLOCK))
+            .unwrap();
+        assert!(
+            !dir.join(RESERVED_IDS_FILE).exists(),
+            "inside the block: no write"
+        );
+        records
+            .reserve(&mut table, JobId(ID_RESERVATION_BLOCK + 1))
+            .unwrap();
+        assert_eq!(on_disk(&dir), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
+        table.entries.extend((0..3).map(|_| Entry::Running));
+        drop(table);
+        records.shrink_reservation();
+        assert_eq!(on_disk(&dir), "4");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

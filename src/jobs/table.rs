@@ -245,10 +245,7 @@ impl Jobs {
         if table.pending >= self.max_pending {
             return Err(Refused::QueueFull);
         }
-        let id = self
-            .records
-            .next_id(&table)
-            .ok_or(Refused::IdsExhausted)?;
+        let id = self.records.next_id(&table).ok_or(Refused::IdsExhausted)?;
         self.records.reserve(&mut table, id)?;
         let queued = QueuedJob {
             records: Arc::clone(&self.records),

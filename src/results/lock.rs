@@ -120,6 +120,7 @@ impl ResultsLock {
     }
 
     /// The locked directory.
+    #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
     }

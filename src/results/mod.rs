@@ -17,7 +17,7 @@
 //! # One server per directory
 //!
 //! [`ResultsLock::acquire`] takes an exclusive lock on `DIR/.lock`
-//! ([`File::try_lock`]) and the [`ResultStore`] keeps it for its whole life.
+//! ([`File::try_lock`](std::fs::File::try_lock)) and the [`ResultStore`] keeps it for its whole life.
 //! A second server fails there, before it has written anything, so it
 //! cannot hand out the first one's ids, delete its temporary files or append
 //! to its log (`main` takes the lock before opening the log). The kernel
@@ -52,15 +52,15 @@
 //!
 //! # Files of this module
 //!
-//! - [`lock`]: [`ResultsLock`], one server per directory;
-//! - [`persister`]: [`Persister`], the group commit of directory flushes;
-//! - [`store`]: [`ResultStore`], the job files — atomic writes, hard-link
+//! - `lock`: [`ResultsLock`], one server per directory;
+//! - `persister`: [`Persister`], the group commit of directory flushes;
+//! - `store`: [`ResultStore`], the job files — atomic writes, hard-link
 //!   de-duplication, the id reservation, damaged-file checks on reading.
 
 mod lock;
 mod persister;
 mod store;
 
-pub use lock::{LockError, ResultsLock, LOCK_FILE};
+pub use lock::{LockError, ResultsLock};
 pub use persister::Persister;
 pub use store::{ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID, RESERVED_IDS_FILE};

@@ -146,7 +146,7 @@ impl ResultStore {
     }
 
     /// Where job `id`'s result lives.
-    pub fn path_of(&self, id: JobId) -> PathBuf {
+    fn path_of(&self, id: JobId) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 
@@ -226,7 +226,7 @@ impl ResultStore {
     ///
     /// # Errors
     /// When the file cannot be read or is not UTF-8.
-    pub fn read_error(&self, id: JobId) -> io::Result<String> {
+    fn read_error(&self, id: JobId) -> io::Result<String> {
         fs::read_to_string(self.error_path_of(id))
     }
 
@@ -234,7 +234,7 @@ impl ResultStore {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn read(&self, id: JobId) -> io::Result<Vec<u8>> {
+    fn read(&self, id: JobId) -> io::Result<Vec<u8>> {
         fs::read(self.path_of(id))
     }
 
@@ -302,7 +302,9 @@ impl ResultStore {
 
     fn try_write_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         // Unique without a counter: one job's file is written by one thread
-        // at a time, and the reservation under the job table's lock.
+        // at a time, and the reservation by one thread at a time too (under
+        // the job table's lock, or at shutdown once no submission can; see
+        // `jobs/reservation.rs`).
         let temp = self.dir.join(format!("{TEMP_PREFIX}{name}"));
         let result = OpenOptions::new()
             .write(true)
@@ -382,7 +384,7 @@ fn remove_leftover(path: &Path) {
 }
 
 /// 64-bit FNV-1a of `bytes`: tiny and stable; collisions are checked.
-pub fn hash(bytes: &[u8]) -> u64 {
+fn hash(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     bytes
@@ -400,7 +402,6 @@ fn read_reservation(path: &Path) -> u64 {
         .filter(|&n| n < MAX_RESTORED_ID)
         .unwrap_or(0)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -453,7 +454,12 @@ mod tests {
 
     #[test]
     fn job_file_names() {
-        let job = |id, succeeded| Some(RestoredJob { id: JobId(id), succeeded });
+        let job = |id, succeeded| {
+            Some(RestoredJob {
+                id: JobId(id),
+                succeeded,
+            })
+        };
         assert_eq!(parse_job_file_name("job_id_1.json"), job(1, true));
         assert_eq!(parse_job_file_name("job_id_42.json"), job(42, true));
         assert_eq!(parse_job_file_name("job_id_7.error"), job(7, false));
@@ -519,12 +525,21 @@ mod tests {
         assert_eq!(
             found,
             [
-                RestoredJob { id: JobId(1), succeeded: false },
-                RestoredJob { id: JobId(2), succeeded: true },
+                RestoredJob {
+                    id: JobId(1),
+                    succeeded: false
+                },
+                RestoredJob {
+                    id: JobId(2),
+                    succeeded: true
+                },
             ]
         );
         let left = names(&scratch.0);
-        assert!(!left.contains(&".tmp-job_id_3.json".to_string()), "{left:?}");
+        assert!(
+            !left.contains(&".tmp-job_id_3.json".to_string()),
+            "{left:?}"
+        );
         assert!(left.contains(&".tmp-notes".to_string()), "{left:?}");
     }
 
@@ -556,7 +571,11 @@ mod tests {
         store.reserve_ids_below(1025).unwrap();
         drop(store);
         assert_eq!(open(&scratch.0, false).reserved_at_start(), 1025);
-        fs::write(scratch.0.join(RESERVED_IDS_FILE), MAX_RESTORED_ID.to_string()).unwrap();
+        fs::write(
+            scratch.0.join(RESERVED_IDS_FILE),
+            MAX_RESTORED_ID.to_string(),
+        )
+        .unwrap();
         assert_eq!(open(&scratch.0, false).reserved_at_start(), 0);
     }
 
@@ -585,8 +604,14 @@ mod tests {
     fn torn_files_read_back_as_damaged() {
         let scratch = Scratch::new("damaged");
         let store = open(&scratch.0, false);
-        let result = |id| RestoredJob { id: JobId(id), succeeded: true };
-        let failure = |id| RestoredJob { id: JobId(id), succeeded: false };
+        let result = |id| RestoredJob {
+            id: JobId(id),
+            succeeded: true,
+        };
+        let failure = |id| RestoredJob {
+            id: JobId(id),
+            succeeded: false,
+        };
         store.write_result(JobId(1), b"{\"a\": 1}").unwrap();
         store.write_error(JobId(2), "no data").unwrap();
         fs::write(store.path_of(JobId(3)), b"{\"a\": ").unwrap();
@@ -599,7 +624,10 @@ mod tests {
             store.read_back(failure(2)).unwrap(),
             ReadBack::Failure("no data".to_string())
         );
-        assert!(matches!(store.read_back(result(3)), Ok(ReadBack::Damaged(_))));
+        assert!(matches!(
+            store.read_back(result(3)),
+            Ok(ReadBack::Damaged(_))
+        ));
         assert_eq!(
             store.read_back(failure(4)).unwrap(),
             ReadBack::Damaged("empty failure record".to_string())
