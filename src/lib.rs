@@ -7,7 +7,7 @@
 //! - [`dataset`] loads the CSV once into an immutable, indexed [`dataset::Dataset`];
 //! - [`stats`] is pure functions `(&Dataset, &Query) -> Answer`;
 //! - [`pool`] is the worker threads; [`jobs`] numbers jobs, tracks their status
-//!   and persists their results through [`result_store`];
+//!   and persists their results through [`results`];
 //! - [`http`] parses and writes HTTP/1.1 bytes and runs connections;
 //!   [`server`] accepts them;
 //! - [`api`] routes requests, validates bodies and maps every error to a status;
@@ -27,7 +27,7 @@ pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod pool;
-pub mod result_store;
+pub mod results;
 pub mod scoreboard;
 pub mod server;
 pub mod stats;

@@ -46,6 +46,8 @@ pub enum ExitRequest {
 }
 
 impl Lifecycle {
+    /// No request made yet.
+    #[must_use]
     pub fn new() -> Lifecycle {
         Lifecycle::default()
     }

@@ -11,7 +11,7 @@ use le_stats_sportif::limits::{
     LOG_FLUSH_TIMEOUT, LOG_KEEP_FILES, LOG_MAX_BYTES, MAX_PENDING_JOBS,
 };
 use le_stats_sportif::log::Logger;
-use le_stats_sportif::result_store::ResultsLock;
+use le_stats_sportif::results::ResultsLock;
 use le_stats_sportif::server::Server;
 use std::io::Write;
 use std::path::Path;
@@ -138,7 +138,7 @@ fn run(config: &Config) -> Result<(), String> {
     // The main thread's duty from here on: carry out shutdown when asked.
     lifecycle.wait_for_drain_request();
     logger.info("shutdown requested: draining the job queue");
-    jobs.join();
+    jobs.close_and_wait();
     logger.info("every accepted job has finished; workers stopped");
     lifecycle.wait_for_exit_request();
     logger.info("exiting");

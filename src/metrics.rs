@@ -242,7 +242,8 @@ pub fn job_refused(refused: Refused) -> Refused {
     match refused {
         Refused::QueueFull => &REGISTRY.refused_queue_full,
         Refused::ShuttingDown => &REGISTRY.refused_shutting_down,
-        Refused::IdsUnavailable => &REGISTRY.refused_ids_unavailable,
+        // No id can be handed out either way: one counter for both.
+        Refused::IdsUnavailable | Refused::IdsExhausted => &REGISTRY.refused_ids_unavailable,
     }
     .fetch_add(1, Ordering::Relaxed);
     refused

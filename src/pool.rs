@@ -19,10 +19,13 @@
 //! A job that panics is caught on its worker, reported to stderr, and the
 //! worker takes the next job, so a bad job never shrinks the pool.
 //!
-//! [`ThreadPool::join`] takes the workers' handles out under a lock and joins
-//! them with no lock held; a second caller meanwhile waits on a Condvar
-//! (`join_finished`) until the first is done. A job calling `join` on its own
-//! pool gets an error at once instead of a deadlock.
+//! [`ThreadPool::close_and_wait`] takes the workers' handles out under a lock
+//! and joins them with no lock held; a second caller meanwhile waits on a
+//! Condvar (`join_finished`) until the first is done (`join_from_two_threads_at_once`
+//! in `tests/pool.rs`). A job calling `close_and_wait` on its own pool gets an
+//! error at once instead of a deadlock
+//! (`join_from_inside_a_job_is_an_error_not_a_deadlock`,
+//! `two_joiners_and_a_join_from_a_job_all_finish`).
 
 use std::any::Any;
 use std::io::{self, Write as _};
@@ -49,8 +52,8 @@ impl std::fmt::Display for PoolClosed {
 
 impl std::error::Error for PoolClosed {}
 
-/// Returned by [`ThreadPool::join`] called from inside one of the pool's own
-/// jobs, which cannot wait for its own worker.
+/// Returned by [`ThreadPool::close_and_wait`] called from inside one of the
+/// pool's own jobs, which cannot wait for its own worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JoinFromWorker;
 
@@ -82,12 +85,13 @@ pub struct ThreadPool {
     sender: Mutex<Option<Sender<Job>>>,
     /// The workers not yet joined, and whether some caller is joining them.
     ///
-    /// Invariant: `workers` is emptied by the first [`join`](ThreadPool::join)
-    /// (which *takes* the handles, then releases the lock and joins them with
-    /// no lock held); `joining` is true exactly while such a caller is joining
-    /// handles it took. The lock is never held while waiting for a thread, so
-    /// a job may call `join` (or anything else) without deadlocking against a
-    /// joiner that waits for that job's worker.
+    /// Invariant: `workers` is emptied by the first
+    /// [`close_and_wait`](ThreadPool::close_and_wait) (which *takes* the
+    /// handles, then releases the lock and joins them with no lock held);
+    /// `joining` is true exactly while such a caller is joining handles it
+    /// took. The lock is never held while waiting for a thread, so a job
+    /// that calls `close_and_wait` (an error, see there) or `execute` meanwhile
+    /// does not block on this lock.
     ///
     /// Poisoning: every critical section is one `take`, one assignment or one
     /// read, which a panic cannot leave half done, so a poisoned lock is
@@ -95,11 +99,11 @@ pub struct ThreadPool {
     joins: Mutex<JoinState>,
     /// Signalled when a joiner has joined every worker it took (`joining`
     /// went from true to false). Condition: `!joins.joining`; waited on by
-    /// the other callers of `join`, which must not return before the workers
-    /// are gone.
+    /// the other callers of `close_and_wait`, which must not return before
+    /// the workers are gone.
     join_finished: Condvar,
-    /// The ids of the worker threads, so that `join` can tell when it is
-    /// called from inside a job. Written only while the pool is built.
+    /// The ids of the worker threads, so that `close_and_wait` can tell when
+    /// it is called from inside a job. Written only while the pool is built.
     worker_ids: Vec<ThreadId>,
 }
 
@@ -117,18 +121,6 @@ struct Worker {
 
 impl ThreadPool {
     /// Starts `size` workers (at least one), named `worker-0` … `worker-(size-1)`.
-    ///
-    /// # Panics
-    /// If the operating system refuses to start a thread, like
-    /// [`std::thread::spawn`]. Use [`ThreadPool::build`] to get the error instead.
-    pub fn new(size: usize) -> ThreadPool {
-        match ThreadPool::build(size) {
-            Ok(pool) => pool,
-            Err(error) => panic!("cannot start the worker threads: {error}"),
-        }
-    }
-
-    /// Starts `size` workers (at least one), like [`ThreadPool::new`].
     ///
     /// # Errors
     /// When a thread cannot be started; the workers already started are
@@ -175,7 +167,8 @@ impl ThreadPool {
     }
 
     /// Stops accepting jobs; the workers finish the queue, then exit.
-    /// Returns at once (see [`join`](ThreadPool::join) to wait). Idempotent.
+    /// Returns at once (see [`close_and_wait`](ThreadPool::close_and_wait) to
+    /// wait). Idempotent.
     pub fn close(&self) {
         let sender = self
             .sender
@@ -190,16 +183,17 @@ impl ThreadPool {
     /// Closes the pool and blocks until every worker has exited, i.e. until
     /// every queued job has run. Idempotent, and safe to call from several
     /// threads at once: every caller returns only after all workers are gone
-    /// (the first caller joins them; the others wait on `join_finished`).
+    /// (the first caller joins them; the others wait on `join_finished`;
+    /// `join_from_two_threads_at_once` in `tests/pool.rs`).
     ///
     /// # Errors
     /// [`JoinFromWorker`] when called from inside one of this pool's own jobs:
     /// a worker cannot wait for itself, and waiting for the others could
     /// deadlock against a caller that is waiting for this worker. The pool is
     /// closed all the same (so the workers leave once the queue is drained),
-    /// and the call returns at once, without waiting; another caller's `join`
-    /// (or the pool's `Drop`) still waits for every worker.
-    pub fn join(&self) -> Result<(), JoinFromWorker> {
+    /// and the call returns at once, without waiting; another caller's
+    /// `close_and_wait` (or the pool's `Drop`) still waits for every worker.
+    pub fn close_and_wait(&self) -> Result<(), JoinFromWorker> {
         self.close();
         if self.worker_ids.contains(&thread::current().id()) {
             return Err(JoinFromWorker);
@@ -217,8 +211,8 @@ impl ThreadPool {
         }
         let workers = std::mem::take(&mut joins.workers);
         joins.joining = true;
-        // No lock is held while joining: a job that calls `join`, `execute`
-        // or anything else of this pool meanwhile cannot block on us.
+        // No lock is held while joining: a job that calls `close_and_wait`,
+        // `execute` or anything else of this pool meanwhile cannot block on us.
         drop(joins);
         for worker in workers {
             if worker.thread.join().is_err() {
@@ -244,10 +238,10 @@ impl Drop for ThreadPool {
     /// never loses a job and never leaves a thread behind — except when it is
     /// dropped from inside one of its own jobs (the last `Arc` released by a
     /// job): then the workers are detached, and leave once the queue is
-    /// drained (see [`ThreadPool::join`]).
+    /// drained (see [`ThreadPool::close_and_wait`]).
     fn drop(&mut self) {
         // The only error is "called from a worker", handled as documented.
-        let _ = self.join();
+        let _ = self.close_and_wait();
     }
 }
 
@@ -312,7 +306,7 @@ mod tests {
 
     #[test]
     fn size_zero_still_has_one_worker() {
-        let pool = ThreadPool::new(0);
+        let pool = ThreadPool::build(0).unwrap();
         assert_eq!(pool.lock_joins().workers.len(), 1);
         let ran = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&ran);
@@ -320,13 +314,13 @@ mod tests {
             counter.fetch_add(1, Ordering::SeqCst);
         }))
         .unwrap();
-        pool.join().unwrap();
+        pool.close_and_wait().unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn workers_are_named() {
-        let pool = ThreadPool::new(3);
+        let pool = ThreadPool::build(3).unwrap();
         let mut names: Vec<String> = pool
             .lock_joins()
             .workers

@@ -56,7 +56,7 @@ fn a_failed_job_is_a_200_with_an_error_status() {
         .submit(Box::new(|| Err("the work failed".to_owned())))
         .expect("accepted");
     assert_eq!(id, JobId(1));
-    jobs.join(); // every accepted job has finished
+    jobs.close_and_wait(); // every accepted job has finished
     let r = api.handle(&request("GET", "/api/get_results/job_id_1", ""));
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -87,7 +87,7 @@ fn a_full_queue_is_a_503_with_retry_after() {
     assert!(r.headers.contains(&("Retry-After", "1".to_owned())));
     assert_eq!(json(&r)["reason"], "too many jobs queued; retry later");
     open_gate.send(()).expect("the job waits at the gate");
-    jobs.join();
+    jobs.close_and_wait();
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn waits_hold_until_done_without_taking_a_worker() {
             );
         }
     });
-    jobs.join();
+    jobs.close_and_wait();
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn finished_jobs(dir: &TempDir, n: usize) -> (Api, Arc<Jobs>) {
         jobs.submit(Box::new(|| Ok("1".to_owned())))
             .expect("accepted");
     }
-    jobs.join(); // every job has finished; the table is still readable
+    jobs.close_and_wait(); // every job has finished; the table is still readable
     (api, jobs)
 }
 
@@ -542,5 +542,5 @@ fn jobs_listing_ends_at_the_last_job_when_it_began() {
         expected.len(),
         &expected[expected.len() - 60..]
     );
-    jobs.join();
+    jobs.close_and_wait();
 }

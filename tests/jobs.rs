@@ -54,6 +54,11 @@ fn wait_finished(jobs: &Jobs, id: JobId) -> JobOutcome {
     }
 }
 
+/// Every job with its status, in id order: the whole list as one page.
+fn all_statuses(jobs: &Jobs) -> Vec<(JobId, JobStatus)> {
+    jobs.statuses_after(None, usize::MAX)
+}
+
 fn done(bytes: &str) -> JobOutcome {
     JobOutcome::Done(Arc::from(bytes.as_bytes()))
 }
@@ -84,13 +89,13 @@ fn ids_are_in_order_and_unique_under_concurrent_submitters() {
             });
         }
     });
-    jobs.join();
+    jobs.close_and_wait();
     let mut all = all.into_inner().unwrap();
     all.sort_unstable();
     let expected: Vec<u64> = (1..=(SUBMITTERS * EACH) as u64).collect();
     assert_eq!(all, expected);
     assert_eq!(jobs.pending(), 0);
-    let statuses = jobs.statuses();
+    let statuses = all_statuses(&jobs);
     assert_eq!(statuses.len(), SUBMITTERS * EACH);
     assert!(statuses
         .iter()
@@ -110,7 +115,7 @@ fn a_job_is_running_from_the_moment_its_id_is_returned() {
     assert_eq!(jobs.outcome(second), Some(JobOutcome::Running));
     assert_eq!(jobs.pending(), 2);
     assert_eq!(
-        jobs.statuses(),
+        all_statuses(&jobs),
         [(first, JobStatus::Running), (second, JobStatus::Running)]
     );
     assert_eq!(jobs.outcome(JobId(3)), None);
@@ -130,7 +135,7 @@ fn a_panicking_job_is_an_error_and_the_pool_keeps_working() {
     let good = jobs.submit(constant("{\"a\": 1.0}")).unwrap();
     assert_eq!(
         wait_finished(&jobs, bad),
-        JobOutcome::Error(PANIC_REASON.to_string())
+        JobOutcome::Error(PANIC_REASON.into())
     );
     assert_eq!(wait_finished(&jobs, good), done("{\"a\": 1.0}"));
     assert_eq!(jobs.pending(), 0);
@@ -147,18 +152,18 @@ fn a_failing_job_reports_its_reason_and_a_restart_still_does() {
         .unwrap();
     assert_eq!(
         wait_finished(&jobs, id),
-        JobOutcome::Error("no data for this question".to_string())
+        JobOutcome::Error("no data for this question".into())
     );
-    assert_eq!(jobs.statuses(), [(id, JobStatus::Error)]);
+    assert_eq!(all_statuses(&jobs), [(id, JobStatus::Error)]);
     assert!(!results(&dir).join("job_id_1.json").exists());
     // The failure is recorded, so a restarted table still answers the id.
     drop(jobs);
     let restarted = open(&results(&dir), 1);
     assert_eq!(
         restarted.outcome(id),
-        Some(JobOutcome::Error("no data for this question".to_string()))
+        Some(JobOutcome::Error("no data for this question".into()))
     );
-    assert_eq!(restarted.statuses(), [(id, JobStatus::Error)]);
+    assert_eq!(all_statuses(&restarted), [(id, JobStatus::Error)]);
     assert_eq!(restarted.submit(constant("[]")).unwrap(), JobId(2));
 }
 
@@ -175,7 +180,7 @@ fn result_files_hold_exactly_the_bytes() {
         .iter()
         .map(|t| jobs.submit(constant(t)).unwrap())
         .collect();
-    jobs.join();
+    jobs.close_and_wait();
     for (id, text) in ids.iter().zip(texts) {
         let on_disk = fs::read(results(&dir).join(format!("{id}.json"))).unwrap();
         assert_eq!(on_disk, text.as_bytes());
@@ -195,7 +200,7 @@ fn identical_results_are_stored_once() {
     let a = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
     let b = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
     let c = jobs.submit(constant("{\"other\": 2.5}")).unwrap();
-    jobs.join();
+    jobs.close_and_wait();
     // One job file per job, with the job's bytes…
     for id in [a, b] {
         let path = results(&dir).join(format!("{id}.json"));
@@ -260,7 +265,7 @@ fn a_restarted_table_answers_earlier_jobs_and_continues_after_them() {
     assert_eq!(next, JobId(4));
     assert_eq!(wait_finished(&jobs, next), done("[4]"));
     assert_eq!(
-        jobs.statuses(),
+        all_statuses(&jobs),
         [
             (JobId(1), JobStatus::Done),
             (JobId(2), JobStatus::Done),
@@ -289,8 +294,8 @@ fn gaps_are_no_such_job() {
     }
     assert_eq!(jobs.outcome(JobId(5)), Some(done("[5]")));
     assert_eq!(jobs.submit(constant("[6]")).unwrap(), JobId(6));
-    jobs.join();
-    let ids: Vec<u64> = jobs.statuses().iter().map(|(id, _)| id.0).collect();
+    jobs.close_and_wait();
+    let ids: Vec<u64> = all_statuses(&jobs).iter().map(|(id, _)| id.0).collect();
     assert_eq!(ids, [2, 5, 6]);
 }
 
@@ -315,7 +320,7 @@ fn an_unreadable_restored_result_is_an_error() {
     fs::remove_file(results.join("job_id_1.json")).unwrap();
     assert!(matches!(jobs.outcome(JobId(1)), Some(JobOutcome::Error(_))));
     // Listed as it was found at start-up.
-    assert_eq!(jobs.statuses(), [(JobId(1), JobStatus::Done)]);
+    assert_eq!(all_statuses(&jobs), [(JobId(1), JobStatus::Done)]);
 }
 
 /// Failure 4 of issue 9: the results directory vanishes (`rm -rf`). The
@@ -358,19 +363,16 @@ fn results_that_cannot_be_written_are_kept_and_written_later() {
         .unwrap();
     assert_eq!(wait_finished(&jobs, a), done("[1]"));
     assert_eq!(wait_finished(&jobs, b), done("[2]"));
+    assert_eq!(wait_finished(&jobs, c), JobOutcome::Error("no data".into()));
     assert_eq!(
-        wait_finished(&jobs, c),
-        JobOutcome::Error("no data".to_string())
-    );
-    assert_eq!(
-        jobs.statuses()[1..3],
+        all_statuses(&jobs)[1..3],
         [(a, JobStatus::Done), (b, JobStatus::Done)]
     );
     // Writing works again: the next finished job writes the others too.
     fs::remove_file(&results).unwrap();
     let d = jobs.submit(constant("[3]")).unwrap();
     assert_eq!(wait_finished(&jobs, d), done("[3]"));
-    jobs.join();
+    jobs.close_and_wait();
     assert_eq!(fs::read(results.join(format!("{a}.json"))).unwrap(), b"[1]");
     assert_eq!(fs::read(results.join(format!("{b}.json"))).unwrap(), b"[2]");
     assert_eq!(
@@ -400,7 +402,7 @@ fn an_id_reservation_that_cannot_be_written_refuses_and_does_not_advance() {
             Some(Refused::IdsUnavailable)
         );
     }
-    assert!(jobs.statuses().is_empty());
+    assert!(all_statuses(&jobs).is_empty());
     fs::remove_file(&results).unwrap();
     let id = jobs.submit(constant("[1]")).unwrap();
     assert_eq!(id, JobId(1), "refused submissions used no id");
@@ -424,7 +426,7 @@ fn damaged_restored_files_are_errors() {
     fs::write(results.join("job_id_3.json"), "{\"Ohio\": 36.8}").unwrap();
     fs::write(results.join("job_id_4.error"), "").unwrap();
     let jobs = open(&results, 1);
-    let damaged = Some(JobOutcome::Error(DAMAGED_REASON.to_string()));
+    let damaged = Some(JobOutcome::Error(DAMAGED_REASON.into()));
     for n in [1, 2, 4] {
         assert_eq!(jobs.outcome(JobId(n)), damaged, "job_id_{n}");
         // Still damaged when asked again (answered without re-reading).
@@ -432,7 +434,7 @@ fn damaged_restored_files_are_errors() {
     }
     assert_eq!(jobs.outcome(JobId(3)), Some(done("{\"Ohio\": 36.8}")));
     assert_eq!(
-        jobs.statuses(),
+        all_statuses(&jobs),
         [
             (JobId(1), JobStatus::Error),
             (JobId(2), JobStatus::Error),
@@ -507,7 +509,7 @@ fn the_results_folder_is_flat_and_clients_may_empty_it() {
     let fresh: Vec<JobId> = (0..3)
         .map(|i| jobs.submit(constant(&format!("[{i}]"))).unwrap())
         .collect();
-    jobs.join();
+    jobs.close_and_wait();
     for (i, id) in fresh.iter().enumerate() {
         let text = fs::read_to_string(results.join(format!("{id}.json"))).unwrap();
         assert_eq!(text, format!("[{i}]"));
@@ -539,7 +541,7 @@ fn after_stop_accepting_submit_is_refused_and_join_waits_for_the_accepted() {
     let joiner = {
         let jobs = Arc::clone(&jobs);
         thread::spawn(move || {
-            jobs.join();
+            jobs.close_and_wait();
             let _ = joined_tx.send(jobs.pending());
         })
     };
@@ -549,8 +551,8 @@ fn after_stop_accepting_submit_is_refused_and_join_waits_for_the_accepted() {
     for (i, id) in accepted.iter().enumerate() {
         assert_eq!(jobs.outcome(*id), Some(done(&format!("[{i}]"))));
     }
-    jobs.join(); // idempotent
-    assert_eq!(jobs.statuses().len(), QUEUED + 1);
+    jobs.close_and_wait(); // idempotent
+    assert_eq!(all_statuses(&jobs).len(), QUEUED + 1);
 }
 
 #[test]
@@ -562,7 +564,7 @@ fn job_events_are_logged() {
     jobs.submit(constant("[1]")).unwrap();
     jobs.submit(Box::new(|| Err("bad question".to_string())))
         .unwrap();
-    jobs.join();
+    jobs.close_and_wait();
     logger.flush();
     let log = fs::read_to_string(&log_path).unwrap();
     let lines: Vec<&str> = log.lines().map(|l| &l[24..]).collect();
@@ -599,7 +601,7 @@ fn status_kb(field: &str) -> Option<u64> {
 /// memory and time for 200 000 jobs over 500 distinct results, then a
 /// restart over their files.
 #[test]
-#[ignore]
+#[ignore = "a measurement, run by hand: cargo test --release --test jobs -- --ignored --nocapture"]
 fn measure_200k_jobs() {
     const JOBS: usize = 200_000;
     let dir = TempDir::new("measure");
@@ -622,10 +624,10 @@ fn measure_200k_jobs() {
             thread::sleep(Duration::from_millis(1));
         }
     }
-    jobs.join();
+    jobs.close_and_wait();
     let ran = started.elapsed();
     let after = rss_kb();
-    assert_eq!(jobs.statuses().len(), JOBS);
+    assert_eq!(all_statuses(&jobs).len(), JOBS);
     let names = file_names(&results(&dir));
     assert_eq!(
         names.iter().filter(|n| n.starts_with("job_id_")).count(),
@@ -640,7 +642,7 @@ fn measure_200k_jobs() {
     let jobs = open(&results(&dir), 2);
     eprintln!(
         "restart over {} files: {:?}, RSS {:?} kB",
-        jobs.statuses().len(),
+        all_statuses(&jobs).len(),
         started.elapsed(),
         rss_kb()
     );
@@ -732,11 +734,11 @@ fn ids_handed_out_before_a_crash_are_never_given_again() {
 /// Durable mode (the default): jobs turn `done` only after the persister's
 /// directory flush, and a burst shares flushes; `--no-fsync` flushes
 /// nothing. (That flushes are shared is pinned down deterministically by
-/// `result_store::tests::a_burst_of_items_shares_flushes`.)
+/// `results::persister::tests::a_burst_of_items_shares_flushes`.)
 #[test]
 fn durable_jobs_are_flushed_and_no_fsync_jobs_are_not() {
     use le_stats_sportif::jobs::JobsOptions;
-    use le_stats_sportif::result_store::ResultsLock;
+    use le_stats_sportif::results::ResultsLock;
     const JOBS: usize = 200;
     for durable in [true, false] {
         let dir = TempDir::new("durable-jobs");
@@ -766,7 +768,7 @@ fn durable_jobs_are_flushed_and_no_fsync_jobs_are_not() {
         } else {
             assert_eq!(flushes, 0);
         }
-        jobs.join();
+        jobs.close_and_wait();
         assert_eq!(jobs.pending(), 0);
     }
 }
@@ -794,6 +796,6 @@ fn a_waiter_is_woken_by_a_failing_job() {
     };
     open_gate.send(()).unwrap();
     let (outcome, waited) = waiter.join().unwrap();
-    assert_eq!(outcome, Some(JobOutcome::Error("no data".to_string())));
+    assert_eq!(outcome, Some(JobOutcome::Error("no data".into())));
     assert!(waited < DEADLINE, "woken by the failure, not the timeout");
 }

@@ -416,7 +416,7 @@ fn a_jobs_submitted_line_always_precedes_its_done_line() {
             });
         }
     });
-    jobs.join();
+    jobs.close_and_wait();
     assert!(logger.flush());
     let total = SUBMITTERS * PER_SUBMITTER;
     let mut submitted_at = vec![None; total + 1];

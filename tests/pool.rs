@@ -33,7 +33,7 @@ fn finishes_in_time(f: impl FnOnce() + Send + 'static) -> bool {
 fn every_job_runs_exactly_once() {
     const JOBS: usize = 1000;
     let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..JOBS).map(|_| AtomicUsize::new(0)).collect());
-    let pool = ThreadPool::new(4);
+    let pool = ThreadPool::build(4).unwrap();
     for i in 0..JOBS {
         let runs = Arc::clone(&runs);
         pool.execute(Box::new(move || {
@@ -41,7 +41,7 @@ fn every_job_runs_exactly_once() {
         }))
         .unwrap();
     }
-    pool.join().unwrap();
+    pool.close_and_wait().unwrap();
     for (i, count) in runs.iter().enumerate() {
         assert_eq!(count.load(Ordering::SeqCst), 1, "job {i}");
     }
@@ -51,7 +51,7 @@ fn every_job_runs_exactly_once() {
 fn many_submitters_at_once() {
     let ran = AtomicUsize::new(0);
     let ran = Arc::new(ran);
-    let pool = ThreadPool::new(3);
+    let pool = ThreadPool::build(3).unwrap();
     thread::scope(|scope| {
         for _ in 0..8 {
             scope.spawn(|| {
@@ -65,14 +65,14 @@ fn many_submitters_at_once() {
             });
         }
     });
-    pool.join().unwrap();
+    pool.close_and_wait().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 8 * 250);
 }
 
 #[test]
 fn jobs_after_close_are_rejected_and_never_run() {
     let ran = Arc::new(AtomicUsize::new(0));
-    let pool = ThreadPool::new(2);
+    let pool = ThreadPool::build(2).unwrap();
     pool.close();
     pool.close(); // idempotent
     let counter = Arc::clone(&ran);
@@ -80,7 +80,7 @@ fn jobs_after_close_are_rejected_and_never_run() {
         counter.fetch_add(1, Ordering::SeqCst);
     }));
     assert_eq!(result, Err(PoolClosed));
-    pool.join().unwrap();
+    pool.close_and_wait().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
@@ -88,7 +88,7 @@ fn jobs_after_close_are_rejected_and_never_run() {
 fn join_waits_for_queued_jobs() {
     const QUEUED: usize = 20;
     let ran = Arc::new(AtomicUsize::new(0));
-    let pool = Arc::new(ThreadPool::new(1));
+    let pool = Arc::new(ThreadPool::build(1).unwrap());
     // The first job holds the only worker until the gate opens, so the
     // others are certainly still queued when join starts.
     let (open_gate, gate) = mpsc::channel::<()>();
@@ -108,7 +108,7 @@ fn join_waits_for_queued_jobs() {
         let pool = Arc::clone(&pool);
         let ran = Arc::clone(&ran);
         thread::spawn(move || {
-            pool.join().unwrap();
+            pool.close_and_wait().unwrap();
             // What join promises: every queued job has run when it returns.
             let _ = joined_tx.send(ran.load(Ordering::SeqCst));
         })
@@ -125,7 +125,7 @@ fn join_waits_for_queued_jobs() {
 #[test]
 fn a_panicking_job_does_not_reduce_strength() {
     const WORKERS: usize = 4;
-    let pool = ThreadPool::new(WORKERS);
+    let pool = ThreadPool::build(WORKERS).unwrap();
     for i in 0..WORKERS {
         pool.execute(Box::new(move || panic!("job {i} panics on purpose")))
             .unwrap();
@@ -151,13 +151,13 @@ fn a_panicking_job_does_not_reduce_strength() {
             panic!("only {i} of {WORKERS} jobs passed the barrier: fewer than {WORKERS} workers run at once");
         }
     }
-    pool.join().unwrap();
+    pool.close_and_wait().unwrap();
 }
 
 #[test]
 fn join_from_two_threads_at_once() {
     let ran = Arc::new(AtomicUsize::new(0));
-    let pool = ThreadPool::new(2);
+    let pool = ThreadPool::build(2).unwrap();
     let (open_gate, gate) = mpsc::channel::<()>();
     {
         let ran = Arc::clone(&ran);
@@ -173,7 +173,7 @@ fn join_from_two_threads_at_once() {
             let seen_tx = seen_tx.clone();
             let (pool, ran) = (&pool, &ran);
             scope.spawn(move || {
-                pool.join().unwrap();
+                pool.close_and_wait().unwrap();
                 // Each joiner, not only the first, returns after the job.
                 let _ = seen_tx.send(ran.load(Ordering::SeqCst));
             });
@@ -182,7 +182,7 @@ fn join_from_two_threads_at_once() {
         assert_eq!(seen.recv_timeout(DEADLINE), Ok(1));
         assert_eq!(seen.recv_timeout(DEADLINE), Ok(1));
     });
-    pool.join().unwrap(); // idempotent
+    pool.close_and_wait().unwrap(); // idempotent
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn drop_runs_every_queued_job() {
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&ran);
     assert!(finishes_in_time(move || {
-        let pool = ThreadPool::new(2);
+        let pool = ThreadPool::build(2).unwrap();
         for _ in 0..100 {
             let counter = Arc::clone(&counter);
             pool.execute(Box::new(move || {
@@ -205,17 +205,17 @@ fn drop_runs_every_queued_job() {
 
 #[test]
 fn join_from_inside_a_job_is_an_error_not_a_deadlock() {
-    let pool = Arc::new(ThreadPool::new(2));
+    let pool = Arc::new(ThreadPool::build(2).unwrap());
     let (done_tx, done) = mpsc::channel();
     let inner = Arc::clone(&pool);
     pool.execute(Box::new(move || {
-        let _ = done_tx.send(inner.join());
+        let _ = done_tx.send(inner.close_and_wait());
     }))
     .unwrap();
     assert_eq!(done.recv_timeout(DEADLINE), Ok(Err(JoinFromWorker)));
     // The pool was closed all the same.
     assert!(pool.execute(Box::new(|| {})).is_err());
-    assert!(finishes_in_time(move || pool.join().unwrap()));
+    assert!(finishes_in_time(move || pool.close_and_wait().unwrap()));
 }
 
 /// Issue 9, item 7: one thread in `join` while a job calls `join` too. The
@@ -226,7 +226,7 @@ fn join_from_inside_a_job_is_an_error_not_a_deadlock() {
 /// worker is gone.
 #[test]
 fn two_joiners_and_a_join_from_a_job_all_finish() {
-    let pool = Arc::new(ThreadPool::new(2));
+    let pool = Arc::new(ThreadPool::build(2).unwrap());
     let (started_tx, started) = mpsc::channel::<()>();
     let (open_gate, gate) = mpsc::channel::<()>();
     let (inner_tx, inner_result) = mpsc::channel();
@@ -238,7 +238,7 @@ fn two_joiners_and_a_join_from_a_job_all_finish() {
             let _ = started_tx.send(());
             // Held here until both outside joiners are (about to be) in `join`.
             let _ = gate.recv();
-            let _ = inner_tx.send(inner.join());
+            let _ = inner_tx.send(inner.close_and_wait());
             ran_after.fetch_add(1, Ordering::SeqCst);
         }))
         .unwrap();
@@ -250,7 +250,7 @@ fn two_joiners_and_a_join_from_a_job_all_finish() {
         let joined_tx = joined_tx.clone();
         let ran_after = Arc::clone(&ran_after);
         thread::spawn(move || {
-            let _ = pool.join();
+            let _ = pool.close_and_wait();
             // Every worker is gone, so the job has finished.
             let _ = joined_tx.send(ran_after.load(Ordering::SeqCst));
         });

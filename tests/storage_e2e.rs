@@ -7,6 +7,7 @@ mod common;
 use common::{ServerProcess, TempDir};
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,7 +68,6 @@ fn second_server(data: &Path, dir: &Path) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(10));
     };
     let mut stderr = String::new();
-    use std::io::Read;
     child
         .stderr
         .take()

@@ -46,6 +46,8 @@ pub enum ApiError {
     /// A computing request while job ids cannot be reserved on disk (503,
     /// `Retry-After`).
     IdsUnavailable,
+    /// A computing request once every job id is used (503, no retry).
+    IdsExhausted,
 }
 
 /// Why a body is not what a computing endpoint takes;
@@ -85,6 +87,7 @@ impl ApiError {
             Refused::ShuttingDown => ApiError::ShuttingDown,
             Refused::QueueFull => ApiError::QueueFull,
             Refused::IdsUnavailable => ApiError::IdsUnavailable,
+            Refused::IdsExhausted => ApiError::IdsExhausted,
         }
     }
 
@@ -197,6 +200,7 @@ impl ApiError {
                 .with_header("Retry-After", "1"),
             ApiError::IdsUnavailable => Response::error(503, &Refused::IdsUnavailable.to_string())
                 .with_header("Retry-After", "1"),
+            ApiError::IdsExhausted => Response::error(503, &Refused::IdsExhausted.to_string()),
         }
     }
 }

@@ -191,7 +191,7 @@ impl Api {
                 body
             }
             // A job that failed is still a successful request: 200.
-            JobOutcome::Error(reason) => return Ok(Response::error(200, &reason)),
+            JobOutcome::Error(reason) => return Ok(Response::error(200, reason.as_str())),
         };
         Ok(Response::json(200, body))
     }

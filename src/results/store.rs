@@ -1,65 +1,16 @@
-//! The results directory: `DIR/job_id_N.json`, written atomically and
-//! durably, surviving restarts, owned by one server at a time.
-//!
-//! # Layout
-//!
-//! The folder is flat and course-shaped: only regular files, no
-//! sub-folders, so a client may delete its entries with a plain file remove.
-//!
-//! ```text
-//! DIR/job_id_7.json            the JSON text of job 7's `data`, nothing else
-//! DIR/job_id_8.error           why job 8 failed (UTF-8 text)
-//! DIR/.lock                    locked (flock) by the server that owns DIR
-//! DIR/.reserved_ids            ids below this number may have been handed out
-//! DIR/.tmp-job_id_9.json       a file being written (deleted at the next start)
-//! ```
-//!
-//! # One server per directory
-//!
-//! [`ResultsLock::acquire`] takes an exclusive lock on `DIR/.lock`
-//! ([`File::try_lock`]) and the [`ResultStore`] keeps it for its whole life.
-//! A second server fails there, before it has written anything, so it
-//! cannot hand out the first one's ids, delete its temporary files or append
-//! to its log (`main` takes the lock before opening the log). The kernel
-//! drops the lock when the process dies, even by `SIGKILL`.
-//!
-//! # Atomicity and durability
-//!
-//! A reader must never see half a file. Every file is written to a temporary
-//! name in the same directory, then renamed over its final name: `rename`
-//! replaces the directory entry in one step. A job whose bytes an earlier
-//! job of this process already wrote gets a *hard link* to that job's file
-//! instead (one directory entry, no data blocks); should that file have
-//! been deleted, the job's file is written out again.
-//!
-//! Durable mode (the default): the temporary file's data is flushed
-//! (`sync_data`) before the rename, and the directory is flushed
-//! (`sync_all` on the directory, [`ResultStore::flush_dir`]) after it, before
-//! the job turns `done` — so a `done` result survives a power loss. The
-//! directory flush is a *group commit* ([`Persister`]): a worker hands its
-//! renamed job to the persister thread and takes its next job; the
-//! persister flushes once for every job handed over meanwhile.
-//! With `--no-fsync` nothing is flushed: files survive a crash of the
-//! process (atomic rename), not a power loss.
-//!
-//! # A directory that disappears
-//!
-//! A write that finds the directory gone re-creates it (and takes the lock
-//! on its new `.lock`), then retries once. Other failures (a full disk, a
-//! read-only mount) are returned; [`crate::jobs`] keeps such results in
-//! memory and writes them when writing works again.
+//! The job files: atomic writes, hard-link de-duplication of equal
+//! results, the id reservation, and damaged-file checks when a restored
+//! job's file is read back. See the [module docs](super) for the layout.
 
+use super::ResultsLock;
 use crate::jobs::JobId;
 use std::collections::HashMap;
-use std::fmt;
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// The lock file: see [`ResultsLock`].
-pub const LOCK_FILE: &str = ".lock";
 /// The file holding the id reservation: see [`ResultStore::reserve_ids_below`].
 pub const RESERVED_IDS_FILE: &str = ".reserved_ids";
 /// Where servers before the flat layout kept the reservation; still read,
@@ -69,227 +20,26 @@ const LEGACY_RESERVED_IDS_FILE: &str = "reserved_ids";
 /// shape whose final name is ours are deleted at start-up.
 const TEMP_PREFIX: &str = ".tmp-";
 
-/// An exclusive lock on a results directory, held until dropped.
-#[derive(Debug)]
-pub struct ResultsLock {
-    dir: PathBuf,
-    /// The open, locked `DIR/.lock`: never read, only held, because the
-    /// lock lives exactly as long as this open file.
-    #[allow(dead_code)]
-    file: File,
+/// A job file found at start-up: an earlier run's job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoredJob {
+    pub id: JobId,
+    /// `true` for a result (`job_id_N.json`), `false` for a recorded
+    /// failure (`job_id_N.error`).
+    pub succeeded: bool,
 }
 
-/// Why [`ResultsLock::acquire`] failed.
-#[derive(Debug)]
-pub enum LockError {
-    /// Another process holds the lock; `holder` is the process id it wrote
-    /// into the lock file, if readable.
-    Held { dir: PathBuf, holder: Option<u32> },
-    /// The directory or its lock file cannot be created or locked.
-    Io { dir: PathBuf, error: io::Error },
-}
-
-impl fmt::Display for LockError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockError::Held { dir, holder } => {
-                write!(
-                    f,
-                    "results directory {} is in use: another server",
-                    dir.display()
-                )?;
-                if let Some(pid) = holder {
-                    write!(f, " (pid {pid})")?;
-                }
-                write!(
-                    f,
-                    " holds its lock {}; stop it or choose another --results-dir",
-                    dir.join(LOCK_FILE).display()
-                )
-            }
-            LockError::Io { dir, error } => {
-                write!(
-                    f,
-                    "cannot lock results directory {}: {error}",
-                    dir.display()
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for LockError {}
-
-impl From<LockError> for io::Error {
-    fn from(error: LockError) -> io::Error {
-        let kind = match &error {
-            LockError::Held { .. } => io::ErrorKind::WouldBlock,
-            LockError::Io { error, .. } => error.kind(),
-        };
-        io::Error::new(kind, error)
-    }
-}
-
-impl ResultsLock {
-    /// Creates `dir` if needed and takes the exclusive lock on `dir/.lock`,
-    /// without waiting; then records this process's id in the lock file.
-    ///
-    /// When another process holds the lock, nothing in `dir` is changed.
-    ///
-    /// # Errors
-    /// [`LockError::Held`] when another process holds the lock;
-    /// [`LockError::Io`] when the directory or lock file cannot be made.
-    pub fn acquire(dir: &Path) -> Result<ResultsLock, LockError> {
-        let io_error = |error| LockError::Io {
-            dir: dir.to_path_buf(),
-            error,
-        };
-        fs::create_dir_all(dir).map_err(io_error)?;
-        let path = dir.join(LOCK_FILE);
-        // Neither `create` of an existing file nor opening it for writing
-        // changes it: the holder's lock file stays as it is.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let holder = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| text.trim().parse().ok());
-                return Err(LockError::Held {
-                    dir: dir.to_path_buf(),
-                    holder,
-                });
-            }
-            Err(TryLockError::Error(error)) => return Err(io_error(error)),
-        }
-        // Only informative (for the message above): failure is harmless.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| writeln!(file, "{}", std::process::id()));
-        Ok(ResultsLock {
-            dir: dir.to_path_buf(),
-            file,
-        })
-    }
-
-    /// The locked directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-/// Group commit: one thread flushes the results directory for a whole batch
-/// of finished jobs, then hands the batch on.
-///
-/// Workers [`push`](Persister::push) an item once its file is renamed into
-/// place and go on to their next job; the persister thread ([`run`]) takes
-/// *every* item queued, runs one flush — which covers all their renames,
-/// since each happened before its push — and then delivers the batch (the
-/// job table marks those jobs `done`). Items pushed during a flush form the
-/// next batch, so N jobs finishing while the disk is busy share one flush.
-///
-/// [`run`]: Persister::run
-#[derive(Debug)]
-pub struct Persister<T> {
-    /// Invariant: `items` were pushed and not yet taken by `run`; once
-    /// `closed`, nothing more is pushed, and `run` returns when `items` is
-    /// empty. Poisoning: each update is one push, swap or assignment;
-    /// recovered with [`PoisonError::into_inner`].
-    queue: Mutex<PersisterQueue<T>>,
-    /// Condition: "there are items, or the persister is closed".
-    not_empty_or_closed: Condvar,
-    /// Flushes run, successful or not (for tests and measurements).
-    flushes: AtomicU64,
-}
-
-#[derive(Debug)]
-struct PersisterQueue<T> {
-    items: Vec<T>,
-    closed: bool,
-}
-
-impl<T> Default for Persister<T> {
-    fn default() -> Persister<T> {
-        Persister {
-            queue: Mutex::new(PersisterQueue {
-                items: Vec::new(),
-                closed: false,
-            }),
-            not_empty_or_closed: Condvar::new(),
-            flushes: AtomicU64::new(0),
-        }
-    }
-}
-
-impl<T> Persister<T> {
-    fn lock_queue(&self) -> MutexGuard<'_, PersisterQueue<T>> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Queues `item` for the next flush.
-    ///
-    /// # Errors
-    /// Gives `item` back once [`close`](Persister::close) was called.
-    pub fn push(&self, item: T) -> Result<(), T> {
-        let mut queue = self.lock_queue();
-        if queue.closed {
-            return Err(item);
-        }
-        queue.items.push(item);
-        let was_empty = queue.items.len() == 1;
-        drop(queue);
-        // Only the first item of a batch can find the thread asleep.
-        if was_empty {
-            self.not_empty_or_closed.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Refuses further pushes; [`run`](Persister::run) delivers what is
-    /// queued and returns. Idempotent.
-    pub fn close(&self) {
-        self.lock_queue().closed = true;
-        self.not_empty_or_closed.notify_all();
-    }
-
-    /// The persister thread's body: until closed and empty, takes every
-    /// queued item, runs `flush` once (no lock held) and passes the batch
-    /// and the flush's result to `deliver`.
-    pub fn run(
-        &self,
-        mut flush: impl FnMut() -> io::Result<()>,
-        mut deliver: impl FnMut(Vec<T>, io::Result<()>),
-    ) {
-        loop {
-            let batch = {
-                let queue = self
-                    .not_empty_or_closed
-                    .wait_while(self.lock_queue(), |q| q.items.is_empty() && !q.closed)
-                    .unwrap_or_else(PoisonError::into_inner);
-                let mut queue = queue;
-                if queue.items.is_empty() {
-                    return; // closed, and everything delivered
-                }
-                std::mem::take(&mut queue.items)
-            };
-            let result = flush();
-            self.flushes.fetch_add(1, Ordering::Relaxed);
-            deliver(batch, result);
-        }
-    }
-
-    /// How many flushes have run.
-    pub fn flushes(&self) -> u64 {
-        self.flushes.load(Ordering::Relaxed)
-    }
+/// What a restored job's file holds, read back by [`ResultStore::read_back`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadBack {
+    /// A result file holding valid JSON: these bytes.
+    Result(Vec<u8>),
+    /// A failure record: why the job failed.
+    Failure(String),
+    /// Not what this server writes — a result that is not valid JSON, or
+    /// an empty failure record (torn by a power loss, or edited by hand);
+    /// why, for the log.
+    Damaged(String),
 }
 
 /// The results directory, owned through its [`ResultsLock`].
@@ -325,8 +75,7 @@ impl ResultStore {
     /// Opens the locked directory, deletes the temporary files a crash of an
     /// earlier server left (only names this server makes, and only because
     /// it holds the lock, so no live server is writing them), and returns
-    /// the jobs whose files it found, in ascending id order: `true` for a
-    /// result, `false` for a failure.
+    /// the jobs whose files it found, in ascending id order.
     ///
     /// A job file is a regular file named exactly `job_id_<N>.json` (a
     /// result) or `job_id_<N>.error` (a failure), with N accepted by
@@ -335,7 +84,7 @@ impl ResultStore {
     ///
     /// # Errors
     /// When the directory cannot be listed.
-    pub fn open(lock: ResultsLock, durable: bool) -> io::Result<(ResultStore, Vec<(JobId, bool)>)> {
+    pub fn open(lock: ResultsLock, durable: bool) -> io::Result<(ResultStore, Vec<RestoredJob>)> {
         let dir = lock.dir().to_path_buf();
         let mut ids = Vec::new();
         for entry in fs::read_dir(&dir)? {
@@ -346,19 +95,19 @@ impl ResultStore {
             };
             if is_our_temp_name(name) {
                 remove_leftover(&entry.path());
-            } else if let Some((id, succeeded)) = parse_job_file_name(name) {
+            } else if let Some(job) = parse_job_file_name(name) {
                 // A symlink or directory so named is not a result we wrote.
                 let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-                if id.0 < MAX_RESTORED_ID && is_file {
-                    ids.push((id, succeeded));
+                if job.id.0 < MAX_RESTORED_ID && is_file {
+                    ids.push(job);
                 }
             }
         }
         // A job has a result or a failure, never both; should both files
         // exist (edited by hand), the result wins: it sorts first and
         // `dedup` keeps the first of equal ids.
-        ids.sort_unstable_by_key(|&(id, succeeded)| (id, !succeeded));
-        ids.dedup_by_key(|(id, _)| *id);
+        ids.sort_unstable_by_key(|job| (job.id, !job.succeeded));
+        ids.dedup_by_key(|job| job.id);
         let reserved_at_start = read_reservation(&dir.join(RESERVED_IDS_FILE))
             .max(read_reservation(&dir.join(LEGACY_RESERVED_IDS_FILE)));
         let store = ResultStore {
@@ -397,7 +146,7 @@ impl ResultStore {
     }
 
     /// Where job `id`'s result lives.
-    pub fn path_of(&self, id: JobId) -> PathBuf {
+    fn path_of(&self, id: JobId) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 
@@ -459,7 +208,7 @@ impl ResultStore {
     }
 
     /// Where job `id`'s failure is recorded.
-    pub fn error_path_of(&self, id: JobId) -> PathBuf {
+    fn error_path_of(&self, id: JobId) -> PathBuf {
         self.dir.join(format!("{id}.error"))
     }
 
@@ -477,7 +226,7 @@ impl ResultStore {
     ///
     /// # Errors
     /// When the file cannot be read or is not UTF-8.
-    pub fn read_error(&self, id: JobId) -> io::Result<String> {
+    fn read_error(&self, id: JobId) -> io::Result<String> {
         fs::read_to_string(self.error_path_of(id))
     }
 
@@ -485,8 +234,30 @@ impl ResultStore {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn read(&self, id: JobId) -> io::Result<Vec<u8>> {
+    fn read(&self, id: JobId) -> io::Result<Vec<u8>> {
         fs::read(self.path_of(id))
+    }
+
+    /// Reads a restored job's file and checks it is one this server could
+    /// have written, so that a torn file never reaches a client.
+    ///
+    /// # Errors
+    /// When the file cannot be read (or a failure record is not UTF-8).
+    pub fn read_back(&self, job: RestoredJob) -> io::Result<ReadBack> {
+        if job.succeeded {
+            let bytes = self.read(job.id)?;
+            Ok(match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(_) => ReadBack::Result(bytes),
+                Err(error) => ReadBack::Damaged(error.to_string()),
+            })
+        } else {
+            let reason = self.read_error(job.id)?;
+            Ok(if reason.is_empty() {
+                ReadBack::Damaged("empty failure record".to_string())
+            } else {
+                ReadBack::Failure(reason)
+            })
+        }
     }
 
     /// Whether writes are flushed to stable storage (not `--no-fsync`).
@@ -531,7 +302,9 @@ impl ResultStore {
 
     fn try_write_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         // Unique without a counter: one job's file is written by one thread
-        // at a time, and the reservation under the job table's lock.
+        // at a time, and the reservation by one thread at a time too (under
+        // the job table's lock, or at shutdown once no submission can; see
+        // `jobs/reservation.rs`).
         let temp = self.dir.join(format!("{TEMP_PREFIX}{name}"));
         let result = OpenOptions::new()
             .write(true)
@@ -580,9 +353,9 @@ impl ResultStore {
 /// would leave no ids for new jobs.
 pub const MAX_RESTORED_ID: u64 = 1 << 53;
 
-/// `job_id_<N>.json` → (N, true), `job_id_<N>.error` → (N, false); `None`
-/// for every other name.
-fn parse_job_file_name(name: &str) -> Option<(JobId, bool)> {
+/// `job_id_<N>.json` → job N succeeded, `job_id_<N>.error` → job N failed;
+/// `None` for every other name.
+fn parse_job_file_name(name: &str) -> Option<RestoredJob> {
     let (stem, succeeded) = match name.strip_suffix(".json") {
         Some(stem) => (stem, true),
         None => (name.strip_suffix(".error")?, false),
@@ -591,7 +364,7 @@ fn parse_job_file_name(name: &str) -> Option<(JobId, bool)> {
     if !stem.starts_with("job_id_") {
         return None;
     }
-    JobId::parse(stem).map(|id| (id, succeeded))
+    JobId::parse(stem).map(|id| RestoredJob { id, succeeded })
 }
 
 /// Whether `name` is a temporary file this server makes: `.tmp-` followed
@@ -611,7 +384,7 @@ fn remove_leftover(path: &Path) {
 }
 
 /// 64-bit FNV-1a of `bytes`: tiny and stable; collisions are checked.
-pub fn hash(bytes: &[u8]) -> u64 {
+fn hash(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     bytes
@@ -633,11 +406,6 @@ fn read_reservation(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
-    use std::thread;
-    use std::time::Duration;
-
-    const DEADLINE: Duration = Duration::from_secs(20);
 
     /// A fresh directory under the temp dir, removed on drop.
     struct Scratch(PathBuf);
@@ -667,6 +435,15 @@ mod tests {
             .0
     }
 
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn fnv1a_known_values() {
         // Reference values of 64-bit FNV-1a.
@@ -677,15 +454,15 @@ mod tests {
 
     #[test]
     fn job_file_names() {
-        assert_eq!(parse_job_file_name("job_id_1.json"), Some((JobId(1), true)));
-        assert_eq!(
-            parse_job_file_name("job_id_42.json"),
-            Some((JobId(42), true))
-        );
-        assert_eq!(
-            parse_job_file_name("job_id_7.error"),
-            Some((JobId(7), false))
-        );
+        let job = |id, succeeded| {
+            Some(RestoredJob {
+                id: JobId(id),
+                succeeded,
+            })
+        };
+        assert_eq!(parse_job_file_name("job_id_1.json"), job(1, true));
+        assert_eq!(parse_job_file_name("job_id_42.json"), job(42, true));
+        assert_eq!(parse_job_file_name("job_id_7.error"), job(7, false));
         for junk in [
             "job_id_0.json",
             "job_id_x.json",
@@ -723,59 +500,47 @@ mod tests {
         }
     }
 
-    /// The group commit with a flush the test holds open: while the first
-    /// flush runs, nine more items arrive; one more flush delivers them
-    /// all — 2 flushes for 10 items, deterministically — and each batch is
-    /// delivered only after its flush.
+    /// Atomic write: a file replaced in place never leaves its temporary
+    /// name behind; a temporary file a crash left is deleted at the next
+    /// open (ours only), and the jobs found come back sorted, a result
+    /// winning over a failure record of the same id.
     #[test]
-    fn a_burst_of_items_shares_flushes() {
-        const ITEMS: usize = 10;
-        let owned = Persister::<usize>::default();
-        let persister = &owned;
-        let (release_tx, release) = mpsc::channel::<()>();
-        let (entered_tx, entered) = mpsc::channel::<()>();
-        let mut delivered = Vec::new();
-        let delivered_ref = &mut delivered;
-        thread::scope(|scope| {
-            let thread = scope.spawn(move || {
-                let flush = || {
-                    let _ = entered_tx.send(());
-                    // The first flush waits for the test; later ones find
-                    // the channel closed and return at once.
-                    let _ = release.recv();
-                    Ok(())
-                };
-                persister.run(flush, |batch, result| {
-                    assert!(result.is_ok());
-                    // Delivered after its flush.
-                    delivered_ref.push((batch, persister.flushes()));
-                });
-            });
-            persister.push(0).unwrap();
-            entered.recv_timeout(DEADLINE).unwrap();
-            for item in 1..ITEMS {
-                persister.push(item).unwrap();
-            }
-            drop(release_tx);
-            persister.close();
-            assert_eq!(persister.push(99), Err(99), "closed");
-            thread.join().unwrap();
-        });
-        assert_eq!(persister.flushes(), 2);
+    fn writes_leave_no_temporary_file_and_open_clears_a_crash_s_leftovers() {
+        let scratch = Scratch::new("atomic");
+        let store = open(&scratch.0, true);
+        store.write_result(JobId(2), b"[1]").unwrap();
+        store.write_result(JobId(2), b"[2]").unwrap();
+        store.write_error(JobId(1), "no data").unwrap();
+        store.write_error(JobId(2), "both").unwrap();
+        assert_eq!(store.read(JobId(2)).unwrap(), b"[2]");
         assert_eq!(
-            delivered,
-            [(vec![0], 1), ((1..ITEMS).collect::<Vec<_>>(), 2)]
+            names(&scratch.0),
+            [".lock", "job_id_1.error", "job_id_2.error", "job_id_2.json"]
         );
-    }
-
-    /// `run` returns at once when closed with nothing queued: nothing hangs.
-    #[test]
-    fn a_closed_empty_persister_returns() {
-        let persister = Persister::<()>::default();
-        persister.close();
-        persister.close(); // idempotent
-        persister.run(|| Ok(()), |_, _| panic!("nothing to deliver"));
-        assert_eq!(persister.flushes(), 0);
+        drop(store);
+        fs::write(scratch.0.join(".tmp-job_id_3.json"), b"[tor").unwrap();
+        fs::write(scratch.0.join(".tmp-notes"), b"not ours").unwrap();
+        let (_store, found) =
+            ResultStore::open(ResultsLock::acquire(&scratch.0).unwrap(), true).unwrap();
+        assert_eq!(
+            found,
+            [
+                RestoredJob {
+                    id: JobId(1),
+                    succeeded: false
+                },
+                RestoredJob {
+                    id: JobId(2),
+                    succeeded: true
+                },
+            ]
+        );
+        let left = names(&scratch.0);
+        assert!(
+            !left.contains(&".tmp-job_id_3.json".to_string()),
+            "{left:?}"
+        );
+        assert!(left.contains(&".tmp-notes".to_string()), "{left:?}");
     }
 
     #[test]
@@ -794,6 +559,24 @@ mod tests {
         store.reserve_ids_below(10).unwrap();
         assert_eq!(store.directory_flushes(), 0);
         assert_eq!(store.read(JobId(1)).unwrap(), b"[1]");
+    }
+
+    /// The reservation written is the one the next open finds; a damaged
+    /// or absurd one counts as none.
+    #[test]
+    fn the_id_reservation_survives_a_restart() {
+        let scratch = Scratch::new("reserve");
+        let store = open(&scratch.0, false);
+        assert_eq!(store.reserved_at_start(), 0);
+        store.reserve_ids_below(1025).unwrap();
+        drop(store);
+        assert_eq!(open(&scratch.0, false).reserved_at_start(), 1025);
+        fs::write(
+            scratch.0.join(RESERVED_IDS_FILE),
+            MAX_RESTORED_ID.to_string(),
+        )
+        .unwrap();
+        assert_eq!(open(&scratch.0, false).reserved_at_start(), 0);
     }
 
     #[test]
@@ -815,19 +598,40 @@ mod tests {
         assert_eq!(ino(JobId(3)), ino(JobId(4)));
     }
 
+    /// Damaged-file checks: a torn result and an empty failure record read
+    /// back as `Damaged`; sound files as what was written.
     #[test]
-    fn a_second_lock_on_the_same_directory_is_refused_and_changes_nothing() {
-        let scratch = Scratch::new("lock");
-        let first = ResultsLock::acquire(&scratch.0).unwrap();
-        let before = fs::read(scratch.0.join(LOCK_FILE)).unwrap();
-        match ResultsLock::acquire(&scratch.0) {
-            Err(LockError::Held { holder, .. }) => {
-                assert_eq!(holder, Some(std::process::id()));
-            }
-            other => panic!("expected Held, got {other:?}"),
-        }
-        assert_eq!(fs::read(scratch.0.join(LOCK_FILE)).unwrap(), before);
-        drop(first);
-        ResultsLock::acquire(&scratch.0).unwrap();
+    fn torn_files_read_back_as_damaged() {
+        let scratch = Scratch::new("damaged");
+        let store = open(&scratch.0, false);
+        let result = |id| RestoredJob {
+            id: JobId(id),
+            succeeded: true,
+        };
+        let failure = |id| RestoredJob {
+            id: JobId(id),
+            succeeded: false,
+        };
+        store.write_result(JobId(1), b"{\"a\": 1}").unwrap();
+        store.write_error(JobId(2), "no data").unwrap();
+        fs::write(store.path_of(JobId(3)), b"{\"a\": ").unwrap();
+        fs::write(store.error_path_of(JobId(4)), b"").unwrap();
+        assert_eq!(
+            store.read_back(result(1)).unwrap(),
+            ReadBack::Result(b"{\"a\": 1}".to_vec())
+        );
+        assert_eq!(
+            store.read_back(failure(2)).unwrap(),
+            ReadBack::Failure("no data".to_string())
+        );
+        assert!(matches!(
+            store.read_back(result(3)),
+            Ok(ReadBack::Damaged(_))
+        ));
+        assert_eq!(
+            store.read_back(failure(4)).unwrap(),
+            ReadBack::Damaged("empty failure record".to_string())
+        );
+        assert!(store.read_back(result(5)).is_err(), "no such file");
     }
 }

@@ -1,0 +1,480 @@
+//! Jobs: ids in submission order, status, results.
+//!
+//! # Life of a job
+//!
+//! 1. [`Jobs::submit`] takes the table lock, gives the job the next id,
+//!    records it `Running`, counts it pending, and queues it on the
+//!    [`ThreadPool`] — all before the lock is released, so the id is
+//!    `Running` from the moment the caller sees it (never briefly unknown).
+//! 2. A worker runs the [`Work`] with *no* lock held, under `catch_unwind`
+//!    (a panic becomes `Error("internal error: job panicked")`), and writes
+//!    the result (or the failure) file through the [`ResultStore`] — in
+//!    durable mode that returns once the file is on stable storage.
+//! 3. Only then is the job recorded, under the table lock: `Done(bytes)` or
+//!    `Error(reason)`, and one less pending. In durable mode the worker
+//!    hands the job to the persister thread and goes on; the persister
+//!    flushes the directory once for every job handed over meanwhile, then
+//!    records them all (group commit). Without durability the worker
+//!    records it at once. A client that sees `done` can therefore also read
+//!    the file (durably, by default) — unless writing failed
+//!    (a full disk, a lost mount): the job is still `done` from memory, the
+//!    failure is logged once per cause, and the file is written as soon as
+//!    another write succeeds (see `JobRecords::unsaved`).
+//!
+//! The server log gets a job's lines in causal order: `job_id_7 submitted:
+//! states_mean` is queued by [`Jobs::submit_as`] *before* the job is handed
+//! to the pool (so no worker can log its end first), then one line when it
+//! finishes (`job_id_7 done in 0.412ms`, or `job_id_8 error: …` at `ERROR`
+//! level, with details that the client's reason leaves out). Queuing a log
+//! line never waits (see [`crate::log`]), so doing it under the table lock
+//! costs one short push.
+//!
+//! # Shutdown
+//!
+//! [`Jobs::stop_accepting`] clears `accepting` and closes the pool under
+//! the table lock; [`Jobs::close_and_wait`] then waits for the pool, which
+//! drains its queue first, and then closes and joins the persister, which
+//! records the last jobs the workers handed over. Every accepted job runs
+//! and is recorded; none is accepted after. Of several concurrent callers
+//! of `close_and_wait` the first does the work and the others wait for it
+//! (`close_finished`), so that every caller returns only once the
+//! persister is joined (`tests::a_second_closer_waits_for_the_persister`).
+//!
+//! # Restart
+//!
+//! The results directory outlives the process. On [`Jobs::open`] every
+//! `job_id_N.json` found is an earlier job: it answers `Done` (its file is
+//! read when asked for, so a start-up over 200 000 files reads none; a file
+//! that is then not valid JSON answers `Error(DAMAGED_REASON)` and is listed
+//! `error` from then on), and
+//! new ids continue after the highest — and after every id an earlier run
+//! may have handed out (its id reservation), so an id given to a job that a
+//! crash killed in the queue is never given again. Ids below that which
+//! have no file never finished and are "no such job".
+//!
+//! # Memory per job
+//!
+//! A job submitted by this process costs one `Entry` of 24 bytes
+//! (`table::tests::an_entry_is_24_bytes`) in a `Vec`, which may hold up to
+//! twice that while it grows; its result bytes are shared with every other
+//! job that produced the same bytes (see [`crate::results`]), and the
+//! distinct results of this server are few. A restored job costs 17 bytes:
+//! a 16-byte [`RestoredJob`] in a sorted array
+//! (`table::tests::a_restored_job_is_16_bytes`) and its `damaged` flag.
+//! Measured (`measure_200k_jobs` in `tests/jobs.rs`, run by hand): 200 000
+//! jobs over 500 distinct results add about 5.5 MB of resident memory.
+//!
+//! A job still *queued* also holds, until a worker takes it, a 32-byte
+//! `QueuedJob` (`table::tests::a_queued_job_is_32_bytes`) and the [`Work`]
+//! closure it wraps, whose size is the caller's captures (the server's are
+//! sized at [`MAX_PENDING_JOBS`]). So the number of pending jobs is capped
+//! ([`MAX_PENDING_JOBS`] by default): past it, [`Jobs::submit`] answers
+//! [`Refused::QueueFull`] instead of letting a flood of submissions grow
+//! memory without bound.
+//!
+//! # Files of this module
+//!
+//! - `id`: [`JobId`], its one spelling and its parsing;
+//! - `table`: the job table, its Condvar shards, submitting, outcomes,
+//!   waits and listing pages;
+//! - `reservation`: the id reservation on disk, so that no id is reused;
+//! - `finish`: a job's run on its worker, its file, and its recording
+//!   (the group commit through the persister thread);
+//! - this file: the public types, opening and shutting down.
+
+mod finish;
+mod id;
+mod reservation;
+mod table;
+
+pub use id::JobId;
+
+use crate::limits::MAX_PENDING_JOBS;
+use crate::log::Logger;
+use crate::pool::ThreadPool;
+use crate::results::{ResultStore, ResultsLock};
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use table::JobRecords;
+
+#[cfg(doc)]
+use crate::results::RestoredJob;
+
+/// Where a job is in its life, as `/api/jobs` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Running,
+    Done,
+    Error,
+}
+
+impl JobStatus {
+    /// `"running"`, `"done"` or `"error"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Error => "error",
+        }
+    }
+}
+
+/// What `get_results` reports for a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Queued or running.
+    Running,
+    /// Finished; the JSON text of its `data`.
+    Done(Arc<[u8]>),
+    /// The job itself failed.
+    Error(JobError),
+}
+
+/// Why a job failed, as shown to clients (the `reason` of its answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError(Box<str>);
+
+impl JobError {
+    /// The reason, as the client sees it.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(reason: &str) -> JobError {
+        JobError(reason.into())
+    }
+}
+
+impl From<String> for JobError {
+    fn from(reason: String) -> JobError {
+        JobError(reason.into_boxed_str())
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why [`Jobs::submit`] refused a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Shutdown has begun: no job is accepted any more.
+    ShuttingDown,
+    /// `max_pending` jobs are already queued or running; try again later.
+    /// This bounds the memory that queued jobs hold.
+    QueueFull,
+    /// The id reservation cannot be written (the results directory is not
+    /// writable): handing out an id anyway could reuse it after a crash.
+    IdsUnavailable,
+    /// Every job id has been handed out (ids start below 2^53 and grow by
+    /// one per job, so this takes centuries): refusing is better than
+    /// reusing one.
+    IdsExhausted,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refused::ShuttingDown => "shutting down",
+            Refused::QueueFull => "too many jobs queued; retry later",
+            Refused::IdsUnavailable => {
+                "cannot reserve job ids: the results directory is not writable; retry later"
+            }
+            Refused::IdsExhausted => "every job id has been used; no new job can be numbered",
+        })
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The work of one job: the JSON text of its result, or why it failed.
+pub type Work = Box<dyn FnOnce() -> Result<String, String> + Send + 'static>;
+
+/// The reason a job reports when its `Work` panicked.
+pub const PANIC_REASON: &str = "internal error: job panicked";
+/// The reason a restored job reports when its file is not valid JSON (or
+/// an empty failure record): torn by a power loss, or edited by hand.
+pub const DAMAGED_REASON: &str = "result file is damaged";
+
+/// How [`Jobs`] is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobsOptions {
+    /// Worker threads (at least one).
+    pub threads: usize,
+    /// Most jobs queued or running at once; see [`Refused::QueueFull`].
+    pub max_pending: usize,
+    /// Flush every result to stable storage before the job is `done`
+    /// (`--no-fsync` turns it off); see [`crate::results`].
+    pub durable: bool,
+}
+
+/// The job table and what the workers need to finish a job.
+pub struct Jobs {
+    /// Shared with every queued job (each holds an `Arc`).
+    records: Arc<JobRecords>,
+    /// Closed only by [`Jobs::stop_accepting`], under the table lock.
+    pool: ThreadPool,
+    /// Most jobs queued or running at once; see [`Refused::QueueFull`].
+    max_pending: usize,
+    /// How far [`Jobs::close_and_wait`] has got.
+    ///
+    /// Invariant: `persister_thread` is taken by the one caller that moves
+    /// `stage` from `Open` to `Closing`; that caller alone shuts down (no
+    /// lock held while it waits for threads or writes files) and then sets
+    /// `Closed`. Poisoning: each update is one `take` or assignment;
+    /// recovered with [`PoisonError::into_inner`].
+    closing: Mutex<Closing>,
+    /// Condition: `closing.stage == Closed`. Waited on by the callers of
+    /// `close_and_wait` that found another one already closing, so that
+    /// they too return only after the persister is joined.
+    close_finished: Condvar,
+}
+
+/// See [`Jobs::closing`].
+struct Closing {
+    /// The persister thread (durable mode only): joined after the workers,
+    /// because it records the last jobs they handed over.
+    persister_thread: Option<JoinHandle<()>>,
+    stage: CloseStage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseStage {
+    Open,
+    Closing,
+    Closed,
+}
+
+impl Jobs {
+    /// Opens `results_dir` (creating it), finds the results of earlier runs
+    /// and starts `threads` workers (at least one). New ids continue after
+    /// the highest found. Temporary files left by a crash are deleted; see
+    /// [`ResultStore::open`] for which names count as results.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or read, or the worker threads
+    /// cannot be started.
+    pub fn open(results_dir: &Path, threads: usize, logger: Logger) -> io::Result<Jobs> {
+        Jobs::open_with_max_pending(results_dir, threads, MAX_PENDING_JOBS, logger)
+    }
+
+    /// [`Jobs::open`] with at most `max_pending` jobs queued or running at
+    /// once (at least one).
+    ///
+    /// # Errors
+    /// As [`Jobs::open`].
+    pub fn open_with_max_pending(
+        results_dir: &Path,
+        threads: usize,
+        max_pending: usize,
+        logger: Logger,
+    ) -> io::Result<Jobs> {
+        let lock = ResultsLock::acquire(results_dir)?;
+        let options = JobsOptions {
+            threads,
+            max_pending,
+            durable: true,
+        };
+        Jobs::open_locked(lock, options, logger)
+    }
+
+    /// [`Jobs::open`] on a directory whose lock the caller already holds
+    /// (the binary takes it before it opens its log, so that a second
+    /// server writes nothing into the first one's log).
+    ///
+    /// # Errors
+    /// When the directory cannot be read, or the worker threads cannot be
+    /// started.
+    pub fn open_locked(
+        lock: ResultsLock,
+        options: JobsOptions,
+        logger: Logger,
+    ) -> io::Result<Jobs> {
+        let results_dir = lock.dir().to_path_buf();
+        let (store, restored) = ResultStore::open(lock, options.durable)?;
+        let records = Arc::new(JobRecords::new(store, restored, logger));
+        if !records.restored.is_empty() {
+            records.logger.info(format!(
+                "restored {} earlier jobs from {}; new jobs start at job_id_{}",
+                records.restored.len(),
+                results_dir.display(),
+                records.first_id
+            ));
+        }
+        let pool = ThreadPool::build(options.threads)?;
+        let persister_thread = if options.durable {
+            Some(finish::spawn_persister(Arc::clone(&records))?)
+        } else {
+            None
+        };
+        Ok(Jobs {
+            records,
+            pool,
+            max_pending: options.max_pending.max(1),
+            closing: Mutex::new(Closing {
+                persister_thread,
+                stage: CloseStage::Open,
+            }),
+            close_finished: Condvar::new(),
+        })
+    }
+
+    /// How many times the results directory was flushed (0 with
+    /// `--no-fsync`): fewer than the jobs when they share flushes.
+    #[must_use]
+    pub fn directory_flushes(&self) -> u64 {
+        self.records.store.directory_flushes()
+    }
+
+    /// Whether [`stop_accepting`](Jobs::stop_accepting) has been called.
+    #[must_use]
+    pub fn is_accepting(&self) -> bool {
+        self.records.lock_table().accepting
+    }
+
+    /// Stops accepting jobs (idempotent); queued jobs still run.
+    pub fn stop_accepting(&self) {
+        let mut table = self.records.lock_table();
+        table.accepting = false;
+        // Closed under the table lock, after `accepting` is false: the
+        // invariant at `JobTable` that makes `submit`'s `execute` infallible.
+        self.pool.close();
+    }
+
+    /// Stops accepting jobs and blocks until every accepted job has finished
+    /// and is recorded, and every worker and the persister thread have
+    /// exited. Idempotent, and safe to call from several threads at once:
+    /// the first caller shuts down, the others wait for it to finish
+    /// (`tests::a_second_closer_waits_for_the_persister`).
+    pub fn close_and_wait(&self) {
+        self.stop_accepting();
+        let mut closing = self.lock_closing();
+        if closing.stage != CloseStage::Open {
+            let _closed = self
+                .close_finished
+                .wait_while(closing, |c| c.stage != CloseStage::Closed)
+                .unwrap_or_else(PoisonError::into_inner);
+            return;
+        }
+        closing.stage = CloseStage::Closing;
+        let persister_thread = closing.persister_thread.take();
+        // No lock held while waiting for threads or writing files.
+        drop(closing);
+        self.shut_down(persister_thread);
+        self.lock_closing().stage = CloseStage::Closed;
+        self.close_finished.notify_all();
+    }
+
+    /// The work of the first [`Jobs::close_and_wait`]: waits for the
+    /// workers, then the persister, then writes what is left.
+    fn shut_down(&self, persister_thread: Option<JoinHandle<()>>) {
+        // No table lock held: finishing workers need it. The pool's wait
+        // fails only on one of its workers, and no job holds this `Jobs`.
+        if let Err(error) = self.pool.close_and_wait() {
+            self.records.logger.error(error.to_string());
+        }
+        // After the workers: the persister records the last jobs they
+        // handed over, then returns.
+        self.records.persister.close();
+        if let Some(thread) = persister_thread {
+            let _ = thread.join(); // a panic was caught and logged inside
+        }
+        // A last try for results whose files could not be written.
+        self.records.write_unsaved();
+        let lost = self.records.lock_unsaved().jobs.len();
+        if lost > 0 {
+            self.records.logger.error(format!(
+                "{lost} finished jobs could not be written to {}; their results are lost at exit",
+                self.records.store.dir().display()
+            ));
+        }
+        self.records.shrink_reservation();
+    }
+
+    fn lock_closing(&self) -> MutexGuard<'_, Closing> {
+        self.closing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Jobs {
+    /// Finishes every accepted job before the table goes away.
+    fn drop(&mut self) {
+        self.close_and_wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    const DEADLINE: Duration = Duration::from_secs(20);
+
+    /// Two concurrent `close_and_wait`: the second must not return while
+    /// the first is still joining the persister thread. The persister is
+    /// stood in for by a thread the test releases; the second closer must
+    /// still be waiting 200 ms after it started, and return only after the
+    /// release.
+    #[test]
+    fn a_second_closer_waits_for_the_persister() {
+        let dir = std::env::temp_dir().join(format!("lss-jobs-close-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let lock = ResultsLock::acquire(&dir).unwrap();
+        let options = JobsOptions {
+            threads: 1,
+            max_pending: 10,
+            durable: false,
+        };
+        let jobs = Jobs::open_locked(lock, options, Logger::disabled()).unwrap();
+        let (release_tx, release) = mpsc::channel::<()>();
+        let released = Arc::new(AtomicBool::new(false));
+        jobs.lock_closing().persister_thread = Some(thread::spawn(move || {
+            let _ = release.recv();
+        }));
+        let jobs_ref = &jobs;
+        thread::scope(|scope| {
+            let first = scope.spawn(move || jobs_ref.close_and_wait());
+            // Poll (with a deadline) until the first closer holds the
+            // stand-in persister's handle: it is then joining it.
+            let deadline = std::time::Instant::now() + DEADLINE;
+            while jobs.lock_closing().stage == CloseStage::Open {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "first closer never started"
+                );
+                thread::yield_now();
+            }
+            let (second_tx, second_done) = mpsc::channel();
+            let released_seen = Arc::clone(&released);
+            scope.spawn(move || {
+                jobs_ref.close_and_wait();
+                let _ = second_tx.send(released_seen.load(Ordering::SeqCst));
+            });
+            let early = second_done.recv_timeout(Duration::from_millis(200));
+            released.store(true, Ordering::SeqCst);
+            drop(release_tx);
+            assert_eq!(
+                early,
+                Err(mpsc::RecvTimeoutError::Timeout),
+                "returned early"
+            );
+            assert_eq!(second_done.recv_timeout(DEADLINE), Ok(true));
+            first.join().unwrap();
+        });
+        assert_eq!(jobs.lock_closing().stage, CloseStage::Closed);
+        drop(jobs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

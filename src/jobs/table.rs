@@ -1,0 +1,397 @@
+//! The job table: every job's state, the Condvar shards its waiters sleep
+//! on, and the operations on it — submitting, outcomes, waits and listing
+//! pages.
+
+use super::finish::{Finished, Unsaved};
+use super::reservation::IdReservation;
+use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
+use crate::log::Logger;
+use crate::results::{Persister, ReadBack, RestoredJob, ResultStore};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// Every job this server knows — those of earlier runs and those submitted
+/// since — and what a running job needs after its work is done. Shared by
+/// [`Jobs`] with every queued job (each holds an `Arc`).
+pub(super) struct JobRecords {
+    /// Invariant: see [`JobTable`].
+    pub(super) table: Mutex<JobTable>,
+    /// Jobs found on disk at start-up, ascending, all below `first_id`.
+    /// Never changes after [`Jobs::open`], so it needs no lock.
+    pub(super) restored: Box<[RestoredJob]>,
+    /// `damaged[i]`: `restored[i]`'s file was found damaged when read; it
+    /// is then listed and answered as an error. Set once, never cleared.
+    damaged: Box<[AtomicBool]>,
+    /// The id of the first job submitted by this process: one more than the
+    /// highest restored id (or the reservation an earlier run left, if
+    /// higher), or 1. Never changes, so it needs no lock.
+    pub(super) first_id: u64,
+    pub(super) store: ResultStore,
+    pub(super) logger: Logger,
+    /// Finished jobs whose file could not be written. Invariant: every
+    /// entry is a finished job of this process whose file is not on disk;
+    /// `cause` is the kind of the last write failure logged, `None` once
+    /// writing works again. Only pushes and swaps under the lock; the
+    /// writes happen outside it. Poisoning: recovered (each update is one
+    /// push or assignment).
+    pub(super) unsaved: Mutex<Unsaved>,
+    /// Durable mode: finished jobs whose files are renamed into place wait
+    /// here for the directory flush that makes them durable; the persister
+    /// thread then records them (group commit, see [`Persister`]).
+    pub(super) persister: Persister<Finished>,
+    /// Wakes callers of [`Jobs::outcome_within`] waiting for a job to
+    /// finish. Each condvar is used with the `table` mutex only, and its
+    /// condition is "the waited-for entry is no longer `Running`", which is
+    /// read under that lock, so a finish cannot slip between a waiter's check
+    /// and its sleep.
+    ///
+    /// Job `id` signals `finished[id % FINISHED_SHARDS]`. One condvar for
+    /// all would wake every waiting client whenever *any* job finished (a
+    /// thundering herd at thousands of jobs a second); with shards a finish
+    /// wakes only the few waiters that share its shard, and each of those
+    /// re-checks its own entry and sleeps again if it is not the one.
+    pub(super) finished: Box<[Condvar]>,
+}
+
+/// See [`JobRecords::finished`].
+pub(super) const FINISHED_SHARDS: usize = 64;
+
+/// Every job submitted by this process.
+///
+/// Invariants, all kept under the one `Mutex` around the table:
+///
+/// - `entries[i]` is job `first_id + i`; the next id is `first_id +
+///   entries.len()`, so ids are dense, increasing, and never reused.
+/// - `pending` is the number of `Entry::Running` in `entries`: a job is
+///   counted in the same critical section that records it and uncounted in
+///   the same one that finishes it.
+/// - While `accepting` is true the pool is open. The pool is closed only in
+///   [`Jobs::stop_accepting`], under this lock, after `accepting` became
+///   false; so `submit`, which checks `accepting` under this lock, never
+///   meets a closed pool. Lock order: table, then the pool's sender.
+/// - `reservation` covers every id handed out (see `reservation.rs`).
+///
+/// Poisoning: each update is one assignment, push or increment, which a
+/// panic cannot leave half done; a poisoned lock is recovered with
+/// [`PoisonError::into_inner`] so reads keep working after a bug elsewhere.
+pub(super) struct JobTable {
+    pub(super) entries: Vec<Entry>,
+    pub(super) pending: usize,
+    pub(super) accepting: bool,
+    pub(super) reservation: IdReservation,
+}
+
+/// The state of one job submitted by this process (24 bytes:
+/// `tests::an_entry_is_24_bytes`).
+#[derive(Debug, Clone)]
+pub(super) enum Entry {
+    Running,
+    /// The result bytes, shared with every job that produced the same bytes.
+    Done(Arc<[u8]>),
+    /// Why the job failed, as shown to clients.
+    Error(JobError),
+}
+
+impl Entry {
+    fn outcome(&self) -> JobOutcome {
+        match self {
+            Entry::Running => JobOutcome::Running,
+            Entry::Done(bytes) => JobOutcome::Done(Arc::clone(bytes)),
+            Entry::Error(reason) => JobOutcome::Error(reason.clone()),
+        }
+    }
+
+    fn status(&self) -> JobStatus {
+        match self {
+            Entry::Running => JobStatus::Running,
+            Entry::Done(_) => JobStatus::Done,
+            Entry::Error(_) => JobStatus::Error,
+        }
+    }
+}
+
+/// A job on its way through the pool's queue: what its worker needs.
+pub(super) struct QueuedJob {
+    pub(super) records: Arc<JobRecords>,
+    pub(super) id: JobId,
+    pub(super) work: Work,
+}
+
+impl JobRecords {
+    /// The records of a server that found `restored` on disk in `store`.
+    pub(super) fn new(store: ResultStore, restored: Vec<RestoredJob>, logger: Logger) -> Self {
+        // After the highest result found and at or above every id an earlier
+        // run may have handed out. Both are below MAX_RESTORED_ID, so this
+        // cannot overflow.
+        let first_id = restored
+            .last()
+            .map_or(1, |last| last.id.0 + 1)
+            .max(store.reserved_at_start());
+        JobRecords {
+            table: Mutex::new(JobTable {
+                entries: Vec::new(),
+                pending: 0,
+                accepting: true,
+                reservation: IdReservation::starting_at(first_id),
+            }),
+            damaged: restored.iter().map(|_| AtomicBool::new(false)).collect(),
+            restored: restored.into_boxed_slice(),
+            first_id,
+            store,
+            logger,
+            unsaved: Mutex::new(Unsaved::default()),
+            persister: Persister::default(),
+            finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
+        }
+    }
+
+    pub(super) fn lock_table(&self) -> MutexGuard<'_, JobTable> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where job `id` is in `JobTable::entries`, if it was submitted by this
+    /// process (it may still be past the end: not submitted yet).
+    pub(super) fn index_of(&self, id: JobId) -> Option<usize> {
+        id.0.checked_sub(self.first_id)
+            .and_then(|i| usize::try_from(i).ok())
+    }
+
+    /// The id the next submitted job gets; `None` when every id is used.
+    pub(super) fn next_id(&self, table: &JobTable) -> Option<JobId> {
+        let len = u64::try_from(table.entries.len()).ok()?;
+        self.first_id.checked_add(len).map(JobId)
+    }
+
+    /// Which of the `finished` condvars job `id` signals.
+    pub(super) fn shard(id: JobId) -> usize {
+        // The remainder is below FINISHED_SHARDS, so it fits a usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let shard = (id.0 % FINISHED_SHARDS as u64) as usize;
+        shard
+    }
+
+    /// The id and status of `restored[index]` (which must exist).
+    fn restored_status(&self, index: usize) -> (JobId, JobStatus) {
+        let job = self.restored[index];
+        let status = if job.succeeded && !self.damaged[index].load(Ordering::Relaxed) {
+            JobStatus::Done
+        } else {
+            JobStatus::Error
+        };
+        (job.id, status)
+    }
+
+    /// Marks `restored[index]` damaged (logging it the first time) and
+    /// returns the outcome to answer.
+    fn damaged_file(&self, index: usize, details: &str) -> JobOutcome {
+        if !self.damaged[index].swap(true, Ordering::Relaxed) {
+            let id = self.restored[index].id;
+            self.logger
+                .error(format!("{id}: {DAMAGED_REASON}: {details}"));
+        }
+        JobOutcome::Error(DAMAGED_REASON.into())
+    }
+
+    /// The outcome of restored job `restored[index]`, read from its file
+    /// now (outside any lock: restored jobs never change).
+    fn restored_outcome(&self, index: usize) -> JobOutcome {
+        if self.damaged[index].load(Ordering::Relaxed) {
+            return JobOutcome::Error(DAMAGED_REASON.into());
+        }
+        let job = self.restored[index];
+        match self.store.read_back(job) {
+            Ok(ReadBack::Result(bytes)) => JobOutcome::Done(Arc::from(bytes)),
+            Ok(ReadBack::Failure(reason)) => JobOutcome::Error(reason.into()),
+            Ok(ReadBack::Damaged(details)) => self.damaged_file(index, &details),
+            Err(error) => {
+                self.logger
+                    .error(format!("{}: cannot read its result file: {error}", job.id));
+                JobOutcome::Error("internal error: cannot read the result file".into())
+            }
+        }
+    }
+}
+
+impl Jobs {
+    /// Accepts a job: its id is `Running` from the moment this returns.
+    /// Logs `job_id_N submitted`; see [`Jobs::submit_as`].
+    ///
+    /// # Errors
+    /// [`Refused::ShuttingDown`] once [`stop_accepting`](Jobs::stop_accepting)
+    /// was called; [`Refused::QueueFull`] while `max_pending` jobs are pending;
+    /// [`Refused::IdsUnavailable`] when the id reservation cannot be written
+    /// (no id is used then: the next submission gets the same one);
+    /// [`Refused::IdsExhausted`] when every id is used.
+    pub fn submit(&self, work: Work) -> Result<JobId, Refused> {
+        self.submit_logged(None, work)
+    }
+
+    /// [`Jobs::submit`], logging `job_id_N submitted: {what}` (the endpoint
+    /// name). The line is queued before the job reaches a worker, so it
+    /// always precedes the job's `done` or `error` line in the log.
+    ///
+    /// # Errors
+    /// As [`Jobs::submit`].
+    pub fn submit_as(&self, what: &str, work: Work) -> Result<JobId, Refused> {
+        self.submit_logged(Some(what), work)
+    }
+
+    fn submit_logged(&self, what: Option<&str>, work: Work) -> Result<JobId, Refused> {
+        let mut table = self.records.lock_table();
+        if !table.accepting {
+            return Err(Refused::ShuttingDown);
+        }
+        if table.pending >= self.max_pending {
+            return Err(Refused::QueueFull);
+        }
+        let id = self.records.next_id(&table).ok_or(Refused::IdsExhausted)?;
+        self.records.reserve(&mut table, id)?;
+        let queued = QueuedJob {
+            records: Arc::clone(&self.records),
+            id,
+            work,
+        };
+        table.entries.push(Entry::Running);
+        table.pending += 1;
+        // Before `execute`: once a worker has the job it may log `done` at
+        // any moment. `info` never waits (it drops the line if the log is
+        // full), so this holds the table lock for one short push only.
+        match what {
+            Some(what) => self.records.logger.info(format!("{id} submitted: {what}")),
+            None => self.records.logger.info(format!("{id} submitted")),
+        }
+        // Cannot fail: `accepting` is true and we hold the table lock, so the
+        // pool is open (see the invariant at `JobTable`). If it ever did, the
+        // job is recorded as failed rather than left `Running` forever.
+        if self.pool.execute(Box::new(move || queued.run())).is_err() {
+            if let Some(entry) = table.entries.last_mut() {
+                *entry = Entry::Error("internal error: the worker pool is closed".into());
+            }
+            table.pending -= 1;
+            self.records
+                .logger
+                .error(format!("{id} error: submitted to a closed pool"));
+        }
+        Ok(id)
+    }
+
+    /// The outcome of job `id`, waiting up to `wait` for it to finish if it
+    /// is running; `None` if there is no such job.
+    ///
+    /// This is what `get_results` uses: a client that polls in a tight loop
+    /// then sends one or two requests per job instead of dozens, which
+    /// leaves the CPU to the workers that finish the jobs.
+    #[must_use]
+    pub fn outcome_within(&self, id: JobId, wait: Duration) -> Option<JobOutcome> {
+        let Some(index) = self.records.index_of(id) else {
+            return self.outcome(id);
+        };
+        let table = self.records.lock_table();
+        table.entries.get(index)?;
+        // `wait_timeout_while` re-checks the condition after every wake-up
+        // (ours, another job's in the same shard, or a spurious one) and
+        // returns when it no longer holds or the time is up.
+        let (table, _timed_out) = self.records.finished[JobRecords::shard(id)]
+            .wait_timeout_while(table, wait, |table| {
+                matches!(table.entries.get(index), Some(Entry::Running))
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        table.entries.get(index).map(Entry::outcome)
+    }
+
+    /// The outcome of job `id`; `None` if there is no such job.
+    ///
+    /// A job restored from an earlier run is `Done` with its file's bytes, or
+    /// `Error` with its recorded reason, read now; if the file has become
+    /// unreadable or damaged it is `Error`.
+    #[must_use]
+    pub fn outcome(&self, id: JobId) -> Option<JobOutcome> {
+        if let Some(index) = self.records.index_of(id) {
+            return self
+                .records
+                .lock_table()
+                .entries
+                .get(index)
+                .map(Entry::outcome);
+        }
+        let index = self
+            .records
+            .restored
+            .binary_search_by_key(&id, |job| job.id)
+            .ok()?;
+        Some(self.records.restored_outcome(index))
+    }
+
+    /// Up to `limit` jobs with an id above `after` (from the first job when
+    /// `None`), with their status, in id order: one page of the job list.
+    ///
+    /// The table lock is taken once, for copying at most `limit` entries, so
+    /// a caller listing a large table page by page holds it only briefly at a
+    /// time and never copies the whole table at once.
+    #[must_use]
+    pub fn statuses_after(&self, after: Option<JobId>, limit: usize) -> Vec<(JobId, JobStatus)> {
+        let after = after.map_or(0, |id| id.0);
+        let restored = &self.records.restored;
+        let first_restored = restored.partition_point(|job| job.id.0 <= after);
+        let mut page: Vec<(JobId, JobStatus)> = (first_restored..restored.len())
+            .take(limit)
+            .map(|i| self.records.restored_status(i))
+            .collect();
+        if page.len() < limit {
+            let first_id = self.records.first_id;
+            // Ids of the first entry above `after`, and its index; past the
+            // end when `after` is beyond every job (saturating: no overflow).
+            let first_listed = after.saturating_add(1).max(first_id);
+            let skip = usize::try_from(first_listed - first_id).unwrap_or(usize::MAX);
+            let table = self.records.lock_table();
+            let entries = table.entries.get(skip..).unwrap_or(&[]);
+            page.extend(
+                (first_listed..)
+                    .zip(entries.iter().take(limit - page.len()))
+                    .map(|(id, entry)| (JobId(id), entry.status())),
+            );
+        }
+        page
+    }
+
+    /// The highest job id handed out (by this process or an earlier run
+    /// whose result is still on disk); `None` when there is no job at all.
+    #[must_use]
+    pub fn last_id(&self) -> Option<JobId> {
+        let next = self.records.next_id(&self.records.lock_table());
+        match next {
+            Some(next) if next.0 > self.records.first_id => Some(JobId(next.0 - 1)),
+            // No job of this process yet (or every id used, which no table
+            // can hold): the highest restored one.
+            _ => self.records.restored.last().map(|job| job.id),
+        }
+    }
+
+    /// How many jobs are queued or running.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.records.lock_table().pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    #[test]
+    fn an_entry_is_24_bytes() {
+        assert_eq!(size_of::<Entry>(), 24);
+    }
+
+    #[test]
+    fn a_restored_job_is_16_bytes() {
+        assert_eq!(size_of::<RestoredJob>(), 16);
+    }
+
+    #[test]
+    fn a_queued_job_is_32_bytes() {
+        assert_eq!(size_of::<QueuedJob>(), 32);
+    }
+}
