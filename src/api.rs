@@ -446,9 +446,9 @@ impl Api {
     fn get_results(&self, id: &str, query: Option<&str>) -> Result<Response, ApiError> {
         let wait = parse_wait(query)?.unwrap_or(RESULT_WAIT);
         let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
-        crate::scoreboard::set_job(crate::scoreboard::State::WaitingForJob, id.0);
+        crate::scoreboard::set_job(crate::scoreboard::ThreadState::WaitingForJob, id.0);
         let outcome = self.jobs.outcome_within(id, wait);
-        crate::scoreboard::set(crate::scoreboard::State::Handling);
+        crate::scoreboard::set(crate::scoreboard::ThreadState::Handling);
         let body = match outcome.ok_or(ApiError::InvalidJobId)? {
             JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
             JobOutcome::Done(data) => {

@@ -68,7 +68,7 @@ use crate::limits::MAX_PENDING_JOBS;
 use crate::log::{format_millis, Logger};
 use crate::pool::{panic_message, ThreadPool};
 use crate::result_store::{Persister, ResultStore, ResultsLock};
-use crate::scoreboard::{self, Role, State};
+use crate::scoreboard::{self, Role, ThreadState};
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -409,13 +409,13 @@ impl Jobs {
             let thread = thread::Builder::new()
                 .name("persister".into())
                 .spawn(move || {
-                    let _slot = scoreboard::claim(Role::Persister, State::Idle);
+                    let _slot = scoreboard::claim(Role::Persister, ThreadState::Idle);
                     let run = || {
                         shared.persister.run(
                             || {
-                                scoreboard::set(State::Flushing);
+                                scoreboard::set(ThreadState::Flushing);
                                 let flushed = shared.store.flush_dir();
-                                scoreboard::set(State::Idle);
+                                scoreboard::set(ThreadState::Idle);
                                 flushed
                             },
                             |batch, flushed| shared.finish(batch, flushed),

@@ -14,7 +14,7 @@
 
 use crate::http::RequestRecord;
 use crate::jobs::Refused;
-use crate::scoreboard::{self, Role, State};
+use crate::scoreboard::{self, Role, ThreadState};
 use crate::stats::Endpoint;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -250,7 +250,7 @@ pub fn job_refused(refused: Refused) -> Refused {
 
 /// On a worker, as job `id` starts: the worker's slot says `running job_id_N`.
 pub fn job_started(id: u64) {
-    scoreboard::set_job(State::Running, id);
+    scoreboard::set_job(ThreadState::Running, id);
 }
 
 /// On a worker, inside the job's work: records the job's endpoint on the
@@ -280,7 +280,7 @@ pub fn job_finished(done: bool) {
             }
         }
     }
-    scoreboard::set(State::Idle);
+    scoreboard::set(ThreadState::Idle);
 }
 
 /// Values owned by other modules, read by the API when it renders.
@@ -308,13 +308,13 @@ impl Snapshot {
 }
 
 /// The states a connection's `/metrics` label can take, with their label.
-const CONNECTION_STATES: [(State, &str); 6] = [
-    (State::ReadingHead, "reading_head"),
-    (State::ReadingBody, "reading_body"),
-    (State::Handling, "handling"),
-    (State::WaitingForJob, "waiting_for_job"),
-    (State::Writing, "writing"),
-    (State::KeepAlive, "idle_keep_alive"),
+const CONNECTION_STATES: [(ThreadState, &str); 6] = [
+    (ThreadState::ReadingHead, "reading_head"),
+    (ThreadState::ReadingBody, "reading_body"),
+    (ThreadState::Handling, "handling"),
+    (ThreadState::WaitingForJob, "waiting_for_job"),
+    (ThreadState::Writing, "writing"),
+    (ThreadState::KeepAlive, "idle_keep_alive"),
 ];
 
 /// Renders every metric in the text exposition format 0.0.4.
@@ -431,8 +431,8 @@ pub fn render(snapshot: &Snapshot) -> String {
         }
     }
 
-    let running = scoreboard::count(&threads, Role::Worker, State::Running);
-    let idle = scoreboard::count(&threads, Role::Worker, State::Idle);
+    let running = scoreboard::count(&threads, Role::Worker, ThreadState::Running);
+    let idle = scoreboard::count(&threads, Role::Worker, ThreadState::Idle);
     let gauges: [(&str, &str, u64); 5] = [
         (
             "jobs_queued",

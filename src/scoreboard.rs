@@ -67,7 +67,7 @@ impl Role {
 /// What a thread is doing. Which states a role uses is documented at each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum State {
+pub enum ThreadState {
     /// A worker waiting for a job; a log writer or persister waiting for work.
     Idle = 0,
     /// The accept loop waiting for a connection.
@@ -90,43 +90,43 @@ pub enum State {
     Flushing = 9,
 }
 
-impl State {
+impl ThreadState {
     /// Every state, in the order of the status page's legend.
-    pub const ALL: [State; 10] = [
-        State::Accepting,
-        State::Idle,
-        State::Running,
-        State::ReadingHead,
-        State::ReadingBody,
-        State::Handling,
-        State::WaitingForJob,
-        State::Writing,
-        State::KeepAlive,
-        State::Flushing,
+    pub const ALL: [ThreadState; 10] = [
+        ThreadState::Accepting,
+        ThreadState::Idle,
+        ThreadState::Running,
+        ThreadState::ReadingHead,
+        ThreadState::ReadingBody,
+        ThreadState::Handling,
+        ThreadState::WaitingForJob,
+        ThreadState::Writing,
+        ThreadState::KeepAlive,
+        ThreadState::Flushing,
     ];
 
     /// The state's name in `/api/status` (and, with `_` for spaces, the
     /// `state` label of `/metrics`).
     pub fn name(self) -> &'static str {
         match self {
-            State::Idle => "idle",
-            State::Accepting => "accepting",
-            State::ReadingHead => "reading head",
-            State::ReadingBody => "reading body",
-            State::Handling => "handling",
-            State::WaitingForJob => "waiting for job",
-            State::Writing => "writing",
-            State::KeepAlive => "idle keep-alive",
-            State::Running => "running",
-            State::Flushing => "flushing",
+            ThreadState::Idle => "idle",
+            ThreadState::Accepting => "accepting",
+            ThreadState::ReadingHead => "reading head",
+            ThreadState::ReadingBody => "reading body",
+            ThreadState::Handling => "handling",
+            ThreadState::WaitingForJob => "waiting for job",
+            ThreadState::Writing => "writing",
+            ThreadState::KeepAlive => "idle keep-alive",
+            ThreadState::Running => "running",
+            ThreadState::Flushing => "flushing",
         }
     }
 
-    fn from_code(code: u8) -> State {
-        State::ALL
+    fn from_code(code: u8) -> ThreadState {
+        ThreadState::ALL
             .into_iter()
             .find(|s| *s as u8 == code)
-            .unwrap_or(State::Idle)
+            .unwrap_or(ThreadState::Idle)
     }
 }
 
@@ -165,7 +165,7 @@ impl Slot {
         }
     }
 
-    fn publish(&self, state: State, endpoint: u8, job: u64) {
+    fn publish(&self, state: ThreadState, endpoint: u8, job: u64) {
         let word = u64::from(state as u8) | u64::from(endpoint) << 8 | job << 16;
         self.word.store(word, Ordering::Release);
         self.since.store(board().now_nanos(), Ordering::Release);
@@ -255,7 +255,7 @@ impl Drop for SlotGuard {
 ///
 /// Free slots are found by a scan with `compare_exchange`, once per thread
 /// (per connection), never per request.
-pub fn claim(role: Role, state: State) -> Option<SlotGuard> {
+pub fn claim(role: Role, state: ThreadState) -> Option<SlotGuard> {
     // Test, then test-and-set: a plain load skips taken slots without
     // taking their cache line away from the thread publishing there.
     let slot = board().slots.iter().find(|slot| {
@@ -272,12 +272,12 @@ pub fn claim(role: Role, state: State) -> Option<SlotGuard> {
 
 /// Publishes `state` for the calling thread (no job). A no-op on a thread
 /// without a slot.
-pub fn set(state: State) {
+pub fn set(state: ThreadState) {
     set_job(state, 0);
 }
 
 /// Publishes `state` about job `job` (0: none) for the calling thread.
-pub fn set_job(state: State, job: u64) {
+pub fn set_job(state: ThreadState, job: u64) {
     if let Some(slot) = CURRENT.with(Cell::get) {
         slot.publish(state, 0, job);
     }
@@ -307,7 +307,7 @@ pub struct ThreadView {
     /// The slot's index in the table (stable while the thread lives).
     pub slot: usize,
     pub role: Role,
-    pub state: State,
+    pub state: ThreadState,
     /// The job being run or waited for; 0 for none.
     pub job: u64,
     /// The job's endpoint index plus one; 0 for none or unknown.
@@ -323,7 +323,7 @@ fn view(index: usize, slot: &Slot) -> Option<ThreadView> {
     Some(ThreadView {
         slot: index,
         role,
-        state: State::from_code((word & 0xff) as u8),
+        state: ThreadState::from_code((word & 0xff) as u8),
         job: word >> 16,
         endpoint: ((word >> 8) & 0xff) as u8,
         for_: Duration::from_nanos(board().now_nanos().saturating_sub(since)),
@@ -342,7 +342,7 @@ pub fn threads() -> Vec<ThreadView> {
 }
 
 /// How many of `threads` have `role` and `state`.
-pub fn count(threads: &[ThreadView], role: Role, state: State) -> usize {
+pub fn count(threads: &[ThreadView], role: Role, state: ThreadState) -> usize {
     threads
         .iter()
         .filter(|t| t.role == role && t.state == state)
@@ -369,11 +369,11 @@ impl ThreadView {
     /// `waiting for job_id_7 for 12.0 ms`, `idle keep-alive for 1.3 s`.
     pub fn describe(&self) -> String {
         let doing = match (self.state, self.job) {
-            (State::Running, job) if job > 0 => match self.endpoint_name() {
+            (ThreadState::Running, job) if job > 0 => match self.endpoint_name() {
                 Some(endpoint) => format!("running job_id_{job} ({endpoint})"),
                 None => format!("running job_id_{job}"),
             },
-            (State::WaitingForJob, job) if job > 0 => format!("waiting for job_id_{job}"),
+            (ThreadState::WaitingForJob, job) if job > 0 => format!("waiting for job_id_{job}"),
             (state, _) => state.name().to_owned(),
         };
         format!("{doing} for {}", human(self.for_))
@@ -390,7 +390,7 @@ fn json_string(text: &str) -> String {
 /// Python's `json.dumps` style (`", "`, `": "`), ending with a newline.
 pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
     let threads = threads();
-    let running = count(&threads, Role::Worker, State::Running);
+    let running = count(&threads, Role::Worker, ThreadState::Running);
     let mut out = String::with_capacity(256 + threads.len() * 160);
     out.push_str("{\"shutdown_phase\": ");
     out.push_str(&json_string(snapshot.shutdown_phase()));
@@ -424,7 +424,7 @@ pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
         }
         out.push_str(&format!("\"{}\": {{", role.name()));
         let mut first = true;
-        for state in State::ALL {
+        for state in ThreadState::ALL {
             let n = count(&threads, role, state);
             if n > 0 {
                 if !first {
@@ -467,22 +467,22 @@ mod tests {
 
     #[test]
     fn a_claimed_slot_publishes_states_and_is_freed_on_drop() {
-        let guard = claim(Role::Persister, State::Idle).expect("a free slot");
+        let guard = claim(Role::Persister, ThreadState::Idle).expect("a free slot");
         let me = current().expect("this thread owns a slot");
         assert_eq!(
             (me.role, me.state, me.job),
-            (Role::Persister, State::Idle, 0)
+            (Role::Persister, ThreadState::Idle, 0)
         );
-        set_job(State::Flushing, 42);
+        set_job(ThreadState::Flushing, 42);
         set_endpoint(3);
         let me = current().unwrap();
-        assert_eq!((me.state, me.job, me.endpoint), (State::Flushing, 42, 3));
+        assert_eq!((me.state, me.job, me.endpoint), (ThreadState::Flushing, 42, 3));
         assert!(threads().iter().any(|t| t.slot == me.slot && t.job == 42));
         drop(guard);
         assert_eq!(current(), None);
         assert!(!threads().iter().any(|t| t.slot == me.slot));
         // Without a slot, publishing is a no-op, not a panic.
-        set(State::Writing);
+        set(ThreadState::Writing);
         assert_eq!(current(), None);
     }
 
@@ -495,7 +495,7 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         barrier.wait();
-                        let _guard = claim(Role::Connection, State::ReadingHead).unwrap();
+                        let _guard = claim(Role::Connection, ThreadState::ReadingHead).unwrap();
                         let slot = current().unwrap().slot;
                         // Hold every slot until all threads have claimed theirs.
                         barrier.wait();
@@ -519,12 +519,12 @@ mod tests {
 
     #[test]
     fn the_state_word_keeps_large_job_ids() {
-        let _guard = claim(Role::Worker, State::Idle).unwrap();
+        let _guard = claim(Role::Worker, ThreadState::Idle).unwrap();
         let id = (1u64 << 47) + 5;
-        set_job(State::Running, id);
+        set_job(ThreadState::Running, id);
         set_endpoint(9);
         let me = current().unwrap();
-        assert_eq!((me.state, me.job, me.endpoint), (State::Running, id, 9));
+        assert_eq!((me.state, me.job, me.endpoint), (ThreadState::Running, id, 9));
         assert!(me.describe().starts_with(&format!(
             "running job_id_{id} (state_mean_by_category) for "
         )));
@@ -532,8 +532,8 @@ mod tests {
 
     #[test]
     fn status_json_is_valid_python_style_json() {
-        let _guard = claim(Role::Worker, State::Idle).unwrap();
-        set_job(State::Running, 7);
+        let _guard = claim(Role::Worker, ThreadState::Idle).unwrap();
+        set_job(ThreadState::Running, 7);
         set_endpoint(3);
         let snapshot = crate::metrics::Snapshot {
             pending_jobs: 1,
