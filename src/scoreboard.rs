@@ -476,7 +476,10 @@ mod tests {
         set_job(ThreadState::Flushing, 42);
         set_endpoint(3);
         let me = current().unwrap();
-        assert_eq!((me.state, me.job, me.endpoint), (ThreadState::Flushing, 42, 3));
+        assert_eq!(
+            (me.state, me.job, me.endpoint),
+            (ThreadState::Flushing, 42, 3)
+        );
         assert!(threads().iter().any(|t| t.slot == me.slot && t.job == 42));
         drop(guard);
         assert_eq!(current(), None);
@@ -524,7 +527,10 @@ mod tests {
         set_job(ThreadState::Running, id);
         set_endpoint(9);
         let me = current().unwrap();
-        assert_eq!((me.state, me.job, me.endpoint), (ThreadState::Running, id, 9));
+        assert_eq!(
+            (me.state, me.job, me.endpoint),
+            (ThreadState::Running, id, 9)
+        );
         assert!(me.describe().starts_with(&format!(
             "running job_id_{id} (state_mean_by_category) for "
         )));
