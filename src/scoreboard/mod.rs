@@ -14,6 +14,13 @@
 //! (the results-directory lock enforces it), so there is one table. Threads
 //! publish through a thread-local pointer to their own slot ([`set`],
 //! [`set_job`]), so the code that changes state needs no handle passed down.
+//!
+//! Files: here the table and the thread-facing API; `status_json.rs` the
+//! `/api/status` body.
+
+mod status_json;
+
+pub use status_json::render_json;
 
 use crate::limits::{Limits, MAX_CONNECTIONS, MAX_PENDING_JOBS};
 use std::cell::Cell;
@@ -149,7 +156,7 @@ impl ThreadState {
 /// Aligned to a cache line (64 bytes), so that two threads publishing on
 /// every request never write to the same line (no false sharing).
 #[repr(align(64))]
-pub struct Slot {
+struct Slot {
     role: AtomicU8,
     word: AtomicU64,
     /// When the current state began, in nanoseconds since the table's epoch.
@@ -172,8 +179,8 @@ impl Slot {
     }
 }
 
-/// The table and what the status endpoints report beside it.
-pub struct Scoreboard {
+/// The table of slots, and the epoch its times count from.
+struct Scoreboard {
     slots: Box<[Slot]>,
     /// When the table was made: the origin of `Slot::since` and the uptime.
     epoch: Instant,
@@ -194,10 +201,10 @@ impl Scoreboard {
 
 /// The configuration the status endpoints report as "limits in force".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Configured {
-    pub limits: Limits,
-    pub workers: usize,
-    pub max_pending_jobs: usize,
+struct Configured {
+    limits: Limits,
+    workers: usize,
+    max_pending_jobs: usize,
 }
 
 static BOARD: OnceLock<Scoreboard> = OnceLock::new();
@@ -222,7 +229,7 @@ pub fn configure(limits: Limits, workers: usize) {
 }
 
 /// The limits recorded by [`configure`], if it was called.
-pub fn configured() -> Option<Configured> {
+fn configured() -> Option<Configured> {
     CONFIGURED.get().copied()
 }
 
@@ -380,86 +387,6 @@ impl ThreadView {
     }
 }
 
-fn json_string(text: &str) -> String {
-    // Serialising a `&str` cannot fail (no maps, no I/O).
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-/// The body of `GET /api/status`: every thread by role with its state, plus
-/// the queue, the log queue, the shutdown phase and the limits in force, in
-/// Python's `json.dumps` style (`", "`, `": "`), ending with a newline.
-pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
-    let threads = threads();
-    let running = count(&threads, Role::Worker, ThreadState::Running);
-    let mut out = String::with_capacity(256 + threads.len() * 160);
-    out.push_str("{\"shutdown_phase\": ");
-    out.push_str(&json_string(snapshot.shutdown_phase()));
-    out.push_str(&format!(
-        ", \"uptime_seconds\": {:.3}, \"queue\": {{\"pending\": {}, \"queued\": {}, \"running\": {}}}, \"log_queue_depth\": {}",
-        uptime().as_secs_f64(),
-        snapshot.pending_jobs,
-        snapshot.pending_jobs.saturating_sub(running),
-        running,
-        snapshot.log_queue_depth,
-    ));
-    out.push_str(", \"limits\": ");
-    match configured() {
-        Some(c) => out.push_str(&format!(
-            "{{\"workers\": {}, \"max_connections\": {}, \"max_pending_jobs\": {}, \"max_body_bytes\": {}, \"head_timeout_ms\": {}, \"body_timeout_ms\": {}, \"idle_timeout_ms\": {}, \"write_timeout_ms\": {}}}",
-            c.workers,
-            c.limits.max_connections,
-            c.max_pending_jobs,
-            c.limits.max_body_bytes,
-            c.limits.head_timeout.as_millis(),
-            c.limits.body_timeout.as_millis(),
-            c.limits.idle_timeout.as_millis(),
-            c.limits.write_timeout.as_millis(),
-        )),
-        None => out.push_str("null"),
-    }
-    out.push_str(", \"counts\": {");
-    for (i, role) in Role::ALL.into_iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&format!("\"{}\": {{", role.name()));
-        let mut first = true;
-        for state in ThreadState::ALL {
-            let n = count(&threads, role, state);
-            if n > 0 {
-                if !first {
-                    out.push_str(", ");
-                }
-                first = false;
-                out.push_str(&format!("{}: {n}", json_string(state.name())));
-            }
-        }
-        out.push('}');
-    }
-    out.push_str("}, \"threads\": [");
-    for (i, t) in threads.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let job = if t.job > 0 {
-            format!("\"job_id_{}\"", t.job)
-        } else {
-            "null".to_owned()
-        };
-        let endpoint = t.endpoint_name().map_or("null".to_owned(), json_string);
-        out.push_str(&format!(
-            "{{\"slot\": {}, \"role\": \"{}\", \"state\": {}, \"job_id\": {job}, \"endpoint\": {endpoint}, \"for_ms\": {:.3}, \"text\": {}}}",
-            t.slot,
-            t.role.name(),
-            json_string(t.state.name()),
-            t.for_.as_secs_f64() * 1000.0,
-            json_string(&t.describe()),
-        ));
-    }
-    out.push_str("]}");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,40 +461,5 @@ mod tests {
         assert!(me.describe().starts_with(&format!(
             "running job_id_{id} (state_mean_by_category) for "
         )));
-    }
-
-    #[test]
-    fn status_json_is_valid_python_style_json() {
-        let _guard = claim(Role::Worker, ThreadState::Idle).unwrap();
-        set_job(ThreadState::Running, 7);
-        set_endpoint(3);
-        let snapshot = crate::metrics::Snapshot {
-            pending_jobs: 1,
-            accepting: true,
-            ..Default::default()
-        };
-        let body = render_json(&snapshot);
-        assert!(
-            body.ends_with("]}"),
-            "the response adds the newline: {body}"
-        );
-        assert!(!body.contains("\",\"") && !body.contains("\":\""), "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["shutdown_phase"], "serving");
-        let me = current().unwrap().slot;
-        let mine = v["threads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["slot"] == me)
-            .unwrap();
-        assert_eq!(mine["role"], "worker");
-        assert_eq!(mine["state"], "running");
-        assert_eq!(mine["job_id"], "job_id_7");
-        assert_eq!(mine["endpoint"], "best5");
-        assert!(mine["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("running job_id_7 (best5) for "));
     }
 }
