@@ -3,6 +3,7 @@
 
 use crate::limits::Limits;
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -136,6 +137,7 @@ const FLAGS: &[Flag] = &[
 ];
 
 /// The text `--help` prints.
+#[must_use]
 pub fn help() -> String {
     let mut out = String::from(
         "le-stats-sportif: a job-queue statistics server over the CDC BRFSS\n\
@@ -147,7 +149,7 @@ pub fn help() -> String {
             Some(value) => format!("{} {}", flag.name, value),
             None => flag.name.to_string(),
         };
-        out.push_str(&format!("  {left:<24} {}\n", flag.help));
+        let _ = writeln!(out, "  {left:<24} {}", flag.help);
     }
     out.push_str(
         "\nOnce serving, it prints one line `listening on http://HOST:PORT` to stdout.\n\

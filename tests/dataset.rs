@@ -274,7 +274,7 @@ fn no_file_content_panics() {
         Ok(_) => outcomes.0 += 1,
         Err(e) => {
             assert!(e.to_string().starts_with("mutated.csv: "), "{e}");
-            outcomes.1 += 1
+            outcomes.1 += 1;
         }
     };
     for end in 0..=bytes.len() {

@@ -160,22 +160,26 @@ impl Dataset {
     }
 
     /// What the load found.
+    #[must_use]
     pub fn summary(&self) -> &LoadSummary {
         &self.summary
     }
 
     /// Every question with at least one kept row, sorted.
+    #[must_use]
     pub fn questions(&self) -> Vec<&str> {
         self.questions.iter().map(|q| &*q.name).collect()
     }
 
     /// Every location (state) with at least one kept row, sorted.
+    #[must_use]
     pub fn locations(&self) -> Vec<&str> {
         self.locations.iter().map(|l| &**l).collect()
     }
 
     /// Every location with at least one kept row for `question`, sorted;
     /// empty if the question is unknown.
+    #[must_use]
     pub fn locations_for(&self, question: &str) -> Vec<&str> {
         self.question(question)
             .map(|q| q.states().map(|s| s.name()).collect())
@@ -183,6 +187,7 @@ impl Dataset {
     }
 
     /// The rows of `question`, if it has any.
+    #[must_use]
     pub fn question(&self, question: &str) -> Option<QuestionRows<'_>> {
         let at = self
             .questions
@@ -198,6 +203,7 @@ impl Dataset {
     ///
     /// # Panics
     /// If `id` comes from another dataset and is out of range here.
+    #[must_use]
     pub fn category(&self, id: CategoryId) -> (&str, &str) {
         let (category, stratification) = &self.categories[id.0 as usize];
         (category, stratification)
@@ -213,12 +219,14 @@ pub struct QuestionRows<'a> {
 
 impl<'a> QuestionRows<'a> {
     /// The question's text.
+    #[must_use]
     pub fn name(&self) -> &'a str {
         &self.index.name
     }
 
     /// Every value of the question, in file order (rows with an empty
     /// location included).
+    #[must_use]
     pub fn values(&self) -> impl ExactSizeIterator<Item = f64> + 'a {
         self.dataset.rows[self.index.rows.clone()]
             .iter()
@@ -228,11 +236,13 @@ impl<'a> QuestionRows<'a> {
     /// The count and sum of [`values`](QuestionRows::values), added with
     /// numpy's pairwise summation in file order, as pandas' `Series.mean()`
     /// adds them. Computed once at load.
+    #[must_use]
     pub fn sum(&self) -> GroupSum {
         self.index.sum
     }
 
     /// The states with at least one row for the question, sorted by name.
+    #[must_use]
     pub fn states(&self) -> impl ExactSizeIterator<Item = StateRows<'a>> + 'a {
         let dataset = self.dataset;
         self.index
@@ -242,6 +252,7 @@ impl<'a> QuestionRows<'a> {
     }
 
     /// The rows of `state` for the question, if it has any.
+    #[must_use]
     pub fn state(&self, state: &str) -> Option<StateRows<'a>> {
         let locations = &self.dataset.locations;
         let at = self
@@ -265,11 +276,13 @@ pub struct StateRows<'a> {
 
 impl<'a> StateRows<'a> {
     /// The state's name.
+    #[must_use]
     pub fn name(&self) -> &'a str {
         &self.dataset.locations[self.index.location as usize]
     }
 
     /// The state's values, in file order.
+    #[must_use]
     pub fn values(&self) -> impl ExactSizeIterator<Item = f64> + 'a {
         self.rows().map(|(_, value)| value)
     }
@@ -277,6 +290,7 @@ impl<'a> StateRows<'a> {
     /// The count and sum of [`values`](StateRows::values), added with Kahan
     /// compensation in file order, as pandas' `groupby(...).mean()` adds
     /// them. Computed once at load.
+    #[must_use]
     pub fn sum(&self) -> GroupSum {
         self.index.sum
     }
@@ -285,6 +299,7 @@ impl<'a> StateRows<'a> {
     /// count and sum of that category's values, added as
     /// [`sum`](StateRows::sum) adds them. Rows without a category belong to
     /// none (pandas' `groupby` drops `NaN` keys). Computed once at load.
+    #[must_use]
     pub fn category_sums(&self) -> impl ExactSizeIterator<Item = (CategoryId, GroupSum)> + 'a {
         self.dataset.category_sums[self.index.category_sums.clone()]
             .iter()
@@ -293,6 +308,7 @@ impl<'a> StateRows<'a> {
 
     /// The state's rows as (category, value), in file order; the category is
     /// `None` when the row's category or stratification is empty.
+    #[must_use]
     pub fn rows(&self) -> impl ExactSizeIterator<Item = (Option<CategoryId>, f64)> + 'a {
         let rows = &self.dataset.rows;
         self.dataset.by_state[self.index.by_state.clone()]

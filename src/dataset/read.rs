@@ -139,7 +139,7 @@ pub(super) fn read_rows(path: &Path, bytes: &[u8]) -> Result<RawTable, DatasetEr
         .map_err(|e| cx.csv_error(&e))?
     {
         table.summary.rows_read += 1;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, csv::Position::line);
         // Every used field is validated, even on rows that are then skipped:
         // a malformed file is an error wherever the malformation lies.
         let fields = read_fields(&cx, &columns, &record, line)?;
@@ -316,7 +316,7 @@ impl Context<'_> {
                 expected_len,
                 len,
             } => self.error(
-                pos.as_ref().map_or(0, |p| p.line()),
+                pos.as_ref().map_or(0, csv::Position::line),
                 format_args!("the record has {len} fields, the header has {expected_len}"),
             ),
             _ => DatasetError {

@@ -24,11 +24,13 @@ pub struct GroupSum {
 
 impl GroupSum {
     /// The number of values in the group.
+    #[must_use]
     pub fn count(&self) -> u64 {
         self.count
     }
 
     /// The values' sum; not finite if and only if the summation overflowed.
+    #[must_use]
     pub fn sum(&self) -> f64 {
         self.sum
     }

@@ -180,6 +180,7 @@ pub fn job_submitted(endpoint: Endpoint) {
 }
 
 /// Counts a refused submission; returns `refused` for the caller's `map_err`.
+#[must_use]
 pub fn job_refused(refused: Refused) -> Refused {
     match refused {
         Refused::QueueFull => &REGISTRY.refused_queue_full,
@@ -241,6 +242,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// `serving`, `draining` (no new jobs; some still pending) or `drained`.
+    #[must_use]
     pub fn shutdown_phase(&self) -> &'static str {
         match (self.accepting, self.pending_jobs) {
             (true, _) => "serving",

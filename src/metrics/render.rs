@@ -19,6 +19,7 @@ const CONNECTION_STATES: [(ThreadState, &str); 6] = [
 ];
 
 /// Renders every metric in the text exposition format 0.0.4.
+#[must_use]
 pub fn render(snapshot: &Snapshot) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let threads = scoreboard::threads();

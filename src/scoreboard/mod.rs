@@ -1,5 +1,5 @@
 //! The scoreboard: what every thread of the server is doing right now, in
-//! the manner of Apache's mod_status and PostgreSQL's `pg_stat_activity`.
+//! the manner of Apache's `mod_status` and Postgres' `pg_stat_activity`.
 //!
 //! Every thread the server owns (the accept loop, each connection, each
 //! worker, the log writer, a persister if there is one) claims one [`Slot`]
@@ -56,6 +56,7 @@ impl Role {
 
     /// The role's name in `/api/status`: `accept`, `connection`, `worker`,
     /// `log_writer`, `persister`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Role::Accept => "accept",
@@ -114,6 +115,7 @@ impl ThreadState {
 
     /// The state's name in `/api/status` (and, with `_` for spaces, the
     /// `state` label of `/metrics`).
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             ThreadState::Idle => "idle",
@@ -239,6 +241,7 @@ fn board() -> &'static Scoreboard {
 
 /// How long the table has existed (the server's uptime, when
 /// [`configure`] is called at start-up).
+#[must_use]
 pub fn uptime() -> Duration {
     board().epoch.elapsed()
 }
@@ -262,6 +265,7 @@ impl Drop for SlotGuard {
 ///
 /// Free slots are found by a scan with `compare_exchange`, once per thread
 /// (per connection), never per request.
+#[must_use]
 pub fn claim(role: Role, state: ThreadState) -> Option<SlotGuard> {
     // Test, then test-and-set: a plain load skips taken slots without
     // taking their cache line away from the thread publishing there.
@@ -339,6 +343,7 @@ fn view(index: usize, slot: &Slot) -> Option<ThreadView> {
 
 /// Every thread that owns a slot now, in slot order. Only loads atomics:
 /// it never waits for, and is never waited for by, the threads it reports.
+#[must_use]
 pub fn threads() -> Vec<ThreadView> {
     board()
         .slots
@@ -349,6 +354,7 @@ pub fn threads() -> Vec<ThreadView> {
 }
 
 /// How many of `threads` have `role` and `state`.
+#[must_use]
 pub fn count(threads: &[ThreadView], role: Role, state: ThreadState) -> usize {
     threads
         .iter()
@@ -367,6 +373,7 @@ fn human(d: Duration) -> String {
 
 impl ThreadView {
     /// The endpoint's name, when the slot names one.
+    #[must_use]
     pub fn endpoint_name(&self) -> Option<&'static str> {
         let index = usize::from(self.endpoint).checked_sub(1)?;
         crate::stats::Endpoint::ALL.get(index).map(|e| e.name())
@@ -374,6 +381,7 @@ impl ThreadView {
 
     /// One line a person reads: `running job_id_7 (best5) for 3.2 ms`,
     /// `waiting for job_id_7 for 12.0 ms`, `idle keep-alive for 1.3 s`.
+    #[must_use]
     pub fn describe(&self) -> String {
         let doing = match (self.state, self.job) {
             (ThreadState::Running, job) if job > 0 => match self.endpoint_name() {

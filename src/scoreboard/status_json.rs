@@ -1,6 +1,8 @@
 //! The body of `GET /api/status`: the scoreboard's threads and counts, the
 //! queue, the shutdown phase and the limits in force, as JSON.
 
+use std::fmt::Write as _;
+
 use super::{configured, count, threads, uptime, Role, ThreadState, ThreadView};
 
 /// `text` as a JSON string literal.
@@ -14,20 +16,23 @@ fn json_string(text: &str) -> String {
 /// Python's `json.dumps` style (`", "`, `": "`; test
 /// `status_json_is_valid_python_style_json`). The response adds the final
 /// newline.
+#[must_use]
 pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
     let threads = threads();
     let running = count(&threads, Role::Worker, ThreadState::Running);
     let mut out = String::with_capacity(256 + threads.len() * 160);
     out.push_str("{\"shutdown_phase\": ");
     out.push_str(&json_string(snapshot.shutdown_phase()));
-    out.push_str(&format!(
+    // Writing into a String cannot fail (here and below).
+    let _ = write!(
+        out,
         ", \"uptime_seconds\": {:.3}, \"queue\": {{\"pending\": {}, \"queued\": {}, \"running\": {}}}, \"log_queue_depth\": {}",
         uptime().as_secs_f64(),
         snapshot.pending_jobs,
         snapshot.pending_jobs.saturating_sub(running),
         running,
         snapshot.log_queue_depth,
-    ));
+    );
     out.push_str(", \"limits\": ");
     write_limits(&mut out);
     out.push_str(", \"counts\": {");
@@ -42,7 +47,9 @@ pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
 /// [`configure`](super::configure).
 fn write_limits(out: &mut String) {
     match configured() {
-        Some(c) => out.push_str(&format!(
+        Some(c) => {
+            let _ = write!(
+        out,
             "{{\"workers\": {}, \"max_connections\": {}, \"max_pending_jobs\": {}, \"max_body_bytes\": {}, \"head_timeout_ms\": {}, \"body_timeout_ms\": {}, \"idle_timeout_ms\": {}, \"write_timeout_ms\": {}}}",
             c.workers,
             c.limits.max_connections,
@@ -52,7 +59,8 @@ fn write_limits(out: &mut String) {
             c.limits.body_timeout.as_millis(),
             c.limits.idle_timeout.as_millis(),
             c.limits.write_timeout.as_millis(),
-        )),
+        );
+        }
         None => out.push_str("null"),
     }
 }
@@ -64,7 +72,7 @@ fn write_counts(out: &mut String, threads: &[ThreadView]) {
         if i > 0 {
             out.push_str(", ");
         }
-        out.push_str(&format!("\"{}\": {{", role.name()));
+        let _ = write!(out, "\"{}\": {{", role.name());
         let mut first = true;
         for state in ThreadState::ALL {
             let n = count(threads, role, state);
@@ -73,7 +81,7 @@ fn write_counts(out: &mut String, threads: &[ThreadView]) {
                     out.push_str(", ");
                 }
                 first = false;
-                out.push_str(&format!("{}: {n}", json_string(state.name())));
+                let _ = write!(out, "{}: {n}", json_string(state.name()));
             }
         }
         out.push('}');
@@ -92,14 +100,15 @@ fn write_threads(out: &mut String, threads: &[ThreadView]) {
             "null".to_owned()
         };
         let endpoint = t.endpoint_name().map_or("null".to_owned(), json_string);
-        out.push_str(&format!(
+        let _ = write!(
+        out,
             "{{\"slot\": {}, \"role\": \"{}\", \"state\": {}, \"job_id\": {job}, \"endpoint\": {endpoint}, \"for_ms\": {:.3}, \"text\": {}}}",
             t.slot,
             t.role.name(),
             json_string(t.state.name()),
             t.for_.as_secs_f64() * 1000.0,
             json_string(&t.describe()),
-        ));
+        );
     }
 }
 

@@ -19,6 +19,7 @@ impl Answer {
     /// `{"a": 1.0, "b": 2.5}`. A non-finite number (which the statistics only
     /// produce if a difference of two huge means overflows) is written as
     /// `null`, because JSON has no infinity.
+    #[must_use]
     pub fn to_json(&self) -> String {
         let (outer, entries) = match self {
             Answer::Flat(entries) => (None, entries),

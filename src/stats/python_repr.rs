@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 /// the shortest digits that round-trip, in fixed notation when
 /// `1e-4 <= |x| < 1e16` (always with a fractional part, `25.0`) and in
 /// exponent notation otherwise (`1e-05`, `1.5e+16`); `nan`, `inf`, `-inf`.
+#[must_use]
 pub fn python_float_repr(x: f64) -> String {
     let mut out = String::new();
     write_python_float(&mut out, x);
@@ -64,6 +65,7 @@ pub(super) fn write_python_float(out: &mut String, x: f64) {
 /// separators other than the space, the common format characters and the
 /// private-use areas; unassigned code points (which Python also escapes)
 /// would need the Unicode tables and are printed as they are.
+#[must_use]
 pub fn python_repr_str(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     write_python_repr_str(&mut out, text);
@@ -138,6 +140,7 @@ fn is_python_printable(c: char) -> bool {
 }
 
 /// Python's `repr` of a tuple of strings: `('a', 'b')`, `('a',)`, `()`.
+#[must_use]
 pub fn python_repr_tuple(items: &[&str]) -> String {
     // Room for the items, their quotes and the separators, unless escaped.
     let mut out = String::with_capacity(items.iter().map(|s| s.len() + 4).sum::<usize>() + 3);

@@ -30,6 +30,7 @@ impl Endpoint {
     ];
 
     /// The path segment after `/api/`, e.g. `"states_mean"`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::StatesMean => "states_mean",
@@ -45,11 +46,13 @@ impl Endpoint {
     }
 
     /// The endpoint whose [`name`](Endpoint::name) is `name`, if any.
+    #[must_use]
     pub fn from_name(name: &str) -> Option<Endpoint> {
         Endpoint::ALL.into_iter().find(|e| e.name() == name)
     }
 
     /// Returns true if and only if the request body must carry `"state"`.
+    #[must_use]
     pub fn needs_state(self) -> bool {
         matches!(
             self,
@@ -123,6 +126,7 @@ const DIRECTIONS: [(&str, Direction); 9] = [
 ];
 
 /// The direction of one of the course's nine questions; `None` for any other.
+#[must_use]
 pub fn direction(question: &str) -> Option<Direction> {
     DIRECTIONS
         .iter()
