@@ -6,7 +6,8 @@
 //! - `read.rs` reads the CSV: columns by header name, validation with errors
 //!   that name file, line and column, the survey-year filter; strings that
 //!   repeat on every row are numbered by an `Interner` (`interner.rs`), so a
-//!   kept row costs 16 bytes plus a 4-byte index entry;
+//!   kept row costs 16 bytes plus a 4-byte index entry (test
+//!   `a_kept_row_costs_16_bytes_plus_a_4_byte_index_entry`);
 //! - `index.rs` lays the kept rows out for the queries [`crate::stats`]
 //!   serves, and computes every group's sum once (`sum.rs`: [`GroupSum`],
 //!   Kahan and pairwise summation, exactly as pandas adds).
@@ -318,5 +319,26 @@ impl<'a> StateRows<'a> {
                 let category = (row.category != NO_ID).then_some(CategoryId(row.category));
                 (category, row.value)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_row_costs_16_bytes_plus_a_4_byte_index_entry() {
+        assert_eq!(std::mem::size_of::<Row>(), 16);
+        let dataset = Dataset::from_bytes(
+            Path::new("t.csv"),
+            b"LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\n\
+              Ohio,Q,1.5,Total,Total\n\
+              ,Q,2.5,Total,Total\n",
+        )
+        .unwrap();
+        // One `Row` per kept row; one u32 in `by_state` per row with a state.
+        assert_eq!(dataset.rows.len(), 2);
+        assert_eq!(dataset.by_state.len(), 1);
+        assert_eq!(std::mem::size_of_val(&dataset.by_state[0]), 4);
     }
 }

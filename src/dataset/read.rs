@@ -29,7 +29,8 @@ const FIRST_YEAR: i64 = 2011;
 const LAST_YEAR: i64 = 2022;
 
 /// An offending field is quoted in an error message up to this many
-/// characters, so a huge field cannot produce a huge message.
+/// characters, so a huge field cannot produce a huge message (test
+/// `a_long_bad_value_is_quoted_shortened`).
 const MAX_QUOTED_CHARS: usize = 60;
 
 /// Kept rows are indexed by u32, and no pair id may reach `NO_ID`.

@@ -3,8 +3,8 @@
 //!
 //! Cheap enough to update on every request: every label set is fixed in
 //! advance (routes and endpoints are fixed lists), so each series is a
-//! static atomic and an update is one or two `fetch_add`s — no lock, no map
-//! lookup, no allocation. The registry is process-wide (a `static`), like
+//! static atomic and an update is at most three `fetch_add`s (a counter, and
+//! a histogram's bucket and sum) — no lock, no map lookup, no allocation. The registry is process-wide (a `static`), like
 //! the Prometheus clients' default registry: one process runs one server.
 //!
 //! Gauges about threads (workers busy or idle, connections by state) are

@@ -144,7 +144,8 @@ impl ThreadState {
 /// Invariants:
 /// - `role` is 0 while the slot is free, else the [`Role`] code of its one
 ///   owner. It changes only by [`claim`]'s `compare_exchange(0, role)` and
-///   by the owner's release (a store of 0), so a slot never has two owners.
+///   by the owner's release (a store of 0), so a slot never has two owners
+///   (test `concurrent_claims_never_share_a_slot`).
 /// - Only the owner stores to `word` and `since`; readers only load. The
 ///   owner resets `word` before releasing, so a new owner's slot never
 ///   shows the previous owner's job.
@@ -153,10 +154,12 @@ impl ThreadState {
 ///   million jobs a second would take nine years to pass), so a reader never sees one
 ///   job's id with another state. `since` is a second atomic: a reader may
 ///   pair a new state with the previous state's start for an instant, which
-///   only misreports a duration, never a job.
+///   only misreports a duration, never a job (test
+///   `the_state_word_keeps_large_job_ids`).
 ///
 /// Aligned to a cache line (64 bytes), so that two threads publishing on
-/// every request never write to the same line (no false sharing).
+/// every request never write to the same line (no false sharing; test
+/// `slots_do_not_share_cache_lines`).
 #[repr(align(64))]
 struct Slot {
     role: AtomicU8,
