@@ -3,6 +3,7 @@
 
 use crate::limits::Limits;
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -136,6 +137,7 @@ const FLAGS: &[Flag] = &[
 ];
 
 /// The text `--help` prints.
+#[must_use]
 pub fn help() -> String {
     let mut out = String::from(
         "le-stats-sportif: a job-queue statistics server over the CDC BRFSS\n\
@@ -147,7 +149,7 @@ pub fn help() -> String {
             Some(value) => format!("{} {}", flag.name, value),
             None => flag.name.to_string(),
         };
-        out.push_str(&format!("  {left:<24} {}\n", flag.help));
+        let _ = writeln!(out, "  {left:<24} {}", flag.help);
     }
     out.push_str(
         "\nOnce serving, it prints one line `listening on http://HOST:PORT` to stdout.\n\
@@ -173,85 +175,128 @@ where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
-    let mut host = "127.0.0.1".to_string();
-    let mut port: u16 = 5000;
-    let mut data: Option<PathBuf> = None;
-    let mut threads: Option<usize> = None;
-    let mut results_dir = PathBuf::from("results");
-    let mut log_file = PathBuf::from("webserver.log");
-    let mut access_log = PathBuf::from("access.log");
-    let mut summary_only = false;
-    let mut durable = true;
-    let mut limits = Limits::default();
-
+    let mut given = Given::new();
     let mut args = args.into_iter().map(Into::into);
     while let Some(arg) = args.next() {
-        // `--flag=value` and `--flag value` are both accepted.
-        let (name, inline_value) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value.into())),
-            _ => (arg.clone(), None),
-        };
-        let flag = FLAGS
-            .iter()
-            .find(|flag| flag.name == name)
-            .ok_or_else(|| UsageError(format!("unknown argument {arg:?}")))?;
-        let value: Option<String> = match (flag.value, inline_value) {
-            (None, None) => None,
-            (None, Some(_)) => return Err(UsageError(format!("{name} takes no value"))),
-            (Some(_), Some(value)) => Some(value),
-            (Some(what), None) => Some(
-                args.next()
-                    .ok_or_else(|| UsageError(format!("{name} needs a value {what}")))?,
-            ),
-        };
-        let value = value.unwrap_or_default();
-        match flag.name {
-            "--help" => return Ok(Command::Help),
-            "--summary" => summary_only = true,
-            "--no-fsync" => durable = false,
-            "--host" => host = value,
-            "--port" => port = number(&name, &value)?,
-            "--data" => data = Some(PathBuf::from(value)),
-            "--threads" => threads = Some(positive(&name, &value)?),
-            "--results-dir" => results_dir = PathBuf::from(value),
-            "--log-file" => log_file = PathBuf::from(value),
-            "--access-log" => access_log = PathBuf::from(value),
-            "--max-connections" => limits.max_connections = positive(&name, &value)?,
-            "--head-timeout-ms" => limits.head_timeout = millis(&name, &value)?,
-            "--body-timeout-ms" => limits.body_timeout = millis(&name, &value)?,
-            "--idle-timeout-ms" => limits.idle_timeout = millis(&name, &value)?,
-            other => unreachable!("flag {other} is in FLAGS but has no arm here"),
+        let (flag, value) = read_flag(&arg, &mut args)?;
+        if flag.name == "--help" {
+            return Ok(Command::Help);
+        }
+        given.apply(flag, value)?;
+    }
+    let config = given.finish(env_threads, cpus, data_exists)?;
+    Ok(Command::Run(Box::new(config)))
+}
+
+/// The flag `arg` names and its value (`""` for a switch); a value not
+/// given inline (`--flag=value`) is taken from `rest` (`--flag value`).
+fn read_flag(
+    arg: &str,
+    rest: &mut impl Iterator<Item = String>,
+) -> Result<(&'static Flag, String), UsageError> {
+    let (name, inline_value) = match arg.split_once('=') {
+        Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+        _ => (arg, None),
+    };
+    let flag = FLAGS
+        .iter()
+        .find(|flag| flag.name == name)
+        .ok_or_else(|| UsageError(format!("unknown argument {arg:?}")))?;
+    let value = match (flag.value, inline_value) {
+        (None, None) => String::new(),
+        (None, Some(_)) => return Err(UsageError(format!("{name} takes no value"))),
+        (Some(_), Some(value)) => value,
+        (Some(what), None) => rest
+            .next()
+            .ok_or_else(|| UsageError(format!("{name} needs a value {what}")))?,
+    };
+    Ok((flag, value))
+}
+
+/// The flags read so far: a [`Config`] of defaults and given values, except
+/// for the two whose default depends on the environment.
+struct Given {
+    /// `data` and `threads` are placeholders until [`Given::finish`].
+    config: Config,
+    data: Option<PathBuf>,
+    threads: Option<usize>,
+}
+
+impl Given {
+    fn new() -> Given {
+        Given {
+            config: Config {
+                host: "127.0.0.1".to_string(),
+                port: 5000,
+                data: PathBuf::new(),
+                threads: 0,
+                results_dir: PathBuf::from("results"),
+                log_file: PathBuf::from("webserver.log"),
+                access_log: PathBuf::from("access.log"),
+                summary_only: false,
+                durable: true,
+                limits: Limits::default(),
+            },
+            data: None,
+            threads: None,
         }
     }
 
-    let threads = match threads {
-        Some(n) => n,
-        None => match env_threads {
-            Some(text) => positive(THREADS_ENV, text)?,
-            None => cpus.max(1),
-        },
-    };
-    let data = data.unwrap_or_else(|| {
-        let subset = PathBuf::from(DEFAULT_DATA);
-        let full = PathBuf::from(FALLBACK_DATA);
-        if !data_exists(&subset) && data_exists(&full) {
-            full
-        } else {
-            subset
+    /// Records `flag` (any but `--help`) with its `value`.
+    fn apply(&mut self, flag: &Flag, value: String) -> Result<(), UsageError> {
+        let name = flag.name;
+        let config = &mut self.config;
+        let limits = &mut config.limits;
+        match name {
+            "--summary" => config.summary_only = true,
+            "--no-fsync" => config.durable = false,
+            "--host" => config.host = value,
+            "--port" => config.port = number(name, &value)?,
+            "--data" => self.data = Some(PathBuf::from(value)),
+            "--threads" => self.threads = Some(positive(name, &value)?),
+            "--results-dir" => config.results_dir = PathBuf::from(value),
+            "--log-file" => config.log_file = PathBuf::from(value),
+            "--access-log" => config.access_log = PathBuf::from(value),
+            "--max-connections" => limits.max_connections = positive(name, &value)?,
+            "--head-timeout-ms" => limits.head_timeout = millis(name, &value)?,
+            "--body-timeout-ms" => limits.body_timeout = millis(name, &value)?,
+            "--idle-timeout-ms" => limits.idle_timeout = millis(name, &value)?,
+            other => unreachable!("flag {other} is in FLAGS but has no arm here"),
         }
-    });
-    Ok(Command::Run(Box::new(Config {
-        host,
-        port,
-        data,
-        threads,
-        results_dir,
-        log_file,
-        access_log,
-        summary_only,
-        durable,
-        limits,
-    })))
+        Ok(())
+    }
+
+    /// The config, with `--threads` defaulting to `env_threads`, else
+    /// `cpus`, and `--data` to the subset, else the full dataset when only
+    /// that exists.
+    fn finish(
+        self,
+        env_threads: Option<&str>,
+        cpus: usize,
+        data_exists: &dyn Fn(&Path) -> bool,
+    ) -> Result<Config, UsageError> {
+        let threads = match self.threads {
+            Some(n) => n,
+            None => match env_threads {
+                Some(text) => positive(THREADS_ENV, text)?,
+                None => cpus.max(1),
+            },
+        };
+        let data = self.data.unwrap_or_else(|| {
+            let subset = PathBuf::from(DEFAULT_DATA);
+            let full = PathBuf::from(FALLBACK_DATA);
+            if !data_exists(&subset) && data_exists(&full) {
+                full
+            } else {
+                subset
+            }
+        });
+        Ok(Config {
+            data,
+            threads,
+            ..self.config
+        })
+    }
 }
 
 fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, UsageError> {

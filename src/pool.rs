@@ -34,7 +34,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
 
-use crate::scoreboard::{Role, State};
+use crate::scoreboard::{Role, ThreadState};
 
 /// A unit of work. It must not panic out (jobs catch their own panics), but
 /// the pool survives if one does.
@@ -256,7 +256,7 @@ impl Worker {
     /// The worker loop: take a job, run it, repeat until the channel is
     /// closed and empty.
     fn run(id: usize, receiver: &Mutex<Receiver<Job>>) {
-        let _scoreboard = crate::scoreboard::claim(Role::Worker, State::Idle);
+        let _scoreboard = crate::scoreboard::claim(Role::Worker, ThreadState::Idle);
         loop {
             // The lock is taken and released within this one statement: the
             // temporary guard is dropped at the `;`, *before* the job runs,

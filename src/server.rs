@@ -11,7 +11,7 @@ use crate::http::connection;
 use crate::http::{Handler, Response};
 use crate::limits::{Limits, ACCEPT_ERROR_BACKOFF, CONNECTION_THREAD_STACK, REJECT_WRITE_TIMEOUT};
 use crate::log::Logger;
-use crate::scoreboard::{self, Role, State};
+use crate::scoreboard::{self, Role, ThreadState};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -193,7 +193,7 @@ struct AcceptLoop {
 
 impl AcceptLoop {
     fn run(self) {
-        let _scoreboard = scoreboard::claim(Role::Accept, State::Accepting);
+        let _scoreboard = scoreboard::claim(Role::Accept, ThreadState::Accepting);
         loop {
             let accepted = self.listener.accept();
             if self.stop.load(Ordering::Acquire) {
@@ -224,7 +224,7 @@ impl AcceptLoop {
             .spawn(move || {
                 // Held for the life of the thread, released even on a panic.
                 let _slot = slot;
-                let _scoreboard = scoreboard::claim(Role::Connection, State::ReadingHead);
+                let _scoreboard = scoreboard::claim(Role::Connection, ThreadState::ReadingHead);
                 connection::serve(stream, &*handler, &limits, &*on_request);
             });
         // On failure the closure (with the stream and the slot) is dropped:

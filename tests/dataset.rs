@@ -59,26 +59,32 @@ fn survey_lists_questions_and_locations_sorted_by_code_point() {
 }
 
 #[test]
-fn has_question_and_has_state_follow_the_kept_rows() {
+fn question_and_state_lookups_follow_the_kept_rows() {
+    let has_question = |dataset: &Dataset, question: &str| dataset.question(question).is_some();
+    let has_state = |dataset: &Dataset, question: &str, state: &str| {
+        dataset
+            .question(question)
+            .is_some_and(|q| q.state(state).is_some())
+    };
     let dataset = load("survey.csv");
-    assert!(dataset.has_question(OBESITY));
-    assert!(dataset.has_question(OTHER));
-    assert!(!dataset.has_question("no such question"));
-    assert!(!dataset.has_question(""));
+    assert!(has_question(&dataset, OBESITY));
+    assert!(has_question(&dataset, OTHER));
+    assert!(!has_question(&dataset, "no such question"));
+    assert!(!has_question(&dataset, ""));
     // Case and spaces matter: the text must be exact.
-    assert!(!dataset.has_question(&OBESITY.to_uppercase()));
-    assert!(!dataset.has_question(&format!("{OBESITY} ")));
+    assert!(!has_question(&dataset, &OBESITY.to_uppercase()));
+    assert!(!has_question(&dataset, &format!("{OBESITY} ")));
 
-    assert!(dataset.has_state(OBESITY, "Ohio"));
-    assert!(dataset.has_state(OBESITY, "Hawai'i"));
+    assert!(has_state(&dataset, OBESITY, "Ohio"));
+    assert!(has_state(&dataset, OBESITY, "Hawai'i"));
     // Ohio has rows, but none for this question.
-    assert!(!dataset.has_state(MUSCLE, "Ohio"));
+    assert!(!has_state(&dataset, MUSCLE, "Ohio"));
     // Vermont's only row has a blank value; Utah keeps its non-empty row.
-    assert!(!dataset.has_state(OBESITY, "Vermont"));
-    assert!(dataset.has_state(OBESITY, "Utah"));
+    assert!(!has_state(&dataset, OBESITY, "Vermont"));
+    assert!(has_state(&dataset, OBESITY, "Utah"));
     // The row with an empty location belongs to no state.
-    assert!(!dataset.has_state(OTHER, ""));
-    assert!(!dataset.has_state("no such question", "Ohio"));
+    assert!(!has_state(&dataset, OTHER, ""));
+    assert!(!has_state(&dataset, "no such question", "Ohio"));
 }
 
 #[test]
@@ -268,7 +274,7 @@ fn no_file_content_panics() {
         Ok(_) => outcomes.0 += 1,
         Err(e) => {
             assert!(e.to_string().starts_with("mutated.csv: "), "{e}");
-            outcomes.1 += 1
+            outcomes.1 += 1;
         }
     };
     for end in 0..=bytes.len() {

@@ -223,7 +223,7 @@ fn group_means_are_kahan_and_the_global_mean_is_pairwise() {
     let values: Vec<String> = ["0.7"; 10]
         .iter()
         .chain(["0.1"; 10].iter())
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .collect();
     let d = one_state(&values);
     assert_eq!(

@@ -177,9 +177,9 @@ impl Api {
     fn get_results(&self, id: &str, query: Option<&str>) -> Result<Response, ApiError> {
         let wait = query_string::parse_wait(query)?.unwrap_or(RESULT_WAIT);
         let id = JobId::parse(id).ok_or(ApiError::InvalidJobId)?;
-        scoreboard::set_job(scoreboard::State::WaitingForJob, id.0);
+        scoreboard::set_job(scoreboard::ThreadState::WaitingForJob, id.0);
         let outcome = self.jobs.outcome_within(id, wait);
-        scoreboard::set(scoreboard::State::Handling);
+        scoreboard::set(scoreboard::ThreadState::Handling);
         let body = match outcome.ok_or(ApiError::InvalidJobId)? {
             JobOutcome::Running => r#"{"status": "running"}"#.as_bytes().to_vec(),
             JobOutcome::Done(data) => {

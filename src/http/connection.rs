@@ -29,7 +29,7 @@ use crate::http::parser::{self, BodyFraming, ChunkedDecoder, Head, ParseError, P
 use crate::http::response::{self, Response, StreamBody, WriteOptions};
 use crate::http::{path_of, Handler, Request, Version};
 use crate::limits::{Limits, LINGER_MAX_BYTES, LINGER_TIMEOUT};
-use crate::scoreboard::{self, State};
+use crate::scoreboard::{self, ThreadState};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
@@ -147,7 +147,7 @@ pub fn serve(
 ) {
     let mut conn = Connection::new(stream, limits);
     while let Next::KeepAlive = conn.serve_one(handler, on_request) {
-        scoreboard::set(State::KeepAlive);
+        scoreboard::set(ThreadState::KeepAlive);
     }
 }
 
@@ -307,7 +307,7 @@ impl<'l> Connection<'l> {
             match read_until(&mut self.stream, &mut self.read_timeout, spare, deadline) {
                 ReadOutcome::Data(n) => {
                     self.input.commit(n);
-                    scoreboard::set(State::ReadingHead);
+                    scoreboard::set(ThreadState::ReadingHead);
                     started.get_or_insert_with(Instant::now);
                 }
                 ReadOutcome::TimedOut => {
@@ -332,7 +332,7 @@ impl<'l> Connection<'l> {
         let start = started.unwrap_or_else(Instant::now);
 
         if !matches!(head.framing, BodyFraming::None) {
-            scoreboard::set(State::ReadingBody);
+            scoreboard::set(ThreadState::ReadingBody);
         }
         let body = match self.read_body(&head) {
             Ok(body) => body,
@@ -378,7 +378,7 @@ impl<'l> Connection<'l> {
             headers,
             body,
         };
-        scoreboard::set(State::Handling);
+        scoreboard::set(ThreadState::Handling);
         // `AssertUnwindSafe`: the handler only gets `&Request`, which is
         // dropped right after; a panic leaves no state of ours half-updated.
         let response = panic::catch_unwind(AssertUnwindSafe(|| handler.handle(&request)))
@@ -394,7 +394,7 @@ impl<'l> Connection<'l> {
         };
         self.output.clear();
         let status = response::serialize(&response, options, &mut self.output);
-        scoreboard::set(State::Writing);
+        scoreboard::set(ThreadState::Writing);
         let (written, body_bytes) = match &response.stream {
             Some(body) if response::streams_body(&response, options) => {
                 self.write_stream(body, version == Version::Http11)

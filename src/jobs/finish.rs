@@ -7,7 +7,7 @@ use super::table::{Entry, JobRecords, QueuedJob, FINISHED_SHARDS};
 use super::{JobId, Work, PANIC_REASON};
 use crate::log::format_millis;
 use crate::pool::panic_message;
-use crate::scoreboard::{self, Role, State};
+use crate::scoreboard::{self, Role, ThreadState};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, MutexGuard, PoisonError};
@@ -34,13 +34,13 @@ pub(super) fn spawn_persister(records: Arc<JobRecords>) -> io::Result<JoinHandle
     thread::Builder::new()
         .name("persister".into())
         .spawn(move || {
-            let _slot = scoreboard::claim(Role::Persister, State::Idle);
+            let _slot = scoreboard::claim(Role::Persister, ThreadState::Idle);
             let run = || {
                 records.persister.run(
                     || {
-                        scoreboard::set(State::Flushing);
+                        scoreboard::set(ThreadState::Flushing);
                         let flushed = records.store.flush_dir();
-                        scoreboard::set(State::Idle);
+                        scoreboard::set(ThreadState::Idle);
                         flushed
                     },
                     |batch, flushed| records.finish(batch, flushed),

@@ -5,7 +5,7 @@ use super::format::{access_line, format_utc, one_line};
 use super::queue::Queue;
 use super::{Level, Logger, Message};
 use crate::pool::panic_message;
-use crate::scoreboard::{self, Role, State};
+use crate::scoreboard::{self, Role, ThreadState};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::panic::{self, AssertUnwindSafe};
@@ -51,12 +51,12 @@ impl Drop for ExitGuard<'_> {
 impl Writer {
     pub(super) fn run(mut self, queue: &Queue) {
         let _guard = ExitGuard(queue);
-        let _scoreboard = scoreboard::claim(Role::LogWriter, State::Idle);
+        let _scoreboard = scoreboard::claim(Role::LogWriter, ThreadState::Idle);
         // Swapped back and forth with the queue's vector, so that taking a
         // batch never allocates once both have grown.
         let mut batch = Vec::new();
         while let Some(upto) = queue.take_batch(&mut batch) {
-            scoreboard::set(State::Flushing);
+            scoreboard::set(ThreadState::Flushing);
             // A panic while writing (a bug: nothing here should panic) is
             // contained: the rest of the batch is counted as dropped, the
             // file is reopened before the next line, and the writer goes on.
@@ -82,7 +82,7 @@ impl Writer {
                 );
             }
             queue.mark_written(upto);
-            scoreboard::set(State::Idle);
+            scoreboard::set(ThreadState::Idle);
         }
     }
 

@@ -1,5 +1,5 @@
 //! The scoreboard: what every thread of the server is doing right now, in
-//! the manner of Apache's mod_status and PostgreSQL's `pg_stat_activity`.
+//! the manner of Apache's `mod_status` and Postgres' `pg_stat_activity`.
 //!
 //! Every thread the server owns (the accept loop, each connection, each
 //! worker, the log writer, a persister if there is one) claims one [`Slot`]
@@ -14,6 +14,13 @@
 //! (the results-directory lock enforces it), so there is one table. Threads
 //! publish through a thread-local pointer to their own slot ([`set`],
 //! [`set_job`]), so the code that changes state needs no handle passed down.
+//!
+//! Files: here the table and the thread-facing API; `status_json.rs` the
+//! `/api/status` body.
+
+mod status_json;
+
+pub use status_json::render_json;
 
 use crate::limits::{Limits, MAX_CONNECTIONS, MAX_PENDING_JOBS};
 use std::cell::Cell;
@@ -49,6 +56,7 @@ impl Role {
 
     /// The role's name in `/api/status`: `accept`, `connection`, `worker`,
     /// `log_writer`, `persister`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Role::Accept => "accept",
@@ -67,7 +75,7 @@ impl Role {
 /// What a thread is doing. Which states a role uses is documented at each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum State {
+pub enum ThreadState {
     /// A worker waiting for a job; a log writer or persister waiting for work.
     Idle = 0,
     /// The accept loop waiting for a connection.
@@ -90,43 +98,44 @@ pub enum State {
     Flushing = 9,
 }
 
-impl State {
+impl ThreadState {
     /// Every state, in the order of the status page's legend.
-    pub const ALL: [State; 10] = [
-        State::Accepting,
-        State::Idle,
-        State::Running,
-        State::ReadingHead,
-        State::ReadingBody,
-        State::Handling,
-        State::WaitingForJob,
-        State::Writing,
-        State::KeepAlive,
-        State::Flushing,
+    pub const ALL: [ThreadState; 10] = [
+        ThreadState::Accepting,
+        ThreadState::Idle,
+        ThreadState::Running,
+        ThreadState::ReadingHead,
+        ThreadState::ReadingBody,
+        ThreadState::Handling,
+        ThreadState::WaitingForJob,
+        ThreadState::Writing,
+        ThreadState::KeepAlive,
+        ThreadState::Flushing,
     ];
 
     /// The state's name in `/api/status` (and, with `_` for spaces, the
     /// `state` label of `/metrics`).
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
-            State::Idle => "idle",
-            State::Accepting => "accepting",
-            State::ReadingHead => "reading head",
-            State::ReadingBody => "reading body",
-            State::Handling => "handling",
-            State::WaitingForJob => "waiting for job",
-            State::Writing => "writing",
-            State::KeepAlive => "idle keep-alive",
-            State::Running => "running",
-            State::Flushing => "flushing",
+            ThreadState::Idle => "idle",
+            ThreadState::Accepting => "accepting",
+            ThreadState::ReadingHead => "reading head",
+            ThreadState::ReadingBody => "reading body",
+            ThreadState::Handling => "handling",
+            ThreadState::WaitingForJob => "waiting for job",
+            ThreadState::Writing => "writing",
+            ThreadState::KeepAlive => "idle keep-alive",
+            ThreadState::Running => "running",
+            ThreadState::Flushing => "flushing",
         }
     }
 
-    fn from_code(code: u8) -> State {
-        State::ALL
+    fn from_code(code: u8) -> ThreadState {
+        ThreadState::ALL
             .into_iter()
             .find(|s| *s as u8 == code)
-            .unwrap_or(State::Idle)
+            .unwrap_or(ThreadState::Idle)
     }
 }
 
@@ -135,7 +144,8 @@ impl State {
 /// Invariants:
 /// - `role` is 0 while the slot is free, else the [`Role`] code of its one
 ///   owner. It changes only by [`claim`]'s `compare_exchange(0, role)` and
-///   by the owner's release (a store of 0), so a slot never has two owners.
+///   by the owner's release (a store of 0), so a slot never has two owners
+///   (test `concurrent_claims_never_share_a_slot`).
 /// - Only the owner stores to `word` and `since`; readers only load. The
 ///   owner resets `word` before releasing, so a new owner's slot never
 ///   shows the previous owner's job.
@@ -144,12 +154,14 @@ impl State {
 ///   million jobs a second would take nine years to pass), so a reader never sees one
 ///   job's id with another state. `since` is a second atomic: a reader may
 ///   pair a new state with the previous state's start for an instant, which
-///   only misreports a duration, never a job.
+///   only misreports a duration, never a job (test
+///   `the_state_word_keeps_large_job_ids`).
 ///
 /// Aligned to a cache line (64 bytes), so that two threads publishing on
-/// every request never write to the same line (no false sharing).
+/// every request never write to the same line (no false sharing; test
+/// `slots_do_not_share_cache_lines`).
 #[repr(align(64))]
-pub struct Slot {
+struct Slot {
     role: AtomicU8,
     word: AtomicU64,
     /// When the current state began, in nanoseconds since the table's epoch.
@@ -165,15 +177,15 @@ impl Slot {
         }
     }
 
-    fn publish(&self, state: State, endpoint: u8, job: u64) {
+    fn publish(&self, state: ThreadState, endpoint: u8, job: u64) {
         let word = u64::from(state as u8) | u64::from(endpoint) << 8 | job << 16;
         self.word.store(word, Ordering::Release);
         self.since.store(board().now_nanos(), Ordering::Release);
     }
 }
 
-/// The table and what the status endpoints report beside it.
-pub struct Scoreboard {
+/// The table of slots, and the epoch its times count from.
+struct Scoreboard {
     slots: Box<[Slot]>,
     /// When the table was made: the origin of `Slot::since` and the uptime.
     epoch: Instant,
@@ -194,10 +206,10 @@ impl Scoreboard {
 
 /// The configuration the status endpoints report as "limits in force".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Configured {
-    pub limits: Limits,
-    pub workers: usize,
-    pub max_pending_jobs: usize,
+struct Configured {
+    limits: Limits,
+    workers: usize,
+    max_pending_jobs: usize,
 }
 
 static BOARD: OnceLock<Scoreboard> = OnceLock::new();
@@ -222,7 +234,7 @@ pub fn configure(limits: Limits, workers: usize) {
 }
 
 /// The limits recorded by [`configure`], if it was called.
-pub fn configured() -> Option<Configured> {
+fn configured() -> Option<Configured> {
     CONFIGURED.get().copied()
 }
 
@@ -232,6 +244,7 @@ fn board() -> &'static Scoreboard {
 
 /// How long the table has existed (the server's uptime, when
 /// [`configure`] is called at start-up).
+#[must_use]
 pub fn uptime() -> Duration {
     board().epoch.elapsed()
 }
@@ -255,7 +268,8 @@ impl Drop for SlotGuard {
 ///
 /// Free slots are found by a scan with `compare_exchange`, once per thread
 /// (per connection), never per request.
-pub fn claim(role: Role, state: State) -> Option<SlotGuard> {
+#[must_use]
+pub fn claim(role: Role, state: ThreadState) -> Option<SlotGuard> {
     // Test, then test-and-set: a plain load skips taken slots without
     // taking their cache line away from the thread publishing there.
     let slot = board().slots.iter().find(|slot| {
@@ -272,12 +286,12 @@ pub fn claim(role: Role, state: State) -> Option<SlotGuard> {
 
 /// Publishes `state` for the calling thread (no job). A no-op on a thread
 /// without a slot.
-pub fn set(state: State) {
+pub fn set(state: ThreadState) {
     set_job(state, 0);
 }
 
 /// Publishes `state` about job `job` (0: none) for the calling thread.
-pub fn set_job(state: State, job: u64) {
+pub fn set_job(state: ThreadState, job: u64) {
     if let Some(slot) = CURRENT.with(Cell::get) {
         slot.publish(state, 0, job);
     }
@@ -307,7 +321,7 @@ pub struct ThreadView {
     /// The slot's index in the table (stable while the thread lives).
     pub slot: usize,
     pub role: Role,
-    pub state: State,
+    pub state: ThreadState,
     /// The job being run or waited for; 0 for none.
     pub job: u64,
     /// The job's endpoint index plus one; 0 for none or unknown.
@@ -323,7 +337,7 @@ fn view(index: usize, slot: &Slot) -> Option<ThreadView> {
     Some(ThreadView {
         slot: index,
         role,
-        state: State::from_code((word & 0xff) as u8),
+        state: ThreadState::from_code((word & 0xff) as u8),
         job: word >> 16,
         endpoint: ((word >> 8) & 0xff) as u8,
         for_: Duration::from_nanos(board().now_nanos().saturating_sub(since)),
@@ -332,6 +346,7 @@ fn view(index: usize, slot: &Slot) -> Option<ThreadView> {
 
 /// Every thread that owns a slot now, in slot order. Only loads atomics:
 /// it never waits for, and is never waited for by, the threads it reports.
+#[must_use]
 pub fn threads() -> Vec<ThreadView> {
     board()
         .slots
@@ -342,7 +357,8 @@ pub fn threads() -> Vec<ThreadView> {
 }
 
 /// How many of `threads` have `role` and `state`.
-pub fn count(threads: &[ThreadView], role: Role, state: State) -> usize {
+#[must_use]
+pub fn count(threads: &[ThreadView], role: Role, state: ThreadState) -> usize {
     threads
         .iter()
         .filter(|t| t.role == role && t.state == state)
@@ -360,6 +376,7 @@ fn human(d: Duration) -> String {
 
 impl ThreadView {
     /// The endpoint's name, when the slot names one.
+    #[must_use]
     pub fn endpoint_name(&self) -> Option<&'static str> {
         let index = usize::from(self.endpoint).checked_sub(1)?;
         crate::stats::Endpoint::ALL.get(index).map(|e| e.name())
@@ -367,97 +384,18 @@ impl ThreadView {
 
     /// One line a person reads: `running job_id_7 (best5) for 3.2 ms`,
     /// `waiting for job_id_7 for 12.0 ms`, `idle keep-alive for 1.3 s`.
+    #[must_use]
     pub fn describe(&self) -> String {
         let doing = match (self.state, self.job) {
-            (State::Running, job) if job > 0 => match self.endpoint_name() {
+            (ThreadState::Running, job) if job > 0 => match self.endpoint_name() {
                 Some(endpoint) => format!("running job_id_{job} ({endpoint})"),
                 None => format!("running job_id_{job}"),
             },
-            (State::WaitingForJob, job) if job > 0 => format!("waiting for job_id_{job}"),
+            (ThreadState::WaitingForJob, job) if job > 0 => format!("waiting for job_id_{job}"),
             (state, _) => state.name().to_owned(),
         };
         format!("{doing} for {}", human(self.for_))
     }
-}
-
-fn json_string(text: &str) -> String {
-    // Serialising a `&str` cannot fail (no maps, no I/O).
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-/// The body of `GET /api/status`: every thread by role with its state, plus
-/// the queue, the log queue, the shutdown phase and the limits in force, in
-/// Python's `json.dumps` style (`", "`, `": "`), ending with a newline.
-pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
-    let threads = threads();
-    let running = count(&threads, Role::Worker, State::Running);
-    let mut out = String::with_capacity(256 + threads.len() * 160);
-    out.push_str("{\"shutdown_phase\": ");
-    out.push_str(&json_string(snapshot.shutdown_phase()));
-    out.push_str(&format!(
-        ", \"uptime_seconds\": {:.3}, \"queue\": {{\"pending\": {}, \"queued\": {}, \"running\": {}}}, \"log_queue_depth\": {}",
-        uptime().as_secs_f64(),
-        snapshot.pending_jobs,
-        snapshot.pending_jobs.saturating_sub(running),
-        running,
-        snapshot.log_queue_depth,
-    ));
-    out.push_str(", \"limits\": ");
-    match configured() {
-        Some(c) => out.push_str(&format!(
-            "{{\"workers\": {}, \"max_connections\": {}, \"max_pending_jobs\": {}, \"max_body_bytes\": {}, \"head_timeout_ms\": {}, \"body_timeout_ms\": {}, \"idle_timeout_ms\": {}, \"write_timeout_ms\": {}}}",
-            c.workers,
-            c.limits.max_connections,
-            c.max_pending_jobs,
-            c.limits.max_body_bytes,
-            c.limits.head_timeout.as_millis(),
-            c.limits.body_timeout.as_millis(),
-            c.limits.idle_timeout.as_millis(),
-            c.limits.write_timeout.as_millis(),
-        )),
-        None => out.push_str("null"),
-    }
-    out.push_str(", \"counts\": {");
-    for (i, role) in Role::ALL.into_iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&format!("\"{}\": {{", role.name()));
-        let mut first = true;
-        for state in State::ALL {
-            let n = count(&threads, role, state);
-            if n > 0 {
-                if !first {
-                    out.push_str(", ");
-                }
-                first = false;
-                out.push_str(&format!("{}: {n}", json_string(state.name())));
-            }
-        }
-        out.push('}');
-    }
-    out.push_str("}, \"threads\": [");
-    for (i, t) in threads.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let job = if t.job > 0 {
-            format!("\"job_id_{}\"", t.job)
-        } else {
-            "null".to_owned()
-        };
-        let endpoint = t.endpoint_name().map_or("null".to_owned(), json_string);
-        out.push_str(&format!(
-            "{{\"slot\": {}, \"role\": \"{}\", \"state\": {}, \"job_id\": {job}, \"endpoint\": {endpoint}, \"for_ms\": {:.3}, \"text\": {}}}",
-            t.slot,
-            t.role.name(),
-            json_string(t.state.name()),
-            t.for_.as_secs_f64() * 1000.0,
-            json_string(&t.describe()),
-        ));
-    }
-    out.push_str("]}");
-    out
 }
 
 #[cfg(test)]
@@ -467,22 +405,25 @@ mod tests {
 
     #[test]
     fn a_claimed_slot_publishes_states_and_is_freed_on_drop() {
-        let guard = claim(Role::Persister, State::Idle).expect("a free slot");
+        let guard = claim(Role::Persister, ThreadState::Idle).expect("a free slot");
         let me = current().expect("this thread owns a slot");
         assert_eq!(
             (me.role, me.state, me.job),
-            (Role::Persister, State::Idle, 0)
+            (Role::Persister, ThreadState::Idle, 0)
         );
-        set_job(State::Flushing, 42);
+        set_job(ThreadState::Flushing, 42);
         set_endpoint(3);
         let me = current().unwrap();
-        assert_eq!((me.state, me.job, me.endpoint), (State::Flushing, 42, 3));
+        assert_eq!(
+            (me.state, me.job, me.endpoint),
+            (ThreadState::Flushing, 42, 3)
+        );
         assert!(threads().iter().any(|t| t.slot == me.slot && t.job == 42));
         drop(guard);
         assert_eq!(current(), None);
         assert!(!threads().iter().any(|t| t.slot == me.slot));
         // Without a slot, publishing is a no-op, not a panic.
-        set(State::Writing);
+        set(ThreadState::Writing);
         assert_eq!(current(), None);
     }
 
@@ -495,7 +436,7 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         barrier.wait();
-                        let _guard = claim(Role::Connection, State::ReadingHead).unwrap();
+                        let _guard = claim(Role::Connection, ThreadState::ReadingHead).unwrap();
                         let slot = current().unwrap().slot;
                         // Hold every slot until all threads have claimed theirs.
                         barrier.wait();
@@ -519,49 +460,17 @@ mod tests {
 
     #[test]
     fn the_state_word_keeps_large_job_ids() {
-        let _guard = claim(Role::Worker, State::Idle).unwrap();
+        let _guard = claim(Role::Worker, ThreadState::Idle).unwrap();
         let id = (1u64 << 47) + 5;
-        set_job(State::Running, id);
+        set_job(ThreadState::Running, id);
         set_endpoint(9);
         let me = current().unwrap();
-        assert_eq!((me.state, me.job, me.endpoint), (State::Running, id, 9));
+        assert_eq!(
+            (me.state, me.job, me.endpoint),
+            (ThreadState::Running, id, 9)
+        );
         assert!(me.describe().starts_with(&format!(
             "running job_id_{id} (state_mean_by_category) for "
         )));
-    }
-
-    #[test]
-    fn status_json_is_valid_python_style_json() {
-        let _guard = claim(Role::Worker, State::Idle).unwrap();
-        set_job(State::Running, 7);
-        set_endpoint(3);
-        let snapshot = crate::metrics::Snapshot {
-            pending_jobs: 1,
-            accepting: true,
-            ..Default::default()
-        };
-        let body = render_json(&snapshot);
-        assert!(
-            body.ends_with("]}"),
-            "the response adds the newline: {body}"
-        );
-        assert!(!body.contains("\",\"") && !body.contains("\":\""), "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["shutdown_phase"], "serving");
-        let me = current().unwrap().slot;
-        let mine = v["threads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["slot"] == me)
-            .unwrap();
-        assert_eq!(mine["role"], "worker");
-        assert_eq!(mine["state"], "running");
-        assert_eq!(mine["job_id"], "job_id_7");
-        assert_eq!(mine["endpoint"], "best5");
-        assert!(mine["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("running job_id_7 (best5) for "));
     }
 }
