@@ -8,6 +8,7 @@ CDC_URL     := https://data.cdc.gov/api/views/hn4x-zwk7/rows.csv?accessType=DOWN
 BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
+RESULTS_DIR ?= results
 
 .PHONY: all data build run_server test run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
 
@@ -22,7 +23,7 @@ build:
 	cargo build --release
 
 run_server: data build
-	$(BIN) --host $(HOST) --port $(PORT)
+	$(BIN) --host $(HOST) --port $(PORT) --results-dir $(RESULTS_DIR)
 
 # Everything CI runs.
 test: data

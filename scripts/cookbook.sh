@@ -115,8 +115,13 @@ if [ "$mode" = write ]; then
         cat "$tmp/first"
         sed -n "/^$end\$/,\$p" "$readme" | sed '1d'
     } >"$tmp/readme"
-    cp "$tmp/readme" "$readme"
-    echo "cookbook: $readme updated ($(grep -c '^\$ ' "$tmp/block") commands run)"
+    runs=$(grep -c '^\$ ' "$tmp/block")
+    if cmp -s "$tmp/readme" "$readme"; then
+        echo "cookbook: $readme unchanged ($runs commands run; every output as shown)"
+    else
+        cp "$tmp/readme" "$readme"
+        echo "cookbook: $readme updated ($runs commands run)"
+    fi
     exit 0
 fi
 

@@ -106,6 +106,11 @@ fn run(config: &Config) -> Result<(), String> {
                 eprintln!("le-stats-sportif: second interrupt, exiting without draining");
                 std::process::exit(FORCED_EXIT);
             }
+            // An operator who pressed Ctrl-C sees that it was heard.
+            eprintln!(
+                "le-stats-sportif: signal received: draining {} jobs, then exiting",
+                jobs.pending()
+            );
         })
         .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     }

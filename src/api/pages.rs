@@ -15,7 +15,7 @@ const INDEX_HTML: &str = include_str!("../web/index.html");
 
 /// The chart page's policy (see the module documentation).
 const INDEX_CSP: &str = "default-src 'none'; \
-    script-src 'sha256-lmP2scWFEGJ9eA4vqpy/B32hhEnxYC/crZI6QEE43E0='; \
+    script-src 'sha256-B0Gx4R1pi5kryS8iJOLaFuJ0pt3bVNl4IEMN7YKQ72k='; \
     style-src 'sha256-iJmIezfadys23W4C/0CNLL7iMLGobmXmTHVA//qBc/4='; \
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
@@ -26,7 +26,7 @@ const STATUS_HTML: &str = include_str!("../web/status.html");
 /// The scoreboard page's policy (see the module documentation); the page
 /// sets text, never HTML.
 const STATUS_CSP: &str = "default-src 'none'; \
-    script-src 'sha256-ksvNqH2pJ6Ca6BDfWAPn2r1skNCBrnRSss6IUhOHuPA='; \
+    script-src 'sha256-r4ejjB0SjyoEC2/DqTZ55ToRdguwOrMT0x4M67ndhms='; \
     style-src 'sha256-Ylv45CPhfXBAJ+POq6MGlJ5BEA4vL1iRlFSd4Ja6hi0='; \
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
