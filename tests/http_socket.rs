@@ -3,7 +3,7 @@
 
 use le_stats_sportif::http::{Handler, Request, Response};
 use le_stats_sportif::limits::Limits;
-use le_stats_sportif::server::{OnRequest, RequestRecord, Server, ServerHandle};
+use le_stats_sportif::server::{OnError, OnRequest, RequestRecord, Server, ServerHandle};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,8 +38,12 @@ fn start(limits: Limits) -> (ServerHandle, Log) {
             .unwrap()
             .push((r.method.to_owned(), r.path.to_owned(), r.status));
     });
+    let on_error: OnError = Arc::new(|message: &str| eprintln!("server: {message}"));
     let server = Server::bind("127.0.0.1", 0).unwrap();
-    (server.start(Arc::new(Echo), limits, on_request), log)
+    (
+        server.start(Arc::new(Echo), limits, on_request, on_error),
+        log,
+    )
 }
 
 /// The log once it holds `n` entries (a deadline of 10 s): a request is

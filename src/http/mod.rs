@@ -7,11 +7,19 @@
 //! [`Request`], a [`Handler`] answers it with a [`Response`], and
 //! [`response::serialize`] turns that into the bytes written.
 
+pub mod chunked;
 pub mod connection;
+pub mod framing;
+mod output;
+pub mod parse_error;
 pub mod parser;
+mod read_buffer;
+pub mod record;
 pub mod response;
+mod syntax;
+pub(crate) mod timed_stream;
 
-pub use connection::RequestRecord;
+pub use record::RequestRecord;
 pub use response::Response;
 
 /// The HTTP version of a request.
