@@ -113,6 +113,10 @@ impl ChunkedDecoder {
     }
 
     /// Advances the byte-at-a-time states by one byte.
+    ///
+    /// Kept whole on purpose (about 70 lines): the `match` below is the
+    /// decoder's transition table, one row per (state, byte class), and a
+    /// reader checks it against RFC 9112 §7.1 best in one piece.
     fn step(&mut self, b: u8) -> Result<(), ParseError> {
         use ChunkState::*;
         let bad = |why| Err(ParseError::Malformed(why));

@@ -273,23 +273,7 @@ impl<'l> Connection<'l> {
         };
         self.output.clear();
         let status = response::serialize(&response, options, &mut self.output);
-        scoreboard::set(State::Writing);
-        let sent = match &response.stream {
-            Some(body) if response::streams_body(&response, options) => output::write_stream(
-                &mut self.stream,
-                &mut self.output,
-                self.limits.write_timeout,
-                body,
-                request.version == Version::Http11,
-            ),
-            _ => Streamed {
-                result: self
-                    .stream
-                    .write_all_until(&self.output, Instant::now() + self.limits.write_timeout),
-                body_bytes: body_len(&self.output),
-            },
-        };
-        output::shrink_output(&mut self.output);
+        let sent = self.send_output(&response, options);
         on_request(&RequestRecord {
             status,
             body_bytes: sent.body_bytes,
@@ -311,6 +295,30 @@ impl<'l> Connection<'l> {
             self.stream.linger_close(Linger::Bounded);
             Next::Close
         }
+    }
+
+    /// Writes `response`, already serialised into `self.output` (then
+    /// streams its body if it has a [`crate::http::response::StreamBody`]),
+    /// and gives back an output buffer it grew.
+    fn send_output(&mut self, response: &Response, options: WriteOptions) -> Streamed {
+        scoreboard::set(State::Writing);
+        let sent = match &response.stream {
+            Some(body) if response::streams_body(response, options) => output::write_stream(
+                &mut self.stream,
+                &mut self.output,
+                self.limits.write_timeout,
+                body,
+                options.version == Version::Http11,
+            ),
+            _ => Streamed {
+                result: self
+                    .stream
+                    .write_all_until(&self.output, Instant::now() + self.limits.write_timeout),
+                body_bytes: body_len(&self.output),
+            },
+        };
+        output::shrink_output(&mut self.output);
+        sent
     }
 
     /// Answers a request that could not be read (always closing, through

@@ -35,6 +35,7 @@ use crate::http::framing::FramingScan;
 use crate::http::syntax::{is_field_value_char, is_host_char, is_tchar, trim_ows};
 use crate::http::Version;
 use crate::limits::Limits;
+use std::borrow::Cow;
 
 /// A parsed and validated request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,48 +77,90 @@ pub enum Parsed {
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     // Pass 1 validates without allocating (it runs again on every read of a
     // slowly arriving head); pass 2 builds the `Head` only once it is complete.
+    let Some(line) = scan_request_line(buf, limits)? else {
+        return Ok(Parsed::Partial);
+    };
+    let Some(block) = scan_field_block(buf, line.end, limits)? else {
+        return Ok(Parsed::Partial);
+    };
+    build_head(buf, line, block)
+}
+
+/// The request line, validated by pass 1.
+struct ScannedLine<'a> {
+    method: &'a [u8],
+    target: Cow<'a, str>,
+    version: Version,
+    /// Index just past its LF: where the field block starts.
+    end: usize,
+}
+
+/// The field block (the field lines and the empty line), validated by pass 1.
+struct ScannedBlock {
+    start: usize,
+    /// Index just past the empty line's LF: the length of the head.
+    end: usize,
+    fields: usize,
+}
+
+/// Pass 1 over the request line: `None` while it is incomplete (and still
+/// within its limit). Its budget counts from byte 0, leading CRLFs included.
+fn scan_request_line<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<ScannedLine<'a>>, ParseError> {
     let mut pos = 0;
     while buf.get(pos..pos + 2) == Some(b"\r\n") {
         pos += 2;
     }
-
-    // The request line. Its budget counts from byte 0, leading CRLFs included.
     let Some(lf) = find_lf(&buf[pos..]) else {
         // The line will end at index >= buf.len(), so its length with the LF
         // will be > buf.len(): too long already when buf.len() reaches the limit.
         return if buf.len() >= limits.max_request_line {
             Err(ParseError::RequestLineTooLong)
         } else {
-            Ok(Parsed::Partial)
+            Ok(None)
         };
     };
-    let line_end = pos + lf + 1;
-    if line_end > limits.max_request_line {
+    let end = pos + lf + 1;
+    if end > limits.max_request_line {
         return Err(ParseError::RequestLineTooLong);
     }
-    let (method, target, version) = split_request_line(strip_crlf(&buf[pos..line_end])?)?;
+    let (method, target, version) = split_request_line(strip_crlf(&buf[pos..end])?)?;
+    Ok(Some(ScannedLine {
+        method,
+        target,
+        version,
+        end,
+    }))
+}
 
-    // The field lines, up to and including the empty line.
-    let block_start = line_end;
-    let mut p = block_start;
+/// Pass 1 over the field lines from `start`, up to and including the empty
+/// line: `None` while the block is incomplete (and still within its limits).
+fn scan_field_block(
+    buf: &[u8],
+    start: usize,
+    limits: &Limits,
+) -> Result<Option<ScannedBlock>, ParseError> {
+    let mut p = start;
     let mut fields = 0usize;
-    let head_end = loop {
+    loop {
         let Some(lf) = find_lf(&buf[p..]) else {
             // Same reasoning as for the request line: the block will be longer
             // than what has arrived.
-            return if buf.len() - block_start >= limits.max_header_bytes {
+            return if buf.len() - start >= limits.max_header_bytes {
                 Err(ParseError::HeaderBlockTooLarge)
             } else {
-                Ok(Parsed::Partial)
+                Ok(None)
             };
         };
         let end = p + lf + 1;
-        if end - block_start > limits.max_header_bytes {
+        if end - start > limits.max_header_bytes {
             return Err(ParseError::HeaderBlockTooLarge);
         }
         let line = strip_crlf(&buf[p..end])?;
         if line.is_empty() {
-            break end;
+            return Ok(Some(ScannedBlock { start, end, fields }));
         }
         fields += 1;
         if fields > limits.max_header_fields {
@@ -125,41 +168,47 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
         }
         split_field_line(line)?;
         p = end;
-    };
+    }
+}
 
-    // Pass 2: the head is complete and every line is valid.
-    let mut headers = Vec::with_capacity(fields);
+/// Pass 2: the head is complete and every line is valid; builds the
+/// [`Head`] and applies the framing rules.
+fn build_head(
+    buf: &[u8],
+    line: ScannedLine<'_>,
+    block: ScannedBlock,
+) -> Result<Parsed, ParseError> {
+    let mut headers = Vec::with_capacity(block.fields);
     let mut framing = FramingScan::default();
-    let mut p = block_start;
-    while p < head_end {
-        let Some(lf) = find_lf(&buf[p..head_end]) else {
+    let mut p = block.start;
+    while p < block.end {
+        let Some(lf) = find_lf(&buf[p..block.end]) else {
             break; // unreachable: pass 1 found the LF of every line
         };
         let end = p + lf + 1;
-        let line = strip_crlf(&buf[p..end])?;
+        let field_line = strip_crlf(&buf[p..end])?;
         p = end;
-        if line.is_empty() {
+        if field_line.is_empty() {
             break;
         }
-        let (name, value) = split_field_line(line)?;
+        let (name, value) = split_field_line(field_line)?;
         framing.field(name, value)?;
         let value = std::str::from_utf8(value)
             .map_err(|_| ParseError::Malformed("header value is not UTF-8"))?;
         headers.push((ascii_lowercase(name), value.to_owned()));
     }
-    let decided = framing.finish(version)?;
-
+    let decided = framing.finish(line.version)?;
     Ok(Parsed::Complete {
         head: Head {
-            method: ascii_string(method),
-            target: target.into_owned(),
-            version,
+            method: ascii_string(line.method),
+            target: line.target.into_owned(),
+            version: line.version,
             headers,
             framing: decided.body,
             keep_alive: decided.keep_alive,
             expect_continue: decided.expect_continue,
         },
-        len: head_end,
+        len: block.end,
     })
 }
 
@@ -195,9 +244,7 @@ pub fn request_line_parts(buf: &[u8]) -> Option<RequestLine<'_>> {
 
 /// Splits `method SP target SP version` (exactly one SP each, RFC 9112 §3)
 /// and validates each part. The target is returned in origin-form.
-fn split_request_line(
-    line: &[u8],
-) -> Result<(&[u8], std::borrow::Cow<'_, str>, Version), ParseError> {
+fn split_request_line(line: &[u8]) -> Result<(&[u8], Cow<'_, str>, Version), ParseError> {
     let bad = ParseError::Malformed("malformed request line");
     let sp1 = line.iter().position(|&b| b == b' ').ok_or(bad)?;
     let method = &line[..sp1];
@@ -228,11 +275,7 @@ fn parse_version(v: &[u8]) -> Result<Version, ParseError> {
 }
 
 /// Validates the request target and reduces it to origin-form.
-fn origin_form<'a>(
-    method: &[u8],
-    target: &'a [u8],
-) -> Result<std::borrow::Cow<'a, str>, ParseError> {
-    use std::borrow::Cow;
+fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<Cow<'a, str>, ParseError> {
     let bad = ParseError::Malformed("invalid request target");
     if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
         return Err(bad);
