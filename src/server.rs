@@ -124,6 +124,7 @@ pub struct ServerHandle {
 
 impl ServerHandle {
     /// The address the server listens on.
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }

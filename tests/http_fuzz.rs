@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and good enough to
+/// `SplitMix64` (Steele, Lea, Flood 2014): tiny, fast and good enough to
 /// drive mutations; the fixed seed makes every failure reproducible.
 struct SplitMix64(u64);
 
@@ -173,7 +173,7 @@ fn check_head(input: &[u8], limits: &Limits, check_prefixes: bool) -> u16 {
             }
         }
         Ok(Parsed::Partial) => {
-            assert!(input.len() < limits.max_request_line + limits.max_header_bytes)
+            assert!(input.len() < limits.max_request_line + limits.max_header_bytes);
         }
         Err(e) => assert!([400, 413, 414, 431, 501, 505].contains(&e.status())),
     }

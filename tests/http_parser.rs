@@ -355,6 +355,6 @@ fn chunked_errors() {
     ];
     for (name, body, status) in cases {
         let got = decode(body, &l);
-        assert_eq!(got.map_err(|e| e.status()), Err(status), "{name}");
+        assert_eq!(got.map_err(ParseError::status), Err(status), "{name}");
     }
 }

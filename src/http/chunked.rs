@@ -57,6 +57,7 @@ enum ChunkState {
 impl ChunkedDecoder {
     /// A decoder bounded by `limits.max_body_bytes` (decoded size) and the
     /// header limits (trailers).
+    #[must_use]
     pub fn new(limits: &Limits) -> ChunkedDecoder {
         ChunkedDecoder {
             state: ChunkState::Size,
@@ -72,6 +73,7 @@ impl ChunkedDecoder {
     }
 
     /// True if and only if the whole body, trailers included, was decoded.
+    #[must_use]
     pub fn is_done(&self) -> bool {
         self.state == ChunkState::Done
     }

@@ -122,7 +122,7 @@ mod tests {
     #[test]
     fn a_large_output_buffer_is_given_back_a_small_one_kept() {
         let mut output = Vec::with_capacity(INITIAL_OUTPUT_BUFFER);
-        output.extend_from_slice(&[b'x'; 40 * 1024]);
+        output.extend_from_slice(&vec![b'x'; 40 * 1024]);
         let kept = output.capacity();
         shrink_output(&mut output);
         assert_eq!(output.capacity(), kept, "a 40 KiB buffer is reused");

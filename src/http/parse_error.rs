@@ -31,6 +31,7 @@ pub enum ParseError {
 impl ParseError {
     /// The status that answers this error: the one place where parser errors
     /// become status codes.
+    #[must_use]
     pub fn status(self) -> u16 {
         match self {
             ParseError::RequestLineTooLong => 414,
@@ -43,6 +44,7 @@ impl ParseError {
     }
 
     /// The `reason` of the JSON error body.
+    #[must_use]
     pub fn reason(self) -> &'static str {
         match self {
             ParseError::RequestLineTooLong => "request line too long",
@@ -57,6 +59,7 @@ impl ParseError {
 
     /// The `reason` of the JSON error body, stating the limit that was
     /// crossed (as configured in `limits`) for the errors that are limits.
+    #[must_use]
     pub fn explain(self, limits: &Limits) -> String {
         match self {
             ParseError::RequestLineTooLong => format!(

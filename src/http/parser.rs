@@ -96,6 +96,7 @@ struct ScannedLine<'a> {
 }
 
 /// The field block (the field lines and the empty line), validated by pass 1.
+#[derive(Clone, Copy)]
 struct ScannedBlock {
     start: usize,
     /// Index just past the empty line's LF: the length of the head.
@@ -230,7 +231,7 @@ pub fn request_line_parts(buf: &[u8]) -> Option<RequestLine<'_>> {
         pos += 2;
     }
     let lf = find_lf(buf.get(pos..)?)?;
-    let line = strip_crlf(&buf[pos..pos + lf + 1]).ok()?;
+    let line = strip_crlf(&buf[pos..=pos + lf]).ok()?;
     let (method, _, version) = split_request_line(line).ok()?;
     // Re-split to borrow the target exactly as sent (it is visible ASCII).
     let rest = &line[method.len() + 1..];

@@ -226,6 +226,7 @@ impl Logger {
     }
 
     /// A logger that drops every line (for tests that do not read the log).
+    #[must_use]
     pub fn disabled() -> Logger {
         Logger { shared: None }
     }
@@ -283,11 +284,13 @@ impl Logger {
 
     /// Lines dropped so far because the queue was full (the sink could not
     /// keep up) or the logger was closing. One atomic load.
+    #[must_use]
     pub fn dropped_lines(&self) -> u64 {
         self.shared.as_ref().map_or(0, |log| log.queue.dropped())
     }
 
     /// Lines queued and not yet taken by the writer. One atomic load.
+    #[must_use]
     pub fn queue_depth(&self) -> usize {
         self.shared.as_ref().map_or(0, |log| log.queue.depth())
     }
