@@ -63,3 +63,31 @@ impl ReadBuffer {
         self.end = (self.end + n).min(self.data.len());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_buffer_grows_to_max_and_no_further_and_reuses_consumed_space() {
+        let max = 3 * INITIAL_READ_BUFFER;
+        let mut buffer = ReadBuffer::new(max);
+        let mut received = 0;
+        loop {
+            let spare = buffer.spare().len();
+            if spare == 0 {
+                break;
+            }
+            buffer.commit(spare);
+            received += spare;
+        }
+        assert_eq!(received, max, "spare is empty only when max bytes wait");
+        assert_eq!(buffer.filled().len(), max);
+        buffer.consume(10);
+        assert_eq!(buffer.filled().len(), max - 10);
+        assert_eq!(buffer.spare().len(), 10, "consumed bytes are reused");
+        assert_eq!(buffer.data.len(), max, "never larger than max");
+        buffer.consume(max);
+        assert!(buffer.is_empty());
+    }
+}

@@ -35,8 +35,10 @@ pub(crate) enum Linger {
     /// Read and discard for at most [`LINGER_TIMEOUT`] and
     /// [`LINGER_MAX_BYTES`]: a connection thread can afford to wait.
     Bounded,
-    /// Discard only what has already arrived (at most [`LINGER_MAX_BYTES`])
-    /// and never block: the accept loop must not wait on one client.
+    /// Discard only what has already arrived, never blocking: the accept
+    /// loop must not wait on one client (`tests::a_no_wait_answer_is_written_and_closed_without_waiting_for_the_client`).
+    /// A client that sends faster than we discard is cut off after
+    /// [`LINGER_MAX_BYTES`].
     NoWait,
 }
 
@@ -201,5 +203,76 @@ fn socket_timeout(deadline: Instant) -> Duration {
         remaining
     } else {
         millis
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    /// The accept loop's `503`: written whole, reported, and closed without
+    /// waiting for a client that keeps its side open after sending a request.
+    #[test]
+    fn a_no_wait_answer_is_written_and_closed_without_waiting_for_the_client() {
+        let (mut client, server) = pair();
+        client
+            .write_all(&vec![b'x'; 2 * LINGER_MAX_BYTES])
+            .unwrap_or(());
+        let mut stream = TimedStream::new(server);
+        let mut reported = None;
+        let start = Instant::now();
+        answer_and_close(
+            &mut stream,
+            &mut Vec::new(),
+            &Response::error(503, "too many connections"),
+            false,
+            Duration::from_secs(5),
+            Linger::NoWait,
+            |answered| reported = Some(answered),
+        );
+        assert!(
+            start.elapsed() < LINGER_TIMEOUT,
+            "waited {:?}",
+            start.elapsed()
+        );
+        let body = b"{\"status\": \"error\", \"reason\": \"too many connections\"}\n";
+        assert_eq!(
+            reported,
+            Some(Answered {
+                status: 503,
+                body_bytes: body.len() as u64
+            })
+        );
+        drop(stream);
+        let mut reply = Vec::new();
+        let _ = client.read_to_end(&mut reply);
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+        assert!(reply.contains("Connection: close\r\n"), "{reply}");
+        assert!(
+            reply.ends_with(std::str::from_utf8(body).unwrap()),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn a_read_past_its_deadline_times_out() {
+        let (_client, server) = pair();
+        let mut stream = TimedStream::new(server);
+        let mut buf = [0u8; 16];
+        let deadline = Instant::now() + Duration::from_millis(50);
+        assert!(matches!(
+            stream.read_until(&mut buf, deadline),
+            ReadOutcome::TimedOut
+        ));
+        assert!(Instant::now() >= deadline, "the OS timeout is not trusted");
     }
 }
