@@ -67,13 +67,14 @@ pub const CONNECTION_THREAD_STACK: usize = 256 * 1024;
 
 /// Most jobs queued or running at once; a submission past it is answered
 /// `503` ("too many jobs queued") with `Retry-After`. A queued job holds its
-/// query (a few hundred bytes) until a worker takes it, so this bounds that
-/// memory to about 15 MB.
+/// query until a worker takes it, so this bounds that memory (an estimate,
+/// not measured: a few hundred bytes a job, some 15 MB in all).
 pub const MAX_PENDING_JOBS: usize = 50_000;
 
 /// Log lines waiting for a log writer; past this, lines are dropped and
 /// counted (a caller never waits for the log) rather than queued without
-/// bound. About 100–300 bytes a line: a few MB at most per log.
+/// bound (`tests/log.rs`: `a_stalled_sink_drops_and_counts_…`). At an
+/// estimated 100–300 bytes a queued line (not measured), a few MB per log.
 pub const LOG_QUEUE_LINES: usize = 32 * 1024;
 
 /// Group commit of the log: once woken, the log writer waits this long for

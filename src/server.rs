@@ -3,22 +3,29 @@
 //!
 //! The accept loop runs on its own thread. [`ServerHandle::shutdown`] stops
 //! it without polling: it raises a flag and then connects to the listener,
-//! so the blocked `accept` returns and the loop sees the flag. Connection
-//! threads are not joined: each ends on its own at its next timeout (idle,
-//! head, body or write), so none can outlive those bounds.
+//! so the blocked `accept` returns and the loop sees the flag
+//! (`tests/http_socket.rs`: `shutdown_stops_accepting_and_returns`).
+//!
+//! Connection threads are not joined: each ends on its own, when its client
+//! closes, at its next timeout (idle, head, body, or the write of one
+//! response or one piece of a streamed body), or when it answers with
+//! `Connection: close`. There is no bound on a whole connection's life: a
+//! handler may wait (`get_results?wait=`, up to `MAX_RESULT_WAIT`), and a
+//! streamed body has a deadline per piece, not in all.
 
 use crate::http::connection;
+use crate::http::timed_stream::{answer_and_close, Linger, TimedStream};
 use crate::http::{Handler, Response};
 use crate::limits::{Limits, ACCEPT_ERROR_BACKOFF, CONNECTION_THREAD_STACK, REJECT_WRITE_TIMEOUT};
 use crate::log::Logger;
 use crate::scoreboard::{self, Role, ThreadState};
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-pub use crate::http::connection::RequestRecord;
+pub use crate::http::RequestRecord;
 
 /// The callback told about every answered request (the request log).
 pub type OnRequest = Arc<dyn Fn(&RequestRecord<'_>) + Send + Sync>;
@@ -63,29 +70,19 @@ impl Server {
     ) {
         let on_request: OnRequest = Arc::new(move |r: &RequestRecord<'_>| access_log.access(r));
         let on_error: OnError = Arc::new(move |message: &str| logger.error(message));
-        self.start_with(handler, limits, on_request, on_error)
-            .join();
-    }
-
-    /// Starts the accept loop on its own thread and returns at once.
-    /// Server-level errors go to standard error; see [`Server::start_with`].
-    pub fn start(
-        self,
-        handler: Arc<dyn Handler>,
-        limits: Limits,
-        on_request: OnRequest,
-    ) -> ServerHandle {
-        let on_error: OnError = Arc::new(|message: &str| eprintln!("server: {message}"));
-        self.start_with(handler, limits, on_request, on_error)
+        self.start(handler, limits, on_request, on_error).join();
     }
 
     /// Starts the accept loop on its own thread, reporting requests to
-    /// `on_request` and server-level errors to `on_error`.
+    /// `on_request` and server-level errors to `on_error`, and returns at
+    /// once. [`Server::run`] is this plus a join; tests and programs that
+    /// embed the server call it directly and stop it with
+    /// [`ServerHandle::shutdown`].
     ///
     /// # Panics
     /// If the OS cannot start the accept thread (the process is out of
     /// threads or memory at startup: nothing sensible can go on).
-    pub fn start_with(
+    pub fn start(
         self,
         handler: Arc<dyn Handler>,
         limits: Limits,
@@ -127,6 +124,7 @@ pub struct ServerHandle {
 
 impl ServerHandle {
     /// The address the server listens on.
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -234,36 +232,30 @@ impl AcceptLoop {
         }
     }
 
-    /// Answers `503` to a connection over the limit, without ever blocking
-    /// the accept loop for long.
-    fn reject(&self, mut stream: TcpStream) {
-        let mut out = Vec::new();
-        let options = crate::http::response::WriteOptions {
-            version: crate::http::Version::Http11,
-            keep_alive: false,
-            head_request: false,
-        };
-        let response = Response::error(503, "too many connections");
-        let status = crate::http::response::serialize(&response, options, &mut out);
+    /// Answers `503` to a connection over the limit, through the error path
+    /// the connection loop uses ([`answer_and_close`]), without ever
+    /// blocking the accept loop for long: a short write deadline, and no
+    /// wait for the client's remaining input.
+    fn reject(&self, stream: TcpStream) {
         let start = std::time::Instant::now();
-        if stream.set_write_timeout(Some(REJECT_WRITE_TIMEOUT)).is_ok() {
-            let _ = stream.write_all(&out);
-        }
-        // Drop what the client already sent, without waiting, so closing
-        // does not turn into a RST that could destroy the 503.
-        let _ = stream.shutdown(Shutdown::Write);
-        if stream.set_nonblocking(true).is_ok() {
-            let mut sink = [0u8; 4096];
-            while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
-        }
         let peer = stream.peer_addr().ok().map(|a| a.ip());
-        let body_bytes = response.body.len() as u64;
-        (self.on_request)(&RequestRecord::unparsed(
-            peer,
-            status,
-            body_bytes,
-            start.elapsed(),
-        ));
+        let mut stream = TimedStream::new(stream);
+        answer_and_close(
+            &mut stream,
+            &mut Vec::new(),
+            &Response::error(503, "too many connections"),
+            false,
+            REJECT_WRITE_TIMEOUT,
+            Linger::NoWait,
+            |answered| {
+                (self.on_request)(&RequestRecord::unparsed(
+                    peer,
+                    answered.status,
+                    answered.body_bytes,
+                    start.elapsed(),
+                ));
+            },
+        );
     }
 
     /// Reports an `accept` error. Errors that last (out of file descriptors

@@ -14,17 +14,18 @@
 //! gives the same answer however the input is split, and never exceeds the
 //! body limit.
 
-use le_stats_sportif::http::parser::{parse_head, BodyFraming, ChunkedDecoder, ParseError, Parsed};
+use le_stats_sportif::http::chunked::ChunkedDecoder;
+use le_stats_sportif::http::parser::{parse_head, BodyFraming, ParseError, Parsed};
 use le_stats_sportif::http::{Handler, Request, Response, Version};
 use le_stats_sportif::limits::Limits;
-use le_stats_sportif::server::{OnRequest, RequestRecord, Server};
+use le_stats_sportif::server::{OnError, OnRequest, RequestRecord, Server};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and good enough to
+/// `SplitMix64` (Steele, Lea, Flood 2014): tiny, fast and good enough to
 /// drive mutations; the fixed seed makes every failure reproducible.
 struct SplitMix64(u64);
 
@@ -172,7 +173,7 @@ fn check_head(input: &[u8], limits: &Limits, check_prefixes: bool) -> u16 {
             }
         }
         Ok(Parsed::Partial) => {
-            assert!(input.len() < limits.max_request_line + limits.max_header_bytes)
+            assert!(input.len() < limits.max_request_line + limits.max_header_bytes);
         }
         Err(e) => assert!([400, 413, 414, 431, 501, 505].contains(&e.status())),
     }
@@ -271,9 +272,11 @@ fn fuzz_a_live_server() {
         ..Limits::default()
     };
     let on_request: OnRequest = Arc::new(|_: &RequestRecord<'_>| {});
-    let server = Server::bind("127.0.0.1", 0)
-        .unwrap()
-        .start(Arc::new(Echo), limits, on_request);
+    let on_error: OnError = Arc::new(|message: &str| eprintln!("server: {message}"));
+    let server =
+        Server::bind("127.0.0.1", 0)
+            .unwrap()
+            .start(Arc::new(Echo), limits, on_request, on_error);
     let addr = server.local_addr();
 
     let connections = (iterations() / 20).clamp(100, 3000);

@@ -200,8 +200,9 @@ fn an_unwritable_log_neither_panics_nor_blocks_and_recovers() {
     for i in 2..=5 {
         logger.info(hundred_byte_message(i));
     }
-    logger.flush(); // returns: the writer keeps draining its channel
-                    // Once the directory is back, logging resumes by itself.
+    // The flush returns: the writer keeps draining its queue.
+    logger.flush();
+    // Once the directory is back, logging resumes by itself.
     fs::create_dir_all(&logs).unwrap();
     logger.info("back");
     logger.flush();

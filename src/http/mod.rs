@@ -7,11 +7,19 @@
 //! [`Request`], a [`Handler`] answers it with a [`Response`], and
 //! [`response::serialize`] turns that into the bytes written.
 
+pub mod chunked;
 pub mod connection;
+pub mod framing;
+mod output;
+pub mod parse_error;
 pub mod parser;
+mod read_buffer;
+pub mod record;
 pub mod response;
+mod syntax;
+pub(crate) mod timed_stream;
 
-pub use connection::RequestRecord;
+pub use record::RequestRecord;
 pub use response::Response;
 
 /// The HTTP version of a request.
@@ -23,6 +31,7 @@ pub enum Version {
 
 impl Version {
     /// `"HTTP/1.0"` or `"HTTP/1.1"`, as on the request line.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Version::Http10 => "HTTP/1.0",
@@ -47,11 +56,13 @@ pub struct Request {
 
 impl Request {
     /// The target's path: everything before the first `?` or `#`.
+    #[must_use]
     pub fn path(&self) -> &str {
         path_of(&self.target)
     }
 
     /// The value of the first field named `name` (compared case-insensitively).
+    #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -61,6 +72,7 @@ impl Request {
 }
 
 /// The path of a request target: everything before the first `?` or `#`.
+#[must_use]
 pub fn path_of(target: &str) -> &str {
     let end = target.find(['?', '#']).unwrap_or(target.len());
     &target[..end]

@@ -1,4 +1,4 @@
-//! The request-head parser and the chunked-body decoder (RFC 9112).
+//! The request-head parser (RFC 9112): bytes in, a validated [`Head`] out.
 //!
 //! The contract is httparse's: [`parse_head`] looks at the bytes received so
 //! far and answers [`Parsed::Partial`] (read more), [`Parsed::Complete`] (the
@@ -9,10 +9,13 @@
 //! `max_request_line + max_header_bytes` bytes of head.
 //!
 //! Invariants the tests check:
-//! - every strict prefix of a valid request is `Partial`;
-//! - every error closes the connection (after a framing error the byte
-//!   stream can no longer be trusted: we never try to resynchronise);
+//! - every strict prefix of a valid request is `Partial`
+//!   (`tests/http_parser.rs`: `every_strict_prefix_of_a_valid_request_is_partial`);
+//! - every error is answered and closes the connection (see [`ParseError`]);
 //! - all error → status mapping is in [`ParseError::status`].
+//!
+//! Framing and persistence (which fields decide them) are in
+//! [`crate::http::framing`], the chunked body in [`crate::http::chunked`].
 //!
 //! Choices where RFC 9112 allows several:
 //! - lines must end with CRLF; a bare LF (or a bare CR) anywhere is `400`
@@ -25,20 +28,14 @@
 //! - the request target is origin-form (`/path?query`), absolute-form
 //!   (`http://host/path`, reduced to its path), or `*` for `OPTIONS`.
 
-use crate::http::Version;
-use crate::limits::{Limits, MAX_CHUNK_LINE};
-use std::fmt;
+pub use crate::http::framing::BodyFraming;
+pub use crate::http::parse_error::ParseError;
 
-/// How the body of a request is delimited (RFC 9112 §6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFraming {
-    /// No body.
-    None,
-    /// Exactly this many bytes follow the head.
-    ContentLength(u64),
-    /// `Transfer-Encoding: chunked`; decode with [`ChunkedDecoder`].
-    Chunked,
-}
+use crate::http::framing::FramingScan;
+use crate::http::syntax::{is_field_value_char, is_host_char, is_tchar, trim_ows};
+use crate::http::Version;
+use crate::limits::Limits;
+use std::borrow::Cow;
 
 /// A parsed and validated request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,93 +67,6 @@ pub enum Parsed {
     Complete { head: Head, len: usize },
 }
 
-/// Why a request cannot be served. Every variant closes the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParseError {
-    /// The request line (with any leading empty lines) is longer than
-    /// `Limits::max_request_line`.
-    RequestLineTooLong,
-    /// The field lines and the empty line ending them are longer than
-    /// `Limits::max_header_bytes` (also used for chunked trailers).
-    HeaderBlockTooLarge,
-    /// More than `Limits::max_header_fields` field lines.
-    TooManyHeaderFields,
-    /// A syntax or framing error; the text says which.
-    Malformed(&'static str),
-    /// A well-formed `HTTP/x.y` other than 1.0 and 1.1.
-    VersionNotSupported,
-    /// A transfer coding other than `chunked`, or not ending in `chunked`.
-    UnsupportedTransferCoding,
-    /// The body (declared or decoded) is larger than `Limits::max_body_bytes`.
-    BodyTooLarge,
-}
-
-impl ParseError {
-    /// The status that answers this error: the one place where parser errors
-    /// become status codes.
-    pub fn status(self) -> u16 {
-        match self {
-            ParseError::RequestLineTooLong => 414,
-            ParseError::HeaderBlockTooLarge | ParseError::TooManyHeaderFields => 431,
-            ParseError::Malformed(_) => 400,
-            ParseError::VersionNotSupported => 505,
-            ParseError::UnsupportedTransferCoding => 501,
-            ParseError::BodyTooLarge => 413,
-        }
-    }
-
-    /// The `reason` of the JSON error body.
-    pub fn reason(self) -> &'static str {
-        match self {
-            ParseError::RequestLineTooLong => "request line too long",
-            ParseError::HeaderBlockTooLarge => "request header fields too large",
-            ParseError::TooManyHeaderFields => "too many request header fields",
-            ParseError::Malformed(why) => why,
-            ParseError::VersionNotSupported => "HTTP version not supported",
-            ParseError::UnsupportedTransferCoding => "transfer coding not implemented",
-            ParseError::BodyTooLarge => "request body too large",
-        }
-    }
-
-    /// The `reason` of the JSON error body, stating the limit that was
-    /// crossed (as configured in `limits`) for the errors that are limits.
-    pub fn explain(self, limits: &Limits) -> String {
-        match self {
-            ParseError::RequestLineTooLong => format!(
-                "request line too long: the limit is {} bytes (method, target and version)",
-                limits.max_request_line
-            ),
-            ParseError::HeaderBlockTooLarge => format!(
-                "request header fields too large: the limit is {} bytes of header fields",
-                limits.max_header_bytes
-            ),
-            ParseError::TooManyHeaderFields => format!(
-                "too many request header fields: the limit is {} fields",
-                limits.max_header_fields
-            ),
-            ParseError::BodyTooLarge => format!(
-                "request body too large: the limit is {} bytes",
-                limits.max_body_bytes
-            ),
-            other => other.reason().to_owned(),
-        }
-    }
-
-    /// Returns true: after any parse error the connection is closed, since the
-    /// position of the next request in the byte stream is unknown.
-    pub fn closes_connection(self) -> bool {
-        true
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.reason(), self.status())
-    }
-}
-
-impl std::error::Error for ParseError {}
-
 /// Parses the request head at the start of `buf`.
 ///
 /// # Errors
@@ -167,48 +77,91 @@ impl std::error::Error for ParseError {}
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     // Pass 1 validates without allocating (it runs again on every read of a
     // slowly arriving head); pass 2 builds the `Head` only once it is complete.
+    let Some(line) = scan_request_line(buf, limits)? else {
+        return Ok(Parsed::Partial);
+    };
+    let Some(block) = scan_field_block(buf, line.end, limits)? else {
+        return Ok(Parsed::Partial);
+    };
+    build_head(buf, line, block)
+}
+
+/// The request line, validated by pass 1.
+struct ScannedLine<'a> {
+    method: &'a [u8],
+    target: Cow<'a, str>,
+    version: Version,
+    /// Index just past its LF: where the field block starts.
+    end: usize,
+}
+
+/// The field block (the field lines and the empty line), validated by pass 1.
+#[derive(Clone, Copy)]
+struct ScannedBlock {
+    start: usize,
+    /// Index just past the empty line's LF: the length of the head.
+    end: usize,
+    fields: usize,
+}
+
+/// Pass 1 over the request line: `None` while it is incomplete (and still
+/// within its limit). Its budget counts from byte 0, leading CRLFs included.
+fn scan_request_line<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<ScannedLine<'a>>, ParseError> {
     let mut pos = 0;
     while buf.get(pos..pos + 2) == Some(b"\r\n") {
         pos += 2;
     }
-
-    // The request line. Its budget counts from byte 0, leading CRLFs included.
     let Some(lf) = find_lf(&buf[pos..]) else {
         // The line will end at index >= buf.len(), so its length with the LF
         // will be > buf.len(): too long already when buf.len() reaches the limit.
         return if buf.len() >= limits.max_request_line {
             Err(ParseError::RequestLineTooLong)
         } else {
-            Ok(Parsed::Partial)
+            Ok(None)
         };
     };
-    let line_end = pos + lf + 1;
-    if line_end > limits.max_request_line {
+    let end = pos + lf + 1;
+    if end > limits.max_request_line {
         return Err(ParseError::RequestLineTooLong);
     }
-    let (method, target, version) = split_request_line(strip_crlf(&buf[pos..line_end])?)?;
+    let (method, target, version) = split_request_line(strip_crlf(&buf[pos..end])?)?;
+    Ok(Some(ScannedLine {
+        method,
+        target,
+        version,
+        end,
+    }))
+}
 
-    // The field lines, up to and including the empty line.
-    let block_start = line_end;
-    let mut p = block_start;
+/// Pass 1 over the field lines from `start`, up to and including the empty
+/// line: `None` while the block is incomplete (and still within its limits).
+fn scan_field_block(
+    buf: &[u8],
+    start: usize,
+    limits: &Limits,
+) -> Result<Option<ScannedBlock>, ParseError> {
+    let mut p = start;
     let mut fields = 0usize;
-    let head_end = loop {
+    loop {
         let Some(lf) = find_lf(&buf[p..]) else {
             // Same reasoning as for the request line: the block will be longer
             // than what has arrived.
-            return if buf.len() - block_start >= limits.max_header_bytes {
+            return if buf.len() - start >= limits.max_header_bytes {
                 Err(ParseError::HeaderBlockTooLarge)
             } else {
-                Ok(Parsed::Partial)
+                Ok(None)
             };
         };
         let end = p + lf + 1;
-        if end - block_start > limits.max_header_bytes {
+        if end - start > limits.max_header_bytes {
             return Err(ParseError::HeaderBlockTooLarge);
         }
         let line = strip_crlf(&buf[p..end])?;
         if line.is_empty() {
-            break end;
+            return Ok(Some(ScannedBlock { start, end, fields }));
         }
         fields += 1;
         if fields > limits.max_header_fields {
@@ -216,186 +169,83 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
         }
         split_field_line(line)?;
         p = end;
-    };
+    }
+}
 
-    // Pass 2: the head is complete and every line is valid.
-    let mut headers = Vec::with_capacity(fields);
+/// Pass 2: the head is complete and every line is valid; builds the
+/// [`Head`] and applies the framing rules.
+fn build_head(
+    buf: &[u8],
+    line: ScannedLine<'_>,
+    block: ScannedBlock,
+) -> Result<Parsed, ParseError> {
+    let mut headers = Vec::with_capacity(block.fields);
     let mut framing = FramingScan::default();
-    let mut p = block_start;
-    while p < head_end {
-        let Some(lf) = find_lf(&buf[p..head_end]) else {
+    let mut p = block.start;
+    while p < block.end {
+        let Some(lf) = find_lf(&buf[p..block.end]) else {
             break; // unreachable: pass 1 found the LF of every line
         };
         let end = p + lf + 1;
-        let line = strip_crlf(&buf[p..end])?;
+        let field_line = strip_crlf(&buf[p..end])?;
         p = end;
-        if line.is_empty() {
+        if field_line.is_empty() {
             break;
         }
-        let (name, value) = split_field_line(line)?;
+        let (name, value) = split_field_line(field_line)?;
         framing.field(name, value)?;
         let value = std::str::from_utf8(value)
             .map_err(|_| ParseError::Malformed("header value is not UTF-8"))?;
         headers.push((ascii_lowercase(name), value.to_owned()));
     }
-    let (body, keep_alive, expect_continue) = framing.finish(version)?;
-
+    let decided = framing.finish(line.version)?;
     Ok(Parsed::Complete {
         head: Head {
-            method: ascii_string(method),
-            target: target.into_owned(),
-            version,
+            method: ascii_string(line.method),
+            target: line.target.into_owned(),
+            version: line.version,
             headers,
-            framing: body,
-            keep_alive,
-            expect_continue,
+            framing: decided.body,
+            keep_alive: decided.keep_alive,
+            expect_continue: decided.expect_continue,
         },
-        len: head_end,
+        len: block.end,
     })
+}
+
+/// The three parts of a request line, borrowed exactly as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLine<'a> {
+    pub method: &'a str,
+    pub target: &'a str,
+    pub version: Version,
 }
 
 /// The method, target and version of the first line of `buf`, if that
 /// line is complete and well formed: lets the connection loop log *which*
 /// request a later error (say, a bad header) answered.
-pub fn request_line_parts(buf: &[u8]) -> Option<(&str, &str, Version)> {
+#[must_use]
+pub fn request_line_parts(buf: &[u8]) -> Option<RequestLine<'_>> {
     let mut pos = 0;
     while buf.get(pos..pos + 2) == Some(b"\r\n") {
         pos += 2;
     }
     let lf = find_lf(buf.get(pos..)?)?;
-    let line = strip_crlf(&buf[pos..pos + lf + 1]).ok()?;
+    let line = strip_crlf(&buf[pos..=pos + lf]).ok()?;
     let (method, _, version) = split_request_line(line).ok()?;
     // Re-split to borrow the target exactly as sent (it is visible ASCII).
     let rest = &line[method.len() + 1..];
     let target = &rest[..rest.iter().position(|&b| b == b' ')?];
-    Some((
-        std::str::from_utf8(method).ok()?,
-        std::str::from_utf8(target).ok()?,
+    Some(RequestLine {
+        method: std::str::from_utf8(method).ok()?,
+        target: std::str::from_utf8(target).ok()?,
         version,
-    ))
-}
-
-/// Everything pass 2 learns from the fields that decides framing and
-/// persistence.
-#[derive(Default)]
-struct FramingScan {
-    hosts: usize,
-    content_length: Option<u64>,
-    /// True if any `Transfer-Encoding` field was present, even empty.
-    te_present: bool,
-    /// Non-empty transfer codings, in order, counted by kind.
-    te_codings: usize,
-    te_chunked: usize,
-    te_other: bool,
-    /// True if and only if the last non-empty coding seen is `chunked`.
-    te_last_chunked: bool,
-    conn_close: bool,
-    conn_keep_alive: bool,
-    expect_continue: bool,
-}
-
-impl FramingScan {
-    fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
-        if name.eq_ignore_ascii_case(b"host") {
-            self.hosts += 1;
-            if !value.iter().all(|&b| is_host_char(b)) {
-                return Err(ParseError::Malformed("invalid Host"));
-            }
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            // A list of identical values ("5, 5") is accepted (RFC 9112 §6.3
-            // item 5); anything else that is not one decimal number is not.
-            for element in value.split(|&b| b == b',') {
-                let n = parse_decimal(trim_ows(element))
-                    .ok_or(ParseError::Malformed("invalid Content-Length"))?;
-                match self.content_length {
-                    Some(m) if m != n => {
-                        return Err(ParseError::Malformed("conflicting Content-Length"))
-                    }
-                    _ => self.content_length = Some(n),
-                }
-            }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            self.te_present = true;
-            for element in value.split(|&b| b == b',').map(trim_ows) {
-                if element.is_empty() {
-                    continue; // empty list elements are ignored (RFC 9110 §5.6.1)
-                }
-                if !element.iter().all(|&b| is_tchar(b)) {
-                    return Err(ParseError::Malformed("invalid Transfer-Encoding"));
-                }
-                self.te_codings += 1;
-                self.te_last_chunked = element.eq_ignore_ascii_case(b"chunked");
-                if self.te_last_chunked {
-                    self.te_chunked += 1;
-                } else {
-                    self.te_other = true;
-                }
-            }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for option in value.split(|&b| b == b',').map(trim_ows) {
-                if option.eq_ignore_ascii_case(b"close") {
-                    self.conn_close = true;
-                } else if option.eq_ignore_ascii_case(b"keep-alive") {
-                    self.conn_keep_alive = true;
-                }
-            }
-        } else if name.eq_ignore_ascii_case(b"expect")
-            && value.eq_ignore_ascii_case(b"100-continue")
-        {
-            self.expect_continue = true;
-        }
-        Ok(())
-    }
-
-    /// Applies RFC 9112 §6.3 and §9.3: returns the framing, the keep-alive
-    /// decision and whether a `100 Continue` is expected.
-    fn finish(self, version: Version) -> Result<(BodyFraming, bool, bool), ParseError> {
-        match (version, self.hosts) {
-            (Version::Http11, 1) | (Version::Http10, 0 | 1) => {}
-            (Version::Http11, 0) => return Err(ParseError::Malformed("missing Host")),
-            _ => return Err(ParseError::Malformed("more than one Host")),
-        }
-        let framing = if self.te_present {
-            // Each of these is a request-smuggling vector: refuse, never guess.
-            if version == Version::Http10 {
-                return Err(ParseError::Malformed("Transfer-Encoding in HTTP/1.0"));
-            }
-            if self.content_length.is_some() {
-                return Err(ParseError::Malformed(
-                    "both Content-Length and Transfer-Encoding",
-                ));
-            }
-            if self.te_codings == 0 {
-                return Err(ParseError::Malformed("empty Transfer-Encoding"));
-            }
-            if self.te_other || !self.te_last_chunked {
-                return Err(ParseError::UnsupportedTransferCoding);
-            }
-            if self.te_chunked > 1 {
-                return Err(ParseError::Malformed("chunked applied more than once"));
-            }
-            BodyFraming::Chunked
-        } else {
-            match self.content_length {
-                Some(n) => BodyFraming::ContentLength(n),
-                None => BodyFraming::None,
-            }
-        };
-        let keep_alive = !self.conn_close
-            && match version {
-                Version::Http11 => true,
-                Version::Http10 => self.conn_keep_alive,
-            };
-        let expect_continue = self.expect_continue && version == Version::Http11;
-        Ok((framing, keep_alive, expect_continue))
-    }
+    })
 }
 
 /// Splits `method SP target SP version` (exactly one SP each, RFC 9112 §3)
 /// and validates each part. The target is returned in origin-form.
-fn split_request_line(
-    line: &[u8],
-) -> Result<(&[u8], std::borrow::Cow<'_, str>, Version), ParseError> {
+fn split_request_line(line: &[u8]) -> Result<(&[u8], Cow<'_, str>, Version), ParseError> {
     let bad = ParseError::Malformed("malformed request line");
     let sp1 = line.iter().position(|&b| b == b' ').ok_or(bad)?;
     let method = &line[..sp1];
@@ -426,11 +276,7 @@ fn parse_version(v: &[u8]) -> Result<Version, ParseError> {
 }
 
 /// Validates the request target and reduces it to origin-form.
-fn origin_form<'a>(
-    method: &[u8],
-    target: &'a [u8],
-) -> Result<std::borrow::Cow<'a, str>, ParseError> {
-    use std::borrow::Cow;
+fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<Cow<'a, str>, ParseError> {
     let bad = ParseError::Malformed("invalid request target");
     if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
         return Err(bad);
@@ -504,44 +350,6 @@ fn find_lf(buf: &[u8]) -> Option<usize> {
     buf.iter().position(|&b| b == b'\n')
 }
 
-/// Strips SP and HTAB (and only those) from both ends.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
-/// `1*DIGIT` without sign, prefix or whitespace, overflow-checked.
-fn parse_decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |n, &b| {
-        let digit = (b as char).to_digit(10)?;
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
-}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// RFC 9110 §5.5 field-vchar, SP or HTAB (obs-text included). Excludes NUL,
-/// CR, LF and every other control character.
-fn is_field_value_char(b: u8) -> bool {
-    b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
-}
-
-/// Characters of `uri-host [":" port]` (reg-name, IPv4 or IP-literal).
-fn is_host_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b)
-}
-
 /// The caller guarantees `bytes` is ASCII (a token), so no byte is lost.
 fn ascii_string(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
@@ -552,181 +360,4 @@ fn ascii_lowercase(bytes: &[u8]) -> String {
         .iter()
         .map(|&b| b.to_ascii_lowercase() as char)
         .collect()
-}
-
-/// The incremental decoder of a chunked body (RFC 9112 §7.1).
-///
-/// Feed it the bytes after the head as they arrive; it appends the decoded
-/// data to `out` and stops right after the final CRLF, so pipelined bytes
-/// that follow stay with the caller. Chunk extensions are tolerated,
-/// trailers are checked with the header limits and discarded.
-#[derive(Debug, Clone)]
-pub struct ChunkedDecoder {
-    state: ChunkState,
-    /// The chunk size read so far; only meaningful in the size-line states.
-    size: u64,
-    /// Bytes of the current size line so far (≤ `MAX_CHUNK_LINE`).
-    line_len: usize,
-    /// Decoded bytes so far; never exceeds `max_body`.
-    decoded: u64,
-    max_body: u64,
-    trailer_bytes: usize,
-    trailer_fields: usize,
-    max_trailer_bytes: usize,
-    max_trailer_fields: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChunkState {
-    /// Hex digits of the size; `line_len == 0` means none yet.
-    Size,
-    /// Whitespace after the size: only more whitespace or `;` may follow.
-    SizeSpace,
-    /// Inside chunk extensions, until CR.
-    Extension,
-    /// CR of the size line seen; LF must follow.
-    SizeLf,
-    /// This many data bytes remain in the chunk.
-    Data(u64),
-    DataCr,
-    DataLf,
-    /// At the start of a trailer line or of the final empty line.
-    TrailerStart,
-    TrailerName,
-    TrailerValue,
-    TrailerLf,
-    EndLf,
-    Done,
-}
-
-impl ChunkedDecoder {
-    /// A decoder bounded by `limits.max_body_bytes` (decoded size) and the
-    /// header limits (trailers).
-    pub fn new(limits: &Limits) -> ChunkedDecoder {
-        ChunkedDecoder {
-            state: ChunkState::Size,
-            size: 0,
-            line_len: 0,
-            decoded: 0,
-            max_body: u64::try_from(limits.max_body_bytes).unwrap_or(u64::MAX),
-            trailer_bytes: 0,
-            trailer_fields: 0,
-            max_trailer_bytes: limits.max_header_bytes,
-            max_trailer_fields: limits.max_header_fields,
-        }
-    }
-
-    /// True if and only if the whole body, trailers included, was decoded.
-    pub fn is_done(&self) -> bool {
-        self.state == ChunkState::Done
-    }
-
-    /// Decodes from `input`, appending data to `out`, and returns how many
-    /// bytes of `input` were consumed: all of them, unless the body ends
-    /// inside `input`.
-    ///
-    /// # Errors
-    /// [`ParseError::Malformed`] on any syntax error (a size that is not
-    /// strictly hex, overflows, or lacks its CRLF), [`ParseError::BodyTooLarge`]
-    /// as soon as a chunk size would take the decoded body past the limit,
-    /// [`ParseError::HeaderBlockTooLarge`] / [`ParseError::TooManyHeaderFields`]
-    /// for oversized trailers. After an error the decoder must not be used again.
-    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, ParseError> {
-        let mut i = 0;
-        while i < input.len() {
-            if let ChunkState::Data(remaining) = self.state {
-                // Bulk copy: the only state that is not byte-at-a-time.
-                let available = input.len() - i;
-                let n = usize::try_from(remaining).map_or(available, |r| r.min(available));
-                out.extend_from_slice(&input[i..i + n]);
-                i += n;
-                let left = remaining - n as u64;
-                self.state = if left == 0 {
-                    ChunkState::DataCr
-                } else {
-                    ChunkState::Data(left)
-                };
-                continue;
-            }
-            if self.state == ChunkState::Done {
-                break;
-            }
-            self.step(input[i])?;
-            i += 1;
-        }
-        Ok(i)
-    }
-
-    /// Advances the byte-at-a-time states by one byte.
-    fn step(&mut self, b: u8) -> Result<(), ParseError> {
-        use ChunkState::*;
-        let bad = |why| Err(ParseError::Malformed(why));
-        if matches!(self.state, Size | SizeSpace | Extension | SizeLf) {
-            self.line_len += 1;
-            if self.line_len > MAX_CHUNK_LINE {
-                return bad("chunk size line too long");
-            }
-        }
-        if matches!(
-            self.state,
-            TrailerStart | TrailerName | TrailerValue | TrailerLf | EndLf
-        ) {
-            self.trailer_bytes += 1;
-            if self.trailer_bytes > self.max_trailer_bytes {
-                return Err(ParseError::HeaderBlockTooLarge);
-            }
-        }
-        self.state = match (self.state, b) {
-            (Size, _) if b.is_ascii_hexdigit() => {
-                // `to_digit(16)` cannot fail on a hex digit; 0 keeps the
-                // arithmetic total anyway.
-                let digit = u64::from((b as char).to_digit(16).unwrap_or(0));
-                if self.size > (u64::MAX >> 4) {
-                    return bad("chunk size overflow");
-                }
-                self.size = (self.size << 4) | digit;
-                Size
-            }
-            // At least one digit must precede anything else (line_len counts
-            // the current byte, so a first byte gives 1).
-            (Size, _) if self.line_len == 1 => return bad("invalid chunk size"),
-            (Size | SizeSpace, b' ' | b'\t') => SizeSpace,
-            (Size | SizeSpace, b';') => Extension,
-            (Size | Extension, b'\r') => SizeLf,
-            (Extension, _) if is_field_value_char(b) => Extension,
-            (SizeLf, b'\n') => {
-                if self.decoded.saturating_add(self.size) > self.max_body {
-                    return Err(ParseError::BodyTooLarge);
-                }
-                self.decoded += self.size;
-                let size = std::mem::take(&mut self.size);
-                self.line_len = 0;
-                if size == 0 {
-                    TrailerStart
-                } else {
-                    Data(size)
-                }
-            }
-            (DataCr, b'\r') => DataLf,
-            (DataLf, b'\n') => Size,
-            (TrailerStart, b'\r') => EndLf,
-            (TrailerStart, _) if is_tchar(b) => {
-                self.trailer_fields += 1;
-                if self.trailer_fields > self.max_trailer_fields {
-                    return Err(ParseError::TooManyHeaderFields);
-                }
-                TrailerName
-            }
-            (TrailerName, _) if is_tchar(b) => TrailerName,
-            (TrailerName, b':') => TrailerValue,
-            (TrailerValue, b'\r') => TrailerLf,
-            (TrailerValue, _) if is_field_value_char(b) => TrailerValue,
-            (TrailerLf, b'\n') => TrailerStart,
-            (EndLf, b'\n') => Done,
-            (Size | SizeSpace | Extension | SizeLf, _) => return bad("invalid chunk size line"),
-            (DataCr | DataLf, _) => return bad("chunk data not followed by CRLF"),
-            _ => return bad("invalid chunked trailer"),
-        };
-        Ok(())
-    }
 }

@@ -32,13 +32,6 @@ impl StreamBody {
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         (self.0)(out)
     }
-
-    /// The whole body in memory: for tests and small bodies only.
-    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
-        let mut body = Vec::new();
-        self.write_to(&mut body)?;
-        Ok(body)
-    }
 }
 
 impl fmt::Debug for StreamBody {
@@ -89,6 +82,7 @@ impl Response {
 
     /// A response with a JSON body written piece by piece by `stream`
     /// (which writes the final `\n` itself).
+    #[must_use]
     pub fn json_stream(status: u16, stream: StreamBody) -> Response {
         Response {
             status,
@@ -100,14 +94,18 @@ impl Response {
     }
 
     /// The whole body: `body`, or the stream's bytes written into memory.
-    /// For tests and handlers' callers that want the bytes, not for the
-    /// connection loop (which streams).
+    /// For callers that test a handler without a socket
+    /// (`tests/api_handler.rs`), not for the connection loop (which streams).
     ///
     /// # Errors
     /// When the stream's function fails.
     pub fn body_bytes(&self) -> io::Result<Vec<u8>> {
         match &self.stream {
-            Some(stream) => stream.to_vec(),
+            Some(stream) => {
+                let mut body = Vec::new();
+                stream.write_to(&mut body)?;
+                Ok(body)
+            }
             None => Ok(self.body.clone()),
         }
     }
@@ -115,11 +113,13 @@ impl Response {
     /// True if and only if this response's body is delimited by closing the
     /// connection: a stream answered to an HTTP/1.0 client, which knows no
     /// chunked coding. The connection loop closes after such a response.
+    #[must_use]
     pub fn is_close_delimited(&self, version: Version) -> bool {
         self.stream.is_some() && version == Version::Http10
     }
 
     /// The same response with one more header.
+    #[must_use]
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
         self.headers.push((name, value.into()));
         self
@@ -127,6 +127,7 @@ impl Response {
 
     /// The JSON error response every layer uses:
     /// `{"status": "error", "reason": "<reason>"}` (the reason JSON-escaped).
+    #[must_use]
     pub fn error(status: u16, reason: &str) -> Response {
         // Serialising a `&str` cannot fail; the fallback keeps the body valid JSON.
         let reason = serde_json::to_string(reason).unwrap_or_else(|_| "\"error\"".to_owned());
@@ -155,6 +156,7 @@ pub struct WriteOptions {
 }
 
 /// The standard reason phrase of `status` (RFC 9110 §15), or `""`.
+#[must_use]
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
@@ -274,6 +276,7 @@ pub fn serialize(response: &Response, options: WriteOptions, out: &mut Vec<u8>) 
 /// True if and only if [`serialize`] left the body of `response` for the
 /// caller to stream: it has a [`StreamBody`], may carry a body, and is not
 /// an answer to `HEAD`.
+#[must_use]
 pub fn streams_body(response: &Response, options: WriteOptions) -> bool {
     response.stream.is_some()
         && !options.head_request
@@ -300,6 +303,7 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 /// True if and only if the handler asked to close the connection after this
 /// response (`Connection: close` among its extra headers).
+#[must_use]
 pub fn wants_close(response: &Response) -> bool {
     response.headers.iter().any(|(name, value)| {
         name.eq_ignore_ascii_case("connection")

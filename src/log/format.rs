@@ -20,6 +20,7 @@ pub(super) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `d` in milliseconds with three decimals (microsecond resolution): `0.123ms`.
+#[must_use]
 pub fn format_millis(d: Duration) -> String {
     let micros = d.as_micros();
     format!("{}.{:03}ms", micros / 1000, micros % 1000)
@@ -29,6 +30,7 @@ pub fn format_millis(d: Duration) -> String {
 ///
 /// Instants before 1970 work too (`1969-12-31T23:59:59.000Z`); the
 /// milliseconds are truncated toward the past, like every clock display.
+#[must_use]
 pub fn format_utc(t: SystemTime) -> String {
     // Signed milliseconds since the epoch. `SystemTime` spans far less than
     // i128 milliseconds, so the conversion cannot saturate in practice; if
@@ -77,8 +79,13 @@ fn civil_from_days(days: i128) -> (i128, u32, u32) {
         month_from_march - 9
     }; // [1, 12]
     let year = year_of_era + era * 400 + i128::from(month <= 2);
-    // Both casts are lossless: the ranges are stated on the lines above.
-    (year, month as u32, day as u32)
+    // Both conversions are lossless (the ranges are stated on the lines
+    // above); the fallback only keeps the function total.
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
 }
 
 /// Seconds since the epoch → (days, second of day), for any instant.
@@ -100,6 +107,7 @@ const MONTHS: [&str; 12] = [
 
 /// `t` as the Common Log Format's time, in UTC: `28/Nov/2026:03:12:45 +0000`
 /// (Apache's `%t` without the brackets; seconds truncated toward the past).
+#[must_use]
 pub fn format_clf_time(t: SystemTime) -> String {
     let (days, second_of_day) = split_epoch_seconds(t);
     let (year, month, day) = civil_from_days(days);
@@ -186,6 +194,7 @@ fn push_field(out: &mut String, value: Option<&str>) {
 }
 
 /// `d` in seconds with three decimals, as the access log prints it: `0.245`.
+#[must_use]
 pub fn format_seconds(d: Duration) -> String {
     let micros = d.as_micros();
     format!("{}.{:03}", micros / 1_000_000, micros % 1_000_000 / 1000)

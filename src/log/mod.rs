@@ -18,8 +18,12 @@
 //! switch per request. So a logger wakes the writer only when the queue
 //! goes from empty to non-empty (or a batch fills, or a flush is asked
 //! for); the woken writer then lets up to [`LOG_LINGER`] pass for more
-//! lines to join the batch, takes them all at once, and writes them with
-//! one `write` call. Under load thousands of lines cost one wake-up.
+//! lines to join the batch, takes them all at once (one swap of the
+//! queue's vector), and writes them through its `BufWriter`, flushing once
+//! per batch. Under load one wake-up serves up to [`LOG_BATCH_LINES`]
+//! lines. (A performance property, not asserted by any test;
+//! `queue::tests::a_taken_batch_frees_room_and_a_flush_sees_it_written`
+//! checks that one take gets every queued line.)
 //!
 //! Server log lines:
 //!
@@ -48,21 +52,26 @@
 //!   time ([`Logger::dropped_lines`]); the writer logs it when writing
 //!   resumes, and the binary prints it at exit. (`tests/log_stall_e2e.rs`:
 //!   a server whose logs are FIFOs nobody reads keeps answering, and exits
-//!   0 on SIGTERM.)
+//!   0 on SIGTERM; `tests/log.rs`:
+//!   `a_stalled_sink_drops_and_counts_and_the_count_is_logged_when_writing_resumes`.)
 //! - **A flush has a deadline.** [`Logger::flush`] waits at most
-//!   [`LOG_FLUSH_TIMEOUT`] and says whether everything got written; the
-//!   last `Logger`'s drop waits as long for the writer to drain, then leaves
-//!   it behind.
+//!   [`LOG_FLUSH_TIMEOUT`] and says whether everything got written
+//!   (`queue::tests::without_a_writer_pushes_drop_and_count_and_flush_gives_up`);
+//!   the last `Logger`'s drop waits as long for the writer to drain, then
+//!   leaves it behind (`the_last_drop_gives_up_on_a_stalled_writer_at_the_deadline`).
 //! - **The writer contains its panics.** A panic while writing (a bug) is
 //!   caught: the rest of that batch is counted as dropped, the file is
-//!   reopened and the writer goes on. Were the thread to die anyway, the
-//!   queue would fill and every later line would be dropped and counted:
-//!   callers still never wait.
+//!   reopened and the writer goes on
+//!   (`tests::a_panic_in_the_writer_is_contained_and_logging_goes_on`).
+//!   Were the thread to die anyway, the queue would fill and every later
+//!   line would be dropped and counted: callers still never wait (the
+//!   queue test without a writer above).
 //! - **I/O errors.** The writer keeps draining when the file has become
 //!   unwritable (those lines are lost). The first I/O error is reported
 //!   once to stderr; after a failed write the writer drops its buffer and
 //!   reopens the file before the next line, so logging resumes by itself
-//!   once the cause is gone.
+//!   once the cause is gone
+//!   (`an_unwritable_log_neither_panics_nor_blocks_and_recovers`).
 //!
 //! There is no `fsync`: a flush hands every line to the operating system,
 //! which survives a crash of the process (what the shutdown tests check);
@@ -72,7 +81,10 @@
 //!
 //! Every clone of a `Logger` shares one queue. When the last clone is
 //! dropped the queue is closed; the writer drains what is left, flushes and
-//! exits, and that last drop waits for it, at most [`LOG_FLUSH_TIMEOUT`].
+//! exits, and that last drop waits for it, at most [`LOG_FLUSH_TIMEOUT`]
+//! (`every_clone_writes_and_the_last_drop_waits_for_the_writer`).
+//!
+//! Tests named without a path are in `tests/log.rs`.
 
 mod format;
 mod queue;
@@ -95,12 +107,12 @@ use writer::{open_append, DropNotices, Writer};
 #[derive(Clone, Debug)]
 pub struct Logger {
     /// `None` for [`Logger::disabled`]: every line is dropped on the spot.
-    inner: Option<Arc<Inner>>,
+    shared: Option<Arc<OpenLog>>,
 }
 
-/// What the clones of one enabled `Logger` share.
+/// An open log: what the clones of one enabled `Logger` share.
 #[derive(Debug)]
-struct Inner {
+struct OpenLog {
     /// The queue, shared with the writer thread.
     queue: Arc<Queue>,
     /// The writer thread, joined when the last clone goes away (if it
@@ -206,7 +218,7 @@ impl Logger {
                 move || writer.run(&queue)
             })?;
         Ok(Logger {
-            inner: Some(Arc::new(Inner {
+            shared: Some(Arc::new(OpenLog {
                 queue,
                 writer: Mutex::new(Some(handle)),
             })),
@@ -214,8 +226,9 @@ impl Logger {
     }
 
     /// A logger that drops every line (for tests that do not read the log).
+    #[must_use]
     pub fn disabled() -> Logger {
-        Logger { inner: None }
+        Logger { shared: None }
     }
 
     /// Logs one answered request as an access-log line. Never waits.
@@ -263,21 +276,23 @@ impl Logger {
 
     /// [`Logger::flush`] with an explicit deadline.
     pub fn flush_until(&self, deadline: Instant) -> bool {
-        match &self.inner {
-            Some(inner) => inner.queue.flush_until(deadline),
+        match &self.shared {
+            Some(log) => log.queue.flush_until(deadline),
             None => true,
         }
     }
 
     /// Lines dropped so far because the queue was full (the sink could not
     /// keep up) or the logger was closing. One atomic load.
+    #[must_use]
     pub fn dropped_lines(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |inner| inner.queue.dropped())
+        self.shared.as_ref().map_or(0, |log| log.queue.dropped())
     }
 
     /// Lines queued and not yet taken by the writer. One atomic load.
+    #[must_use]
     pub fn queue_depth(&self) -> usize {
-        self.inner.as_ref().map_or(0, |inner| inner.queue.depth())
+        self.shared.as_ref().map_or(0, |log| log.queue.depth())
     }
 
     fn line(&self, level: Level, text: String) {
@@ -291,13 +306,13 @@ impl Logger {
     /// Queues the message built by `make` (built only when the logger is
     /// enabled, so a disabled logger does not even allocate).
     fn send(&self, make: impl FnOnce() -> Message) {
-        if let Some(inner) = &self.inner {
-            inner.queue.push(make());
+        if let Some(log) = &self.shared {
+            log.queue.push(make());
         }
     }
 }
 
-impl Drop for Inner {
+impl Drop for OpenLog {
     /// Runs when the last `Logger` clone is dropped: close the queue, then
     /// wait (at most [`LOG_FLUSH_TIMEOUT`]) for the writer to drain it. A
     /// writer stuck on its sink is left behind rather than waited for.

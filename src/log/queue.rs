@@ -18,7 +18,7 @@ pub(super) struct Queue {
     /// Poisoning: each critical section is one push, one swap or a few
     /// counter and flag assignments, none of which a panic can leave half
     /// done, so a poisoned lock is recovered with [`PoisonError::into_inner`].
-    state: Mutex<State>,
+    state: Mutex<QueueState>,
     /// Signalled when the writer has something to do: the queue went from
     /// empty to non-empty, a batch filled, a flush was asked for, or the
     /// queue was closed.
@@ -37,8 +37,10 @@ pub(super) struct Queue {
     depth: AtomicUsize,
 }
 
+/// Everything the queue's lock guards: the messages and the progress
+/// counters and flags its two Condvars' conditions read.
 #[derive(Debug, Default)]
-struct State {
+struct QueueState {
     /// Messages in the order they were logged.
     messages: Vec<Message>,
     /// How many messages were ever queued: the sequence number of the last.
@@ -57,7 +59,7 @@ struct State {
 impl Queue {
     pub(super) fn new(capacity: usize, batch_lines: usize, linger: Duration) -> Queue {
         Queue {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(QueueState::default()),
             not_empty: Condvar::new(),
             written_or_gone: Condvar::new(),
             capacity,
@@ -68,7 +70,7 @@ impl Queue {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

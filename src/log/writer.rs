@@ -174,7 +174,7 @@ impl Writer {
             Ok(file) => {
                 // 0 after a rotation; after a failed rename or a recovery we
                 // go on appending to what is there.
-                self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                self.size = file.metadata().map_or(0, |m| m.len());
                 self.file = Some(BufWriter::new(file));
             }
             Err(error) => self.report(&error),
