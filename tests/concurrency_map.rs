@@ -1,0 +1,202 @@
+//! The concurrency map (`CONCURRENCY.md`) cannot drift from the code: every
+//! `Mutex`, `RwLock`, `Condvar`, channel end and atomic that `src/` declares
+//! as a struct field or a `static` must be named in the map as
+//! `` `Type::field` `` (or `` `NAME` `` for a static).
+//!
+//! The scan is textual on purpose: it reads the sources the way a reviewer
+//! does, needs no compiler plug-in, and its rules are the ones written here.
+
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The type names that make a declaration a synchronisation primitive.
+const PRIMITIVES: &[&str] = &[
+    "Mutex<",
+    "RwLock<",
+    "Condvar",
+    "Sender<",
+    "SyncSender<",
+    "Receiver<",
+    "Atomic",
+    "OnceLock<",
+    "Barrier",
+];
+
+/// One declaration found in `src/`: `Type::field` or a static's name.
+#[derive(Debug)]
+struct Declaration {
+    name: String,
+    at: String,
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn mentions_primitive(ty: &str) -> bool {
+    PRIMITIVES.iter().any(|p| {
+        ty.match_indices(p).any(|(at, _)| {
+            // A whole type name: `AtomicU64`, `Mutex<…>`, not `MyMutexLike`.
+            at == 0 || !ty.as_bytes()[at - 1].is_ascii_alphanumeric()
+        })
+    })
+}
+
+/// Struct fields and statics of `source` whose type is (or contains) a
+/// synchronisation primitive. Stops at the first `#[cfg(test)]`: test
+/// modules keep their own helpers off the map.
+fn declarations(file: &str, source: &str) -> Vec<Declaration> {
+    let mut found = Vec::new();
+    let mut current_struct: Option<String> = None;
+    for (index, raw) in source.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if line.starts_with("//") {
+            continue;
+        }
+        let at = format!("{file}:{}", index + 1);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(pos) = words.iter().position(|w| *w == "struct") {
+            if let Some(name) = words.get(pos + 1) {
+                let name: String = name
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                // A one-line struct (`struct A;` or a tuple struct) has no
+                // named fields to follow.
+                current_struct = line.ends_with('{').then_some(name);
+            }
+            continue;
+        }
+        if line.starts_with('}') {
+            current_struct = None;
+            continue;
+        }
+        let unqualified = without_visibility(line);
+        if let Some(rest) = unqualified.strip_prefix("static ") {
+            if let Some((name, ty)) = rest.split_once(':') {
+                if mentions_primitive(ty) {
+                    found.push(Declaration {
+                        name: name.trim().to_string(),
+                        at,
+                    });
+                }
+            }
+            continue;
+        }
+        if let Some(owner) = &current_struct {
+            if let Some((name, ty)) = unqualified.split_once(':') {
+                let name = name.trim();
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                    && mentions_primitive(ty)
+                {
+                    found.push(Declaration {
+                        name: format!("{owner}::{name}"),
+                        at,
+                    });
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `line` without a leading `pub`, `pub(crate)`, `pub(super)` or
+/// `pub(in …)`.
+fn without_visibility(line: &str) -> &str {
+    if let Some(rest) = line.strip_prefix("pub(") {
+        return rest.split_once(") ").map_or(line, |(_, rest)| rest);
+    }
+    line.strip_prefix("pub ").unwrap_or(line)
+}
+
+fn all_declarations() -> Vec<Declaration> {
+    let mut files = Vec::new();
+    rust_files(&Path::new(ROOT).join("src"), &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let source = std::fs::read_to_string(&path).expect("read source");
+        let rel = path
+            .strip_prefix(ROOT)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        found.extend(declarations(&rel, &source));
+    }
+    found
+}
+
+#[test]
+fn every_lock_condvar_channel_and_atomic_is_on_the_map() {
+    let map = std::fs::read_to_string(Path::new(ROOT).join("CONCURRENCY.md"))
+        .expect("CONCURRENCY.md at the top level");
+    let found = all_declarations();
+    assert!(
+        found.len() >= 10,
+        "the scan found only {} declarations; it is probably broken: {found:?}",
+        found.len()
+    );
+    let missing: Vec<String> = found
+        .iter()
+        .filter(|d| !map.contains(&format!("`{}`", d.name)))
+        .map(|d| format!("{} ({})", d.name, d.at))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "declared in src/ but not named in CONCURRENCY.md (as `Type::field`):\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn the_scan_finds_fields_and_statics_and_skips_tests() {
+    let source = "\
+pub struct Table {
+    /// Invariant: …
+    rows: Mutex<Vec<u8>>,
+    pub(crate) ready: Condvar,
+    pub(super) count: AtomicU64,
+    name: String,
+    sender: Option<SyncSender<Job>>,
+}
+struct Unit;
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static BOARD: OnceLock<Board> = OnceLock::new();
+#[cfg(test)]
+mod tests {
+    struct Helper {
+        lock: Mutex<()>,
+    }
+}
+";
+    let names: Vec<String> = declarations("x.rs", source)
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Table::rows",
+            "Table::ready",
+            "Table::count",
+            "Table::sender",
+            "NEXT",
+            "BOARD"
+        ]
+    );
+}
