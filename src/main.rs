@@ -51,6 +51,7 @@ fn main() -> ExitCode {
     }
 }
 
+/// Serves until a signal: the whole life of the server, as named steps.
 fn run(config: &Config) -> Result<(), String> {
     if config.summary_only {
         let dataset =
@@ -67,26 +68,13 @@ fn run(config: &Config) -> Result<(), String> {
     eprintln!("{}", dataset.summary());
 
     le_stats_sportif::scoreboard::configure(config.limits, config.threads);
-    let logger = Logger::open(&config.log_file, LOG_MAX_BYTES, LOG_KEEP_FILES)
-        .map_err(|e| format!("cannot open log file {}: {e}", config.log_file.display()))?;
-    let access_log = Logger::open_access(
-        &config.access_log,
-        LOG_MAX_BYTES,
-        LOG_KEEP_FILES,
-        logger.clone(),
-    )
-    .map_err(|e| {
-        format!(
-            "cannot open access log {}: {e}",
-            config.access_log.display()
-        )
-    })?;
+    let logs = Logs::open(config)?;
     let options = JobsOptions {
         threads: config.threads,
         max_pending: MAX_PENDING_JOBS,
         durable: config.durable,
     };
-    let jobs = Jobs::open_locked(lock, options, logger.clone()).map_err(|e| {
+    let jobs = Jobs::open_locked(lock, options, logs.server.clone()).map_err(|e| {
         format!(
             "cannot use results directory {}: {e}",
             config.results_dir.display()
@@ -94,77 +82,114 @@ fn run(config: &Config) -> Result<(), String> {
     })?;
     let jobs = Arc::new(jobs);
     let lifecycle = Arc::new(Lifecycle::new());
+    install_signal_handler(&jobs, &lifecycle)?;
+    let api = Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
+        .reporting_logs(vec![logs.server.clone(), logs.access.clone()]);
+    start_serving(config, api, &logs)?;
 
-    {
-        let jobs = Arc::clone(&jobs);
-        let lifecycle = Arc::clone(&lifecycle);
-        ctrlc::set_handler(move || {
-            // Stop accepting at once, so nothing is accepted that the exit
-            // would not wait for; the main thread does the waiting.
-            jobs.stop_accepting();
-            if lifecycle.request_exit() == ExitRequest::Repeated {
-                eprintln!("le-stats-sportif: second interrupt, exiting without draining");
-                std::process::exit(FORCED_EXIT);
-            }
-            // An operator who pressed Ctrl-C sees that it was heard.
-            eprintln!(
-                "le-stats-sportif: signal received: draining {} jobs, then exiting",
-                jobs.pending()
-            );
-        })
-        .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    // The main thread's duty from here on: carry out shutdown when asked
+    // (the numbered timeline in CONCURRENCY.md).
+    lifecycle.wait_for_drain_request();
+    logs.server
+        .info("shutdown requested: draining the job queue");
+    jobs.close_and_wait();
+    logs.server
+        .info("every accepted job has finished; workers stopped");
+    lifecycle.wait_for_exit_request();
+    logs.server.info("exiting");
+    logs.flush_at_exit();
+    // Connection threads and log writers are detached: exiting ends them.
+    std::process::exit(0);
+}
+
+/// The server log and the access log.
+struct Logs {
+    server: Logger,
+    access: Logger,
+}
+
+impl Logs {
+    fn open(config: &Config) -> Result<Logs, String> {
+        let server = Logger::open(&config.log_file, LOG_MAX_BYTES, LOG_KEEP_FILES)
+            .map_err(|e| format!("cannot open log file {}: {e}", config.log_file.display()))?;
+        let access = Logger::open_access(
+            &config.access_log,
+            LOG_MAX_BYTES,
+            LOG_KEEP_FILES,
+            server.clone(),
+        )
+        .map_err(|e| {
+            format!(
+                "cannot open access log {}: {e}",
+                config.access_log.display()
+            )
+        })?;
+        Ok(Logs { server, access })
     }
 
+    /// Neither log may hold the exit: both flushes share one deadline, and
+    /// a stalled sink (a FIFO nobody reads) is given up on when it passes.
+    fn flush_at_exit(&self) {
+        let deadline = Instant::now() + LOG_FLUSH_TIMEOUT;
+        let flushed = self.access.flush_until(deadline) & self.server.flush_until(deadline);
+        if !flushed {
+            eprintln!(
+                "le-stats-sportif: the logs were not all written within {LOG_FLUSH_TIMEOUT:?}; exiting anyway"
+            );
+        }
+        let (server_dropped, access_dropped) =
+            (self.server.dropped_lines(), self.access.dropped_lines());
+        if server_dropped + access_dropped > 0 {
+            eprintln!(
+                "le-stats-sportif: log lines dropped because the log could not keep up: \
+                 {server_dropped} server-log, {access_dropped} access-log"
+            );
+        }
+    }
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP: stop accepting at once and ask the main
+/// thread to drain and exit; a second signal exits without draining.
+fn install_signal_handler(jobs: &Arc<Jobs>, lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
+    let jobs = Arc::clone(jobs);
+    let lifecycle = Arc::clone(lifecycle);
+    ctrlc::set_handler(move || {
+        // Stop accepting at once, so nothing is accepted that the exit
+        // would not wait for; the main thread does the waiting.
+        jobs.stop_accepting();
+        if lifecycle.request_exit() == ExitRequest::Repeated {
+            eprintln!("le-stats-sportif: second interrupt, exiting without draining");
+            std::process::exit(FORCED_EXIT);
+        }
+        // An operator who pressed Ctrl-C sees that it was heard.
+        eprintln!(
+            "le-stats-sportif: signal received: draining {} jobs, then exiting",
+            jobs.pending()
+        );
+    })
+    .map_err(|e| format!("cannot install the signal handler: {e}"))
+}
+
+/// Binds the socket, starts the accept thread and prints the one
+/// `listening` line that scripts and tests wait for.
+fn start_serving(config: &Config, api: Api, logs: &Logs) -> Result<(), String> {
     let server = Server::bind(&config.host, config.port).map_err(|e| listen_error(config, &e))?;
     let address = server
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    let api = Arc::new(
-        Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
-            .reporting_logs(vec![logger.clone(), access_log.clone()]),
-    );
-    {
-        let limits = config.limits;
-        let logger = logger.clone();
-        let access_log = access_log.clone();
-        thread::Builder::new()
-            .name("accept".into())
-            .spawn(move || server.run(api, limits, logger, access_log))
-            .map_err(|e| format!("cannot start the accept thread: {e}"))?;
-    }
-    logger.info(format!(
+    let limits = config.limits;
+    let (logger, access_log) = (logs.server.clone(), logs.access.clone());
+    thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || server.run(Arc::new(api), limits, logger, access_log))
+        .map_err(|e| format!("cannot start the accept thread: {e}"))?;
+    logs.server.info(format!(
         "listening on http://{address} with {} worker threads",
         config.threads
     ));
-    // Scripts and tests wait for exactly this line.
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
-
-    // The main thread's duty from here on: carry out shutdown when asked.
-    lifecycle.wait_for_drain_request();
-    logger.info("shutdown requested: draining the job queue");
-    jobs.close_and_wait();
-    logger.info("every accepted job has finished; workers stopped");
-    lifecycle.wait_for_exit_request();
-    logger.info("exiting");
-    // Neither log may hold the exit: both flushes share one deadline, and a
-    // stalled sink (a FIFO nobody reads) is given up on when it passes.
-    let deadline = Instant::now() + LOG_FLUSH_TIMEOUT;
-    let flushed = access_log.flush_until(deadline) & logger.flush_until(deadline);
-    if !flushed {
-        eprintln!(
-            "le-stats-sportif: the logs were not all written within {LOG_FLUSH_TIMEOUT:?}; exiting anyway"
-        );
-    }
-    let (server_dropped, access_dropped) = (logger.dropped_lines(), access_log.dropped_lines());
-    if server_dropped + access_dropped > 0 {
-        eprintln!(
-            "le-stats-sportif: log lines dropped because the log could not keep up: \
-             {server_dropped} server-log, {access_dropped} access-log"
-        );
-    }
-    // Connection threads and log writers are detached: exiting ends them.
-    std::process::exit(0);
+    Ok(())
 }
 
 /// The start-up error for data that cannot be loaded; when the file is
