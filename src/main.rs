@@ -1,6 +1,8 @@
 //! The `le-stats-sportif` binary: flags → data → jobs → server, and the main
 //! thread's one duty once serving: carry out shutdown when asked.
 #![forbid(unsafe_code)]
+// Pedantic, as the library is (see the reasons for its allowed lints there).
+#![warn(clippy::pedantic)]
 
 use le_stats_sportif::api::Api;
 use le_stats_sportif::cli::{self, Command, Config};
@@ -13,6 +15,7 @@ use le_stats_sportif::limits::{
 use le_stats_sportif::log::Logger;
 use le_stats_sportif::results::ResultsLock;
 use le_stats_sportif::server::Server;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,7 +27,7 @@ use std::time::Instant;
 const FORCED_EXIT: i32 = 130;
 
 fn main() -> ExitCode {
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let env_threads = std::env::var(cli::THREADS_ENV).ok();
     let command = cli::parse(
         std::env::args().skip(1),
@@ -212,11 +215,12 @@ fn listen_error(config: &Config, error: &std::io::Error) -> String {
     let (host, port) = (&config.host, config.port);
     let mut message = format!("cannot listen on {host}:{port}: {error}");
     if error.kind() == std::io::ErrorKind::AddrInUse {
-        message.push_str(&format!(
+        let _ = write!(
+            message,
             "\n  another process (perhaps another le-stats-sportif) has port {port}: stop it, \
              or pick another port with --port N (`make run_server PORT=N`; \
              --port 0 picks a free one)"
-        ));
+        );
     }
     message
 }

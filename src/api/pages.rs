@@ -79,6 +79,7 @@ mod tests {
     }
 
     /// SHA-256's compression function: folds one 64-byte block into `h`.
+    #[allow(clippy::many_single_char_names)] // FIPS 180-4 names them a to h
     fn compress(h: &mut [u32; 8], block: &[u8]) {
         const K: [u32; 64] = [
             0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,

@@ -270,11 +270,14 @@ impl Logger {
     /// file (handed to the operating system: see the module doc about
     /// `fsync`), at most [`LOG_FLUSH_TIMEOUT`]. Returns true if and only if
     /// they all were (always true for a disabled logger).
+    // Called for its effect as often as for its answer.
+    #[allow(clippy::must_use_candidate)]
     pub fn flush(&self) -> bool {
         self.flush_until(Instant::now() + LOG_FLUSH_TIMEOUT)
     }
 
     /// [`Logger::flush`] with an explicit deadline.
+    #[allow(clippy::must_use_candidate)] // as `flush`
     pub fn flush_until(&self, deadline: Instant) -> bool {
         match &self.shared {
             Some(log) => log.queue.flush_until(deadline),
