@@ -7,6 +7,7 @@
 use le_stats_sportif::api::Api;
 use le_stats_sportif::cli::{self, Command, Config};
 use le_stats_sportif::dataset::Dataset;
+use le_stats_sportif::http::RequestRecord;
 use le_stats_sportif::jobs::{Jobs, JobsOptions};
 use le_stats_sportif::lifecycle::{ExitRequest, Lifecycle};
 use le_stats_sportif::limits::{
@@ -14,7 +15,7 @@ use le_stats_sportif::limits::{
 };
 use le_stats_sportif::log::Logger;
 use le_stats_sportif::results::ResultsLock;
-use le_stats_sportif::server::Server;
+use le_stats_sportif::server::{Server, ServerHandle};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
@@ -85,10 +86,10 @@ fn run(config: &Config) -> Result<(), String> {
     })?;
     let jobs = Arc::new(jobs);
     let lifecycle = Arc::new(Lifecycle::new());
-    install_signal_handler(&jobs, &lifecycle)?;
+    install_signal_handler(&lifecycle)?;
     let api = Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
         .reporting_logs(vec![logs.server.clone(), logs.access.clone()]);
-    start_serving(config, api, &logs)?;
+    let _server = start_serving(config, api, &logs)?;
 
     // The main thread's duty from here on: carry out shutdown when asked
     // (the numbered timeline in CONCURRENCY.md).
@@ -151,48 +152,51 @@ impl Logs {
     }
 }
 
-/// Ctrl-C, SIGTERM and SIGHUP: stop accepting at once and ask the main
-/// thread to drain and exit; a second signal exits without draining.
-fn install_signal_handler(jobs: &Arc<Jobs>, lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
-    let jobs = Arc::clone(jobs);
+/// Ctrl-C, SIGTERM and SIGHUP: ask the main thread to drain and exit; a
+/// second signal exits without draining.
+///
+/// The handler takes only the lifecycle lock, which is never held across
+/// I/O, so it always returns at once and a second signal is always heard
+/// (`ctrlc` runs its handler calls one at a time). It does not stop the
+/// jobs itself: the main thread's `close_and_wait` does that first, and
+/// waits for every job accepted before it.
+fn install_signal_handler(lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
     let lifecycle = Arc::clone(lifecycle);
     ctrlc::set_handler(move || {
-        // Stop accepting at once, so nothing is accepted that the exit
-        // would not wait for; the main thread does the waiting.
-        jobs.stop_accepting();
         if lifecycle.request_exit() == ExitRequest::Repeated {
             eprintln!("le-stats-sportif: second interrupt, exiting without draining");
             std::process::exit(FORCED_EXIT);
         }
         // An operator who pressed Ctrl-C sees that it was heard.
-        eprintln!(
-            "le-stats-sportif: signal received: draining {} jobs, then exiting",
-            jobs.pending()
-        );
+        eprintln!("le-stats-sportif: signal received: draining the queued jobs, then exiting");
     })
     .map_err(|e| format!("cannot install the signal handler: {e}"))
 }
 
 /// Binds the socket, starts the accept thread and prints the one
-/// `listening` line that scripts and tests wait for.
-fn start_serving(config: &Config, api: Api, logs: &Logs) -> Result<(), String> {
+/// `listening` line that scripts and tests wait for. The handle is kept
+/// until the process exits (`process::exit` runs no destructor, so the
+/// accept thread is never stopped: exiting ends it).
+fn start_serving(config: &Config, api: Api, logs: &Logs) -> Result<ServerHandle, String> {
     let server = Server::bind(&config.host, config.port).map_err(|e| listen_error(config, &e))?;
     let address = server
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    let limits = config.limits;
-    let (logger, access_log) = (logs.server.clone(), logs.access.clone());
-    thread::Builder::new()
-        .name("accept".into())
-        .spawn(move || server.run(Arc::new(api), limits, logger, access_log))
-        .map_err(|e| format!("cannot start the accept thread: {e}"))?;
+    let access_log = logs.access.clone();
+    let server_log = logs.server.clone();
+    let handle = server.start(
+        Arc::new(api),
+        config.limits,
+        Arc::new(move |request: &RequestRecord<'_>| access_log.access(request)),
+        Arc::new(move |message: &str| server_log.error(message)),
+    );
     logs.server.info(format!(
         "listening on http://{address} with {} worker threads",
         config.threads
     ));
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
-    Ok(())
+    Ok(handle)
 }
 
 /// The start-up error for data that cannot be loaded; when the file is

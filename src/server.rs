@@ -17,7 +17,6 @@ use crate::http::connection;
 use crate::http::timed_stream::{answer_and_close, Linger, TimedStream};
 use crate::http::{Handler, Response};
 use crate::limits::{Limits, ACCEPT_ERROR_BACKOFF, CONNECTION_THREAD_STACK, REJECT_WRITE_TIMEOUT};
-use crate::log::Logger;
 use crate::scoreboard::{self, Role, ThreadState};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -58,26 +57,10 @@ impl Server {
         Ok(self.addr)
     }
 
-    /// Accepts connections forever, each served on its own thread, logging
-    /// every request to `access_log` and every accept error to `logger`.
-    /// Neither log can block serving (see [`crate::log`]).
-    pub fn run(
-        self,
-        handler: Arc<dyn Handler>,
-        limits: Limits,
-        logger: Logger,
-        access_log: Logger,
-    ) {
-        let on_request: OnRequest = Arc::new(move |r: &RequestRecord<'_>| access_log.access(r));
-        let on_error: OnError = Arc::new(move |message: &str| logger.error(message));
-        self.start(handler, limits, on_request, on_error).join();
-    }
-
     /// Starts the accept loop on its own thread, reporting requests to
     /// `on_request` and server-level errors to `on_error`, and returns at
-    /// once. [`Server::run`] is this plus a join; tests and programs that
-    /// embed the server call it directly and stop it with
-    /// [`ServerHandle::shutdown`].
+    /// once. The binary keeps the handle until it exits; tests and programs
+    /// that embed the server stop it with [`ServerHandle::shutdown`].
     ///
     /// # Panics
     /// If the OS cannot start the accept thread (the process is out of
@@ -133,14 +116,6 @@ impl ServerHandle {
     /// go on until they end or time out.
     pub fn shutdown(mut self) {
         self.stop_and_join();
-    }
-
-    /// Blocks until the accept loop ends (that is, forever unless another
-    /// thread stops it: used by [`Server::run`]).
-    pub fn join(mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 
     fn stop_and_join(&mut self) {

@@ -113,6 +113,40 @@ fn sigterm_drains_the_queue_and_exits_0() {
     signal_drains_and_exits_zero("TERM");
 }
 
+/// A second Ctrl-C during the drain exits at once with 130: the signal
+/// handler takes no lock that I/O can hold, so the second signal is heard
+/// while the first one's drain is still running.
+#[test]
+fn a_second_ctrl_c_exits_at_once_with_130() {
+    let Some(data) = common::subset_csv() else {
+        return;
+    };
+    let dir = TempDir::new("signal-twice");
+    let mut server = ServerProcess::start(&data, dir.path(), &["--threads", "1"]);
+    // Eight clients outpace the one worker: thousands of jobs queue up, a
+    // drain of well over a hundred milliseconds.
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| burst(&server, 1500));
+        }
+    });
+    let pending = server.get("/api/num_jobs").json()["num_jobs"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        pending >= 1000,
+        "only {pending} jobs queued: no drain to interrupt"
+    );
+    server.signal("INT");
+    // The first signal is being carried out once the drain is logged.
+    common::poll(Duration::from_secs(30), || {
+        let log = std::fs::read_to_string(&server.log_file).ok()?;
+        log.contains("shutdown requested: draining").then_some(())
+    });
+    server.signal("INT");
+    assert_eq!(server.wait_exit(Duration::from_secs(60)), Some(130));
+}
+
 #[test]
 fn sigkill_mid_load_leaves_no_torn_file_and_no_id_is_reused() {
     let Some(data) = common::subset_csv() else {
