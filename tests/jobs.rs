@@ -734,7 +734,9 @@ fn ids_handed_out_before_a_crash_are_never_given_again() {
 /// Durable mode (the default): jobs turn `done` only after the persister's
 /// directory flush, and a burst shares flushes; `--no-fsync` flushes
 /// nothing. (That flushes are shared is pinned down deterministically by
-/// `results::persister::tests::a_burst_of_items_shares_flushes`.)
+/// `results::persister::tests::a_burst_of_items_shares_flushes`, and that
+/// `done` comes only after the flush by the unit test
+/// `jobs::tests::a_durable_job_is_done_only_after_its_directory_flush`.)
 #[test]
 fn durable_jobs_are_flushed_and_no_fsync_jobs_are_not() {
     use le_stats_sportif::jobs::JobsOptions;

@@ -39,18 +39,28 @@ pub(super) fn spawn_persister(records: Arc<JobRecords>) -> io::Result<JoinHandle
                 records.persister.run(
                     || {
                         scoreboard::set(ThreadState::Flushing);
-                        let flushed = records.store.flush_dir();
-                        scoreboard::set(ThreadState::Idle);
-                        flushed
+                        records.store.flush_dir()
                     },
-                    |batch, flushed| records.finish(batch, flushed),
+                    |batch, flushed| {
+                        // Also after a flush that panicked.
+                        scoreboard::set(ThreadState::Idle);
+                        records.finish(batch, flushed);
+                    },
+                    |message| {
+                        records.logger.error(format!(
+                            "the persister thread panicked recording a batch of jobs: {message}"
+                        ));
+                    },
                 );
             };
-            // Should it ever panic, close the queue: workers then flush
-            // and record their jobs themselves (see `QueuedJob::run`).
+            // `run` contains panics per batch (a batch whose flush panicked
+            // is recorded from memory), so this is a last resort: should
+            // `run` itself ever die, the queue is closed (workers then flush
+            // and record their jobs themselves, see `QueuedJob::run`) and
+            // what was queued is recorded here.
             if panic::catch_unwind(AssertUnwindSafe(run)).is_err() {
-                records.persister.close();
                 records.logger.error("the persister thread panicked");
+                records.record_left_over();
             }
         })
 }
@@ -96,6 +106,15 @@ impl QueuedJob {
 }
 
 impl JobRecords {
+    /// Closes the persister's queue and records what is still in it (only
+    /// if its thread died): nothing stays `running` forever.
+    pub(super) fn record_left_over(&self) {
+        let left = self.persister.close_and_take();
+        if !left.is_empty() {
+            self.finish(left, self.store.flush_dir());
+        }
+    }
+
     /// Runs the work; the entry to record.
     fn compute(&self, id: JobId, work: Work) -> Entry {
         match work() {
@@ -142,12 +161,17 @@ impl JobRecords {
     /// Adds `jobs` to [`JobRecords::unsaved`]; logs `error` if its cause
     /// differs from the last one logged (once per cause, not once per job).
     fn keep_unsaved(&self, jobs: Vec<(JobId, Entry)>, error: &io::Error) {
-        let Some(&(first, _)) = jobs.first() else {
-            return;
-        };
         for _ in &jobs {
             crate::metrics::result_write_failed();
         }
+        self.keep_again(jobs, error);
+    }
+
+    /// [`JobRecords::keep_unsaved`] for jobs already counted as failed.
+    fn keep_again(&self, jobs: Vec<(JobId, Entry)>, error: &io::Error) {
+        let Some(&(first, _)) = jobs.first() else {
+            return;
+        };
         let mut unsaved = self.lock_unsaved();
         unsaved.jobs.extend(jobs);
         let new_cause = unsaved.cause != Some(error.kind());
@@ -213,17 +237,20 @@ impl JobRecords {
             }
             std::mem::take(&mut unsaved.jobs)
         };
-        let total = jobs.len();
-        let failed: Vec<(JobId, Entry)> = jobs
+        let (failed, written): (Vec<_>, Vec<_>) = jobs
             .into_iter()
-            .filter(|(id, entry)| self.write_file(*id, entry).is_err())
-            .collect();
-        let written = total - failed.len();
-        if written > 0 {
-            // Their directory entries, too, must be durable. (A failure
-            // here is reported by the next job's flush.)
-            let _ = self.store.flush_dir();
-        }
+            .partition(|(id, entry)| self.write_file(*id, entry).is_err());
+        // Their directory entries, too, must be durable: if that flush
+        // fails, they stay kept (written and flushed again later), and the
+        // failure is logged once per cause.
+        let written = if written.is_empty() {
+            0
+        } else if let Err(error) = self.store.flush_dir() {
+            self.keep_again(written, &error);
+            0
+        } else {
+            written.len()
+        };
         let mut unsaved = self.lock_unsaved();
         unsaved.jobs.extend(failed);
         if unsaved.jobs.is_empty() {

@@ -16,10 +16,15 @@
 //!    flushes the directory once for every job handed over meanwhile, then
 //!    records them all (group commit). Without durability the worker
 //!    records it at once. A client that sees `done` can therefore also read
-//!    the file (durably, by default) — unless writing failed
-//!    (a full disk, a lost mount): the job is still `done` from memory, the
-//!    failure is logged once per cause, and the file is written as soon as
-//!    another write succeeds (see `JobRecords::unsaved`).
+//!    the file (durably, by default), with one deliberate exception: if the
+//!    job's file cannot be written (a full disk, a lost mount), or the
+//!    directory flush meant to make it durable fails or panics, the job is
+//!    still answered `done` (or `error`) from memory, not held `running`
+//!    and not failed; the failure is logged once per cause, and the file is
+//!    written (and flushed) again as soon as another write succeeds (see
+//!    `JobRecords::unsaved`). So in that case `done` does not mean durable.
+//!    Otherwise the order is checked:
+//!    `tests::a_durable_job_is_done_only_after_its_directory_flush`.
 //!
 //! The server log gets a job's lines in causal order: `job_id_7 submitted:
 //! states_mean` is queued by [`Jobs::submit_as`] *before* the job is handed
@@ -388,6 +393,9 @@ impl Jobs {
         if let Some(thread) = persister_thread {
             let _ = thread.join(); // a panic was caught and logged inside
         }
+        // Empty unless the persister thread died with jobs queued: they
+        // are recorded here, so that no job stays `running`.
+        self.records.record_left_over();
         // A last try for results whose files could not be written.
         self.records.write_unsaved();
         let lost = self.records.lock_unsaved().jobs.len();
@@ -421,6 +429,138 @@ mod tests {
     use std::time::Duration;
 
     const DEADLINE: Duration = Duration::from_secs(20);
+
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lss-jobs-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn durable_jobs(dir: &Path, logger: Logger) -> Jobs {
+        let options = JobsOptions {
+            threads: 2,
+            max_pending: 100,
+            durable: true,
+        };
+        Jobs::open_locked(ResultsLock::acquire(dir).unwrap(), options, logger).unwrap()
+    }
+
+    fn ok_job(text: &'static str) -> Work {
+        Box::new(move || Ok(text.to_string()))
+    }
+
+    /// In durable mode a job turns `done` only after the directory flush
+    /// that covers its file: while the test holds that flush, the job stays
+    /// `running` (its file is already renamed into place); once released,
+    /// it is `done`.
+    #[test]
+    fn a_durable_job_is_done_only_after_its_directory_flush() {
+        let dir = scratch("flush-order");
+        let jobs = durable_jobs(&dir, Logger::disabled());
+        // A first job takes the id reservation (which flushes, too).
+        let first = jobs.submit(ok_job("1")).unwrap();
+        assert_eq!(
+            jobs.outcome_within(first, DEADLINE),
+            Some(JobOutcome::Done(Arc::from(&b"1"[..])))
+        );
+        let held = crate::results::flush_gate::hold(&dir);
+        let id = jobs.submit(ok_job("2")).unwrap();
+        assert_eq!(
+            jobs.outcome_within(id, Duration::from_millis(200)),
+            Some(JobOutcome::Running),
+            "done before its directory flush"
+        );
+        drop(held);
+        assert_eq!(
+            jobs.outcome_within(id, DEADLINE),
+            Some(JobOutcome::Done(Arc::from(&b"2"[..])))
+        );
+        drop(jobs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A panic in the persister's flush loses no job: the batch is recorded
+    /// (from memory, its files kept to be written and flushed again), later
+    /// jobs go through the persister as before, and shutdown does not hang.
+    #[test]
+    fn a_panicking_flush_leaves_no_job_running() {
+        let dir = scratch("flush-panic");
+        let log_path = dir.with_extension("log");
+        let _ = std::fs::remove_file(&log_path);
+        let logger = Logger::open(&log_path, 1 << 20, 1).unwrap();
+        let jobs = durable_jobs(&dir, logger.clone());
+        let first = jobs.submit(ok_job("1")).unwrap();
+        assert!(matches!(
+            jobs.outcome_within(first, DEADLINE),
+            Some(JobOutcome::Done(_))
+        ));
+        crate::results::flush_gate::panic_once(&dir);
+        let ids: Vec<JobId> = (0..5).map(|_| jobs.submit(ok_job("7")).unwrap()).collect();
+        for &id in &ids {
+            assert_eq!(
+                jobs.outcome_within(id, DEADLINE),
+                Some(JobOutcome::Done(Arc::from(&b"7"[..]))),
+                "{id}"
+            );
+        }
+        let flushes = jobs.directory_flushes();
+        let last = jobs.submit(ok_job("8")).unwrap();
+        assert!(matches!(
+            jobs.outcome_within(last, DEADLINE),
+            Some(JobOutcome::Done(_))
+        ));
+        assert!(jobs.directory_flushes() > flushes, "the persister goes on");
+        jobs.close_and_wait();
+        for id in ids.iter().chain([&last]) {
+            assert!(dir.join(format!("{id}.json")).exists(), "{id}");
+        }
+        drop(jobs);
+        assert!(logger.flush());
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(
+            log.contains("the directory flush panicked: test-made panic in the directory flush"),
+            "{log}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&log_path);
+    }
+
+    /// `write_unsaved` logs a failed directory flush (once per cause) and
+    /// keeps the files it wrote, to flush them again later.
+    #[test]
+    fn a_failed_flush_of_rewritten_files_is_logged_once_and_kept() {
+        let dir = scratch("unsaved-flush");
+        let log_path = dir.with_extension("log");
+        let _ = std::fs::remove_file(&log_path);
+        let logger = Logger::open(&log_path, 1 << 20, 1).unwrap();
+        let jobs = durable_jobs(&dir, logger.clone());
+        let records = &jobs.records;
+        let entry = table::Entry::Done(records.store.intern(b"3".to_vec()));
+        records.lock_unsaved().jobs.push((JobId(4242), entry));
+        crate::results::flush_gate::fail_once(&dir);
+        records.write_unsaved();
+        assert_eq!(records.lock_unsaved().jobs.len(), 1, "kept");
+        crate::results::flush_gate::fail_once(&dir);
+        records.write_unsaved();
+        assert_eq!(records.lock_unsaved().jobs.len(), 1, "still kept");
+        records.write_unsaved();
+        assert!(records.lock_unsaved().jobs.is_empty(), "flushed at last");
+        drop(jobs);
+        assert!(logger.flush());
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert_eq!(
+            log.matches("test-made flush failure").count(),
+            1,
+            "once per cause: {log}"
+        );
+        assert_eq!(
+            log.matches("wrote 1 files kept in memory").count(),
+            1,
+            "{log}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&log_path);
+    }
 
     /// Two concurrent `close_and_wait`: the second must not return while
     /// the first is still joining the persister thread. The persister is

@@ -64,3 +64,6 @@ mod store;
 pub use lock::{LockError, ResultsLock};
 pub use persister::Persister;
 pub use store::{ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID, RESERVED_IDS_FILE};
+
+#[cfg(test)]
+pub(crate) use store::flush_gate;

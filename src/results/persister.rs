@@ -1,7 +1,9 @@
 //! Group commit: many finished jobs share one flush of the results
 //! directory.
 
+use crate::pool::panic_message;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Group commit: one thread flushes the results directory for a whole batch
@@ -76,13 +78,31 @@ impl<T> Persister<T> {
         self.not_empty_or_closed.notify_all();
     }
 
+    /// Closes, and takes what is still queued: nothing once `run` has
+    /// returned normally; whatever was pushed after `run` died, should it
+    /// ever die. The caller delivers it itself, so nothing stays queued.
+    pub fn close_and_take(&self) -> Vec<T> {
+        let mut queue = self.lock_queue();
+        queue.closed = true;
+        let left = std::mem::take(&mut queue.items);
+        drop(queue);
+        self.not_empty_or_closed.notify_all();
+        left
+    }
+
     /// The persister thread's body: until closed and empty, takes every
     /// queued item, runs `flush` once (no lock held) and passes the batch
     /// and the flush's result to `deliver`.
+    ///
+    /// A panic is contained per batch: if `flush` panics, the batch is
+    /// still delivered, with an error as the flush's result (the items are
+    /// not durable); if `deliver` panics, `panicked` gets its message. In
+    /// both cases `run` goes on with the next batch.
     pub fn run(
         &self,
         mut flush: impl FnMut() -> io::Result<()>,
         mut deliver: impl FnMut(Vec<T>, io::Result<()>),
+        mut panicked: impl FnMut(&str),
     ) {
         loop {
             let batch = {
@@ -96,8 +116,16 @@ impl<T> Persister<T> {
                 }
                 std::mem::take(&mut queue.items)
             };
-            let result = flush();
-            deliver(batch, result);
+            let result =
+                panic::catch_unwind(AssertUnwindSafe(&mut flush)).unwrap_or_else(|payload| {
+                    Err(io::Error::other(format!(
+                        "the directory flush panicked: {}",
+                        panic_message(&*payload)
+                    )))
+                });
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| deliver(batch, result))) {
+                panicked(panic_message(&*payload));
+            }
         }
     }
 }
@@ -137,11 +165,15 @@ mod tests {
                     flushes.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 };
-                persister.run(flush, |batch, result| {
-                    assert!(result.is_ok());
-                    // Delivered after its flush.
-                    delivered_ref.push((batch, flushes.load(Ordering::Relaxed)));
-                });
+                persister.run(
+                    flush,
+                    |batch, result| {
+                        assert!(result.is_ok());
+                        // Delivered after its flush.
+                        delivered_ref.push((batch, flushes.load(Ordering::Relaxed)));
+                    },
+                    |message| panic!("unexpected panic: {message}"),
+                );
             });
             persister.push(0).unwrap();
             entered.recv_timeout(DEADLINE).unwrap();
@@ -173,6 +205,7 @@ mod tests {
                 Ok(())
             },
             |_, _| panic!("nothing to deliver"),
+            |_| {},
         );
         assert_eq!(flushes, 0);
     }
@@ -187,7 +220,84 @@ mod tests {
         persister.run(
             || Err(io::Error::other("disk gone")),
             |batch, result| delivered.push((batch, result.map_err(|e| e.to_string()))),
+            |_| {},
         );
         assert_eq!(delivered, [(vec![7], Err("disk gone".to_string()))]);
+    }
+
+    /// A panicking flush loses nothing: its batch is delivered with an
+    /// error, and the next batch is flushed and delivered normally. A
+    /// panicking delivery is reported and the thread goes on.
+    #[test]
+    fn a_panic_in_flush_or_deliver_is_contained_per_batch() {
+        let persister = Persister::<u8>::default();
+        persister.push(1).unwrap();
+        persister.push(2).unwrap();
+        let mut flushes = 0;
+        let mut delivered = Vec::new();
+        let mut reported = Vec::new();
+        thread::scope(|scope| {
+            let thread = scope.spawn(|| {
+                persister.run(
+                    || {
+                        flushes += 1;
+                        match flushes {
+                            1 => panic!("flush one"),
+                            2 => {
+                                // Pushed while the second flush runs: the
+                                // third batch, whose delivery panics.
+                                persister.push(3).unwrap();
+                                persister.push(4).unwrap();
+                                Ok(())
+                            }
+                            3 => {
+                                persister.push(5).unwrap();
+                                persister.close();
+                                Ok(())
+                            }
+                            _ => Ok(()),
+                        }
+                    },
+                    |batch, result| {
+                        let panics = batch.contains(&3);
+                        delivered.push((batch, result.map_err(|e| e.to_string())));
+                        assert!(!panics, "deliver three");
+                    },
+                    |message| reported.push(message.to_string()),
+                );
+            });
+            // The second batch: pushed once the first is taken.
+            let deadline = std::time::Instant::now() + DEADLINE;
+            while !persister.lock_queue().items.is_empty() {
+                assert!(std::time::Instant::now() < deadline, "never taken");
+                thread::yield_now();
+            }
+            persister.push(9).unwrap();
+            thread.join().unwrap();
+        });
+        assert_eq!(persister.close_and_take(), Vec::<u8>::new());
+        let flush_panic = Err("the directory flush panicked: flush one".to_string());
+        assert_eq!(
+            delivered,
+            [
+                (vec![1, 2], flush_panic),
+                (vec![9], Ok(())),
+                (vec![3, 4], Ok(())),
+                (vec![5], Ok(())),
+            ]
+        );
+        assert_eq!(reported, ["deliver three"]);
+    }
+
+    /// After `close`, what is still queued (pushed after the thread died)
+    /// is handed back, and further pushes are refused.
+    #[test]
+    fn close_and_take_hands_back_what_is_queued() {
+        let persister = Persister::<u8>::default();
+        persister.push(1).unwrap();
+        persister.push(2).unwrap();
+        assert_eq!(persister.close_and_take(), [1, 2]);
+        assert_eq!(persister.push(3), Err(3));
+        assert_eq!(persister.close_and_take(), Vec::<u8>::new());
     }
 }

@@ -274,6 +274,7 @@ impl ResultStore {
         if !self.durable {
             return Ok(());
         }
+        flush_gate::pass(&self.dir)?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         File::open(&self.dir)?.sync_all()
     }
@@ -401,6 +402,23 @@ fn read_reservation(path: &Path) -> u64 {
         .and_then(|text| text.trim().parse::<u64>().ok())
         .filter(|&n| n < MAX_RESTORED_ID)
         .unwrap_or(0)
+}
+
+/// Outside tests the directory flush passes no gate (see the test build's
+/// `flush_gate` below).
+#[cfg(not(test))]
+mod flush_gate {
+    use std::io;
+    use std::path::Path;
+
+    #[inline]
+    #[allow(
+        clippy::unnecessary_wraps,
+        reason = "the signature of the test build's gate, which can fail"
+    )]
+    pub(super) fn pass(_dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -633,5 +651,79 @@ mod tests {
             ReadBack::Damaged("empty failure record".to_string())
         );
         assert!(store.read_back(result(5)).is_err(), "no such file");
+    }
+}
+
+/// Test builds only: a gate every [`ResultStore::flush_dir`] passes, so
+/// that a unit test can hold one directory's flushes, make one panic, or
+/// make one fail. Keyed by directory, so tests running in parallel on
+/// other directories are not affected.
+#[cfg(test)]
+pub(crate) mod flush_gate {
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Action {
+        Hold,
+        PanicOnce,
+        FailOnce,
+    }
+
+    /// Invariant: the directories whose flushes a test has armed, each
+    /// with what happens to its next flushes.
+    static GATES: Mutex<Vec<(PathBuf, Action)>> = Mutex::new(Vec::new());
+    /// Condition: "no `Hold` for the waiting flush's directory".
+    static RELEASED: Condvar = Condvar::new();
+
+    fn gates() -> MutexGuard<'static, Vec<(PathBuf, Action)>> {
+        GATES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Called by `flush_dir` (before it counts or flushes).
+    pub(crate) fn pass(dir: &Path) -> io::Result<()> {
+        let mut gates = RELEASED
+            .wait_while(gates(), |g| {
+                g.iter().any(|(d, a)| d == dir && *a == Action::Hold)
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(at) = gates.iter().position(|(d, _)| d == dir) else {
+            return Ok(());
+        };
+        let (_, action) = gates.remove(at);
+        drop(gates);
+        match action {
+            Action::PanicOnce => panic!("test-made panic in the directory flush"),
+            Action::FailOnce => Err(io::Error::other("test-made flush failure")),
+            Action::Hold => unreachable!("waited until no Hold is left"),
+        }
+    }
+
+    /// Holds `dir`'s flushes until the returned guard is dropped.
+    #[must_use]
+    pub(crate) fn hold(dir: &Path) -> Held {
+        gates().push((dir.to_path_buf(), Action::Hold));
+        Held(dir.to_path_buf())
+    }
+
+    /// The next flush of `dir` panics (once).
+    pub(crate) fn panic_once(dir: &Path) {
+        gates().push((dir.to_path_buf(), Action::PanicOnce));
+    }
+
+    /// The next flush of `dir` fails (once).
+    pub(crate) fn fail_once(dir: &Path) {
+        gates().push((dir.to_path_buf(), Action::FailOnce));
+    }
+
+    /// See [`hold`]; releases on drop, also when a test fails.
+    pub(crate) struct Held(PathBuf);
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            gates().retain(|(d, a)| !(*d == self.0 && *a == Action::Hold));
+            RELEASED.notify_all();
+        }
     }
 }
