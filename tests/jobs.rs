@@ -408,7 +408,7 @@ fn an_id_reservation_that_cannot_be_written_refuses_and_does_not_advance() {
     assert_eq!(id, JobId(1), "refused submissions used no id");
     assert_eq!(
         fs::read_to_string(results.join(".reserved_ids")).unwrap(),
-        "1025"
+        (1 + (1 << 16)).to_string()
     );
     assert_eq!(wait_finished(&jobs, id), done("[1]"));
 }
@@ -800,4 +800,68 @@ fn a_waiter_is_woken_by_a_failing_job() {
     let (outcome, waited) = waiter.join().unwrap();
     assert_eq!(outcome, Some(JobOutcome::Error("no data".into())));
     assert!(waited < DEADLINE, "woken by the failure, not the timeout");
+}
+
+/// Re-creating a vanished directory loses its `.reserved_ids`: the next
+/// submission writes the reservation again, covering every id handed out,
+/// before it hands out its id.
+#[test]
+fn a_re_created_directory_gets_its_id_reservation_back() {
+    let dir = TempDir::new("re-reserve");
+    let results = results(&dir);
+    let jobs = open(&results, 1);
+    let first = jobs.submit(constant("[1]")).unwrap();
+    assert_eq!(wait_finished(&jobs, first), done("[1]"));
+    assert_eq!(
+        fs::read_to_string(results.join(".reserved_ids")).unwrap(),
+        (1 + (1 << 16)).to_string()
+    );
+    fs::remove_dir_all(&results).unwrap();
+    // Its result write re-creates the directory.
+    let second = jobs.submit(constant("[2]")).unwrap();
+    assert_eq!(wait_finished(&jobs, second), done("[2]"));
+    assert_eq!(fs::read(results.join("job_id_2.json")).unwrap(), b"[2]");
+    let third = jobs.submit(constant("[3]")).unwrap();
+    assert_eq!(third, JobId(3));
+    assert_eq!(
+        fs::read_to_string(results.join(".reserved_ids")).unwrap(),
+        (1 + (1 << 16)).to_string()
+    );
+    assert_eq!(wait_finished(&jobs, third), done("[3]"));
+}
+
+/// Ids stay below `MAX_RESTORED_ID` (2^48 - 1: the scoreboard packs a job
+/// id into 48 bits): a file above it is ignored, the last id below it is
+/// handed out, the next submission is refused, and the reservation never
+/// records more, so a restart is refused too.
+#[test]
+fn ids_stop_below_the_scoreboard_limit() {
+    use le_stats_sportif::results::MAX_RESTORED_ID;
+    assert_eq!(MAX_RESTORED_ID, (1 << 48) - 1);
+    let dir = TempDir::new("exhausted");
+    let results = results(&dir);
+    fs::create_dir_all(&results).unwrap();
+    let last = MAX_RESTORED_ID - 1;
+    fs::write(results.join(format!("job_id_{}.json", last - 1)), "[0]").unwrap();
+    fs::write(results.join(format!("job_id_{MAX_RESTORED_ID}.json")), "[]").unwrap();
+    let jobs = open(&results, 1);
+    assert_eq!(jobs.outcome(JobId(MAX_RESTORED_ID)), None);
+    let id = jobs.submit(constant("[1]")).unwrap();
+    assert_eq!(id, JobId(last));
+    assert_eq!(wait_finished(&jobs, id), done("[1]"));
+    assert!(matches!(
+        jobs.submit(constant("[2]")),
+        Err(Refused::IdsExhausted)
+    ));
+    assert_eq!(
+        fs::read_to_string(results.join(".reserved_ids")).unwrap(),
+        MAX_RESTORED_ID.to_string()
+    );
+    jobs.close_and_wait();
+    drop(jobs);
+    let restarted = open(&results, 1);
+    assert!(matches!(
+        restarted.submit(constant("[3]")),
+        Err(Refused::IdsExhausted)
+    ));
 }

@@ -204,3 +204,22 @@ fn the_server_survives_a_client_emptying_or_removing_its_results_folder() {
     assert!(matches!(code, Some(c) if c != 0), "exit {code:?}: {stderr}");
     assert!(stderr.contains("another server"), "{stderr}");
 }
+
+/// A client that deletes `.lock` (as it may delete any entry of the folder)
+/// does not let a second server start on the folder: the lock is on the
+/// directory itself. The first server goes on numbering its jobs.
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_server_start() {
+    let Some(data) = common::subset_csv() else {
+        return;
+    };
+    let dir = TempDir::new("lock-deleted");
+    let server = ServerProcess::start(&data, dir.path(), &[]);
+    let id = server.submit("state_mean", &body(Some("Ohio")));
+    assert_eq!(server.wait_result(&id).json()["status"], "done");
+    fs::remove_file(server.results_dir.join(".lock")).unwrap();
+    let (code, stderr) = second_server(&data, dir.path());
+    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}: {stderr}");
+    assert!(stderr.contains("another server"), "{stderr}");
+    assert_eq!(server.submit("global_mean", &body(None)), "job_id_2");
+}

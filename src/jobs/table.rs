@@ -6,7 +6,7 @@ use super::finish::{Finished, Unsaved};
 use super::reservation::IdReservation;
 use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
 use crate::log::Logger;
-use crate::results::{Persister, ReadBack, RestoredJob, ResultStore};
+use crate::results::{Persister, ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -122,7 +122,7 @@ impl JobRecords {
     /// The records of a server that found `restored` on disk in `store`.
     pub(super) fn new(store: ResultStore, restored: Vec<RestoredJob>, logger: Logger) -> Self {
         // After the highest result found and at or above every id an earlier
-        // run may have handed out. Both are below MAX_RESTORED_ID, so this
+        // run may have handed out. Both are at most MAX_RESTORED_ID, so this
         // cannot overflow.
         let first_id = restored
             .last()
@@ -157,10 +157,15 @@ impl JobRecords {
             .and_then(|i| usize::try_from(i).ok())
     }
 
-    /// The id the next submitted job gets; `None` when every id is used.
+    /// The id the next submitted job gets; `None` when every id is used:
+    /// ids stay below [`MAX_RESTORED_ID`] (the scoreboard packs them into
+    /// 48 bits).
     pub(super) fn next_id(&self, table: &JobTable) -> Option<JobId> {
         let len = u64::try_from(table.entries.len()).ok()?;
-        self.first_id.checked_add(len).map(JobId)
+        self.first_id
+            .checked_add(len)
+            .filter(|&id| id < MAX_RESTORED_ID)
+            .map(JobId)
     }
 
     /// Which of the `finished` condvars job `id` signals.

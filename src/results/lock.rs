@@ -1,21 +1,32 @@
-//! One server per results directory: an exclusive lock on `DIR/.lock`.
+//! One server per results directory: an exclusive lock (`flock`) on the
+//! directory itself.
+//!
+//! The lock is taken on the directory, opened read-only, not on a file in
+//! it: a client may delete any entry of the folder (`.lock` included), and
+//! deleting an entry must not free the folder for a second server. `DIR/.lock`
+//! only records the holder's process id, for the refusal message.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::fs::{self, File, Metadata, TryLockError};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The lock file: see [`ResultsLock`].
+/// The file recording the lock holder's process id (informational only: the
+/// lock is on the directory, see [`ResultsLock`]).
 pub const LOCK_FILE: &str = ".lock";
 
 /// An exclusive lock on a results directory, held until dropped.
 #[derive(Debug)]
 pub struct ResultsLock {
     dir: PathBuf,
-    /// The open, locked `DIR/.lock`: never read, only held, because the
-    /// lock lives exactly as long as this open file.
+    /// The directory itself, opened read-only and locked: never read, only
+    /// held, because the lock lives exactly as long as this open handle.
     #[allow(dead_code)]
-    file: File,
+    handle: File,
+    /// The locked directory's device and inode: [`ResultsLock::is`] tells
+    /// whether a path still names this directory.
+    identity: (u64, u64),
 }
 
 /// Why [`ResultsLock::acquire`] failed.
@@ -24,7 +35,7 @@ pub enum LockError {
     /// Another process holds the lock; `holder` is the process id it wrote
     /// into the lock file, if readable.
     Held { dir: PathBuf, holder: Option<u32> },
-    /// The directory or its lock file cannot be created or locked.
+    /// The directory cannot be created, opened or locked.
     Io { dir: PathBuf, error: io::Error },
 }
 
@@ -42,8 +53,7 @@ impl fmt::Display for LockError {
                 }
                 write!(
                     f,
-                    " holds its lock {}; stop it or choose another --results-dir",
-                    dir.join(LOCK_FILE).display()
+                    " holds its lock; stop it or choose another --results-dir"
                 )
             }
             LockError::Io { dir, error } => {
@@ -70,38 +80,32 @@ impl From<LockError> for io::Error {
 }
 
 impl ResultsLock {
-    /// Creates `dir` if needed and takes the exclusive lock on `dir/.lock`,
-    /// without waiting; then records this process's id in the lock file.
+    /// Creates `dir` if needed and takes the exclusive lock on the directory
+    /// itself, without waiting; then records this process's id in
+    /// `dir/.lock` (best effort: only the refusal message reads it).
     ///
-    /// When another process holds the lock, nothing in `dir` is changed.
+    /// When another process (or another handle of this one) holds the
+    /// lock, nothing in `dir` is changed.
     ///
     /// # Errors
-    /// [`LockError::Held`] when another process holds the lock;
-    /// [`LockError::Io`] when the directory or lock file cannot be made.
+    /// [`LockError::Held`] when another holds the lock;
+    /// [`LockError::Io`] when the directory cannot be made, opened or locked.
     pub fn acquire(dir: &Path) -> Result<ResultsLock, LockError> {
         let io_error = |error| LockError::Io {
             dir: dir.to_path_buf(),
             error,
         };
         fs::create_dir_all(dir).map_err(io_error)?;
-        let path = dir.join(LOCK_FILE);
-        // Neither `create` of an existing file nor opening it for writing
-        // changes it: the holder's lock file stays as it is.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error)?;
-        match file.try_lock() {
+        // `flock` on a directory opened read-only works on Linux; it is
+        // released when this handle is closed, or the process dies.
+        let handle = File::open(dir).map_err(io_error)?;
+        let metadata = handle.metadata().map_err(io_error)?;
+        match handle.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let holder = file
-                    .read_to_string(&mut text)
+                let holder = fs::read_to_string(dir.join(LOCK_FILE))
                     .ok()
-                    .and_then(|_| text.trim().parse().ok());
+                    .and_then(|text| text.trim().parse().ok());
                 return Err(LockError::Held {
                     dir: dir.to_path_buf(),
                     holder,
@@ -110,12 +114,11 @@ impl ResultsLock {
             Err(TryLockError::Error(error)) => return Err(io_error(error)),
         }
         // Only informative (for the message above): failure is harmless.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| writeln!(file, "{}", std::process::id()));
+        let _ = fs::write(dir.join(LOCK_FILE), format!("{}\n", std::process::id()));
         Ok(ResultsLock {
             dir: dir.to_path_buf(),
-            file,
+            handle,
+            identity: identity(&metadata),
         })
     }
 
@@ -124,6 +127,17 @@ impl ResultsLock {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Whether `metadata` (of a path, followed) is this locked directory's:
+    /// `false` once the directory was removed and another made in its place.
+    #[must_use]
+    pub fn is(&self, metadata: &Metadata) -> bool {
+        metadata.is_dir() && identity(metadata) == self.identity
+    }
+}
+
+fn identity(metadata: &Metadata) -> (u64, u64) {
+    (metadata.dev(), metadata.ino())
 }
 
 #[cfg(test)]
@@ -143,6 +157,27 @@ mod tests {
             other => panic!("expected Held, got {other:?}"),
         }
         assert_eq!(fs::read(dir.join(LOCK_FILE)).unwrap(), before);
+        drop(first);
+        ResultsLock::acquire(&dir).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// The lock is on the directory itself: a client deleting `.lock` (as
+    /// it may delete any entry) does not let a second server in.
+    #[test]
+    fn deleting_the_lock_file_does_not_free_the_directory() {
+        let dir = std::env::temp_dir().join(format!("lss-lock-deleted-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let first = ResultsLock::acquire(&dir).unwrap();
+        fs::remove_file(dir.join(LOCK_FILE)).unwrap();
+        match ResultsLock::acquire(&dir) {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder, None),
+            other => panic!("expected Held, got {other:?}"),
+        }
+        assert!(
+            !dir.join(LOCK_FILE).exists(),
+            "the refused one wrote nothing"
+        );
         drop(first);
         ResultsLock::acquire(&dir).unwrap();
         let _ = fs::remove_dir_all(&dir);

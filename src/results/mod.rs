@@ -9,19 +9,22 @@
 //! ```text
 //! DIR/job_id_7.json            the JSON text of job 7's `data`, nothing else
 //! DIR/job_id_8.error           why job 8 failed (UTF-8 text)
-//! DIR/.lock                    locked (flock) by the server that owns DIR
+//! DIR/.lock                    the owning server's pid (informational; DIR itself is locked)
 //! DIR/.reserved_ids            ids below this number may have been handed out
 //! DIR/.tmp-job_id_9.json       a file being written (deleted at the next start)
 //! ```
 //!
 //! # One server per directory
 //!
-//! [`ResultsLock::acquire`] takes an exclusive lock on `DIR/.lock`
-//! ([`File::try_lock`](std::fs::File::try_lock)) and the [`ResultStore`] keeps it for its whole life.
-//! A second server fails there, before it has written anything, so it
-//! cannot hand out the first one's ids, delete its temporary files or append
-//! to its log (`main` takes the lock before opening the log). The kernel
-//! drops the lock when the process dies, even by `SIGKILL`.
+//! [`ResultsLock::acquire`] opens the directory itself read-only and takes
+//! an exclusive lock on that handle ([`File::try_lock`](std::fs::File::try_lock),
+//! `flock`), and the [`ResultStore`] keeps it for its whole life. A second
+//! server fails there, before it has written anything, so it cannot hand
+//! out the first one's ids, delete its temporary files or append to its log
+//! (`main` takes the lock before opening the log). The kernel drops the lock
+//! when the process dies, even by `SIGKILL`. The lock does not depend on
+//! any entry of the folder: a client deleting `.lock` (which only records
+//! the holder's pid, for the refusal message) frees nothing.
 //!
 //! # Atomicity and durability
 //!
@@ -44,10 +47,17 @@
 //!
 //! # A directory that disappears
 //!
-//! A write that finds the directory gone re-creates it (and takes the lock
-//! on its new `.lock`), then retries once. Other failures (a full disk, a
-//! read-only mount) are returned; [`crate::jobs`] keeps such results in
-//! memory and writes them when writing works again.
+//! Every write first checks (one `stat`) that the path still names the
+//! directory this server locked. A write that finds it gone (or another
+//! directory in its place) re-creates it if needed and locks it, then
+//! writes; if another server holds the lock on the directory now at the
+//! path, nothing is written into it and the write fails with an error
+//! saying so. The re-creation is reported to [`crate::jobs`]
+//! ([`ResultStore::take_recreated`]), whose next submission writes the id
+//! reservation (`.reserved_ids`, gone with the old directory) again before
+//! handing out its id. Other failures (a full disk, a read-only mount) are
+//! returned; [`crate::jobs`] keeps such results in memory and writes them
+//! when writing works again.
 
 //!
 //! # Files of this module

@@ -2,13 +2,13 @@
 //! results, the id reservation, and damaged-file checks when a restored
 //! job's file is read back. See the [module docs](super) for the layout.
 
-use super::ResultsLock;
+use super::{LockError, ResultsLock};
 use crate::jobs::JobId;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The file holding the id reservation: see [`ResultStore::reserve_ids_below`].
@@ -49,8 +49,17 @@ pub struct ResultStore {
     /// Flush files and the directory before a write returns (not with
     /// `--no-fsync`).
     durable: bool,
-    /// The lock on `dir`; replaced when the directory is re-created.
+    /// The lock on the directory `dir` names. Invariant: every write goes
+    /// into the directory this lock holds — a write first checks that `dir`
+    /// still names it, and if not (the directory was removed) re-creates
+    /// and locks the directory at `dir`, under this mutex, or fails. Held
+    /// only for that check and re-creation. Poisoning: the one update is an
+    /// assignment; recovered with [`PoisonError::into_inner`].
     lock: Mutex<ResultsLock>,
+    /// Set when the directory was re-created, so its `.reserved_ids` went
+    /// with the old one; cleared by [`ResultStore::take_recreated`], whose
+    /// caller then writes the reservation again.
+    recreated: AtomicBool,
     /// Distinct result bytes, by [`hash`], and a job whose file holds them.
     ///
     /// Invariant: `file_of`, when set, names a job whose file this process
@@ -114,6 +123,7 @@ impl ResultStore {
             dir,
             durable,
             lock: Mutex::new(lock),
+            recreated: AtomicBool::new(false),
             interned: Mutex::new(HashMap::new()),
             flushes: AtomicU64::new(0),
             reserved_at_start,
@@ -125,6 +135,14 @@ impl ResultStore {
     /// may have been handed out, whether or not its job finished.
     pub fn reserved_at_start(&self) -> u64 {
         self.reserved_at_start
+    }
+
+    /// Whether the directory was re-created since the last call (so the id
+    /// reservation on disk is gone); clears the mark. The caller must write
+    /// the reservation again ([`ResultStore::reserve_ids_below`]) before it
+    /// hands out another id.
+    pub fn take_recreated(&self) -> bool {
+        self.recreated.swap(false, Ordering::AcqRel)
     }
 
     /// The results directory.
@@ -189,6 +207,9 @@ impl ResultStore {
             .filter(|known| *known.bytes == *bytes)
             .and_then(|known| known.file_of);
         let name = format!("{id}.json");
+        // Before linking too: a link into a directory another server made at
+        // our path would be a write into it.
+        self.ensure_own_dir()?;
         // The source's data is already durable (this process wrote it, in
         // the same mode): a link needs only the directory flush. Any
         // failure — the source deleted, another file system, the link
@@ -197,7 +218,7 @@ impl ResultStore {
             source != id && fs::hard_link(self.path_of(source), self.dir.join(&name)).is_ok()
         });
         if !linked {
-            self.write_file(&name, bytes)?;
+            self.write_in_own_dir(&name, bytes)?;
             if let Some(known) = self.lock_interned().get_mut(&key) {
                 if *known.bytes == *bytes {
                     known.file_of = Some(id);
@@ -289,15 +310,44 @@ impl ResultStore {
     }
 
     /// Writes `bytes` to `.tmp-NAME`, flushes it in durable mode, and
-    /// renames it to `NAME`. If the directory has gone, re-creates it (and
-    /// re-takes the lock) and tries once more.
+    /// renames it to `NAME`, in this store's own locked directory (see
+    /// [`ResultStore::ensure_own_dir`]).
     fn write_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.ensure_own_dir()?;
+        self.write_in_own_dir(name, bytes)
+    }
+
+    /// [`ResultStore::write_file`] once `dir` was checked: if the directory
+    /// has gone meanwhile, re-creates (and locks) it and tries once more.
+    fn write_in_own_dir(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         match self.try_write_file(name, bytes) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 self.recreate_dir()?;
                 self.try_write_file(name, bytes)
             }
             result => result,
+        }
+    }
+
+    /// Makes sure `dir` names the directory this store holds the lock on:
+    /// one `stat`, and a comparison under the mutex. When it does not (the
+    /// directory was removed, and perhaps another made in its place),
+    /// [`ResultStore::recreate_dir`].
+    ///
+    /// # Errors
+    /// As [`ResultStore::recreate_dir`].
+    fn ensure_own_dir(&self) -> io::Result<()> {
+        let found = fs::metadata(&self.dir).ok();
+        let own = found.is_some_and(|metadata| {
+            self.lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is(&metadata)
+        });
+        if own {
+            Ok(())
+        } else {
+            self.recreate_dir()
         }
     }
 
@@ -328,31 +378,52 @@ impl ResultStore {
         result
     }
 
-    /// Re-creates a vanished results directory and locks its new `.lock`
-    /// (the old lock went with the old directory). Does nothing if the
-    /// directory exists: the `NotFound` was then a file a client removed
+    /// Re-creates a vanished results directory and locks it (the old lock
+    /// went with the old directory), marking the id reservation lost
+    /// ([`ResultStore::take_recreated`]). Does nothing if `dir` still names
+    /// the locked directory: a `NotFound` was then a file a client removed
     /// (a temporary one, mid-write), and a retry is all it takes.
     ///
+    /// A directory someone else made at `dir` meanwhile is locked and used
+    /// the same way — unless another server holds its lock: then nothing is
+    /// written into it.
+    ///
     /// # Errors
-    /// When it cannot be created, or another server locked it meanwhile.
+    /// When it cannot be created or locked, or another server holds it.
     fn recreate_dir(&self) -> io::Result<()> {
         // Under the lock's mutex, so that of two writers that both found
         // the directory gone, one re-creates and locks it and the other
-        // then finds it there (instead of meeting its own process's lock).
+        // then finds it is ours (instead of meeting its own process's lock).
         let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.dir.is_dir() {
+        if fs::metadata(&self.dir).is_ok_and(|metadata| held.is(&metadata)) {
             return Ok(());
         }
-        *held = ResultsLock::acquire(&self.dir)?;
+        *held = ResultsLock::acquire(&self.dir).map_err(|error| match error {
+            LockError::Held { dir, holder } => io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "results directory {} was removed, and another server{} holds the lock on the one now in its place: not writing into it",
+                    dir.display(),
+                    holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+                ),
+            ),
+            error @ LockError::Io { .. } => error.into(),
+        })?;
+        self.recreated.store(true, Ordering::Release);
         Ok(())
     }
 }
 
-/// Job files with an id at or above this are ignored at start-up: no server
-/// numbers that far (it is 2^53, the largest integer a JSON client written in
-/// JavaScript reads exactly), and honouring a planted `job_id_18446744073709551615.json`
-/// would leave no ids for new jobs.
-pub const MAX_RESTORED_ID: u64 = 1 << 53;
+/// Every job id, restored or handed out, is below this: 2^48 - 1.
+///
+/// Why 48 bits: the scoreboard ([`crate::scoreboard`]) packs a thread's
+/// state, endpoint and job id into one `u64` word (`job << 16`), so a job id
+/// must fit 48 bits. (It is also well below 2^53, the largest integer a JSON
+/// client written in JavaScript reads exactly.) Job files with an id at or
+/// above it are ignored at start-up — honouring a planted
+/// `job_id_18446744073709551615.json` would leave no ids for new jobs — and
+/// submissions are refused (`IdsExhausted`) once the next id would reach it.
+pub const MAX_RESTORED_ID: u64 = (1 << 48) - 1;
 
 /// `job_id_<N>.json` → job N succeeded, `job_id_<N>.error` → job N failed;
 /// `None` for every other name.
@@ -394,13 +465,14 @@ fn hash(bytes: &[u8]) -> u64 {
 }
 
 /// The number in a reservation file; 0 when there is none or it is not a
-/// plain number below [`MAX_RESTORED_ID`] (a damaged file must not exhaust
-/// the ids any more than a planted job file can).
+/// plain number up to [`MAX_RESTORED_ID`] (a damaged file must not exhaust
+/// the ids any more than a planted job file can; a reservation of exactly
+/// `MAX_RESTORED_ID` is one that used every id, and is honoured).
 fn read_reservation(path: &Path) -> u64 {
     fs::read_to_string(path)
         .ok()
         .and_then(|text| text.trim().parse::<u64>().ok())
-        .filter(|&n| n < MAX_RESTORED_ID)
+        .filter(|&n| n <= MAX_RESTORED_ID)
         .unwrap_or(0)
 }
 
@@ -594,6 +666,12 @@ mod tests {
             MAX_RESTORED_ID.to_string(),
         )
         .unwrap();
+        assert_eq!(open(&scratch.0, false).reserved_at_start(), MAX_RESTORED_ID);
+        fs::write(
+            scratch.0.join(RESERVED_IDS_FILE),
+            (MAX_RESTORED_ID + 1).to_string(),
+        )
+        .unwrap();
         assert_eq!(open(&scratch.0, false).reserved_at_start(), 0);
     }
 
@@ -651,6 +729,35 @@ mod tests {
             ReadBack::Damaged("empty failure record".to_string())
         );
         assert!(store.read_back(result(5)).is_err(), "no such file");
+    }
+
+    /// The directory is removed and another server makes and locks a new
+    /// one at the same path: this store must not write into it.
+    #[test]
+    fn a_directory_replaced_under_another_server_s_lock_is_not_written_into() {
+        let scratch = Scratch::new("replaced");
+        let store = open(&scratch.0, false);
+        store.write_result(JobId(1), b"[1]").unwrap();
+        fs::remove_dir_all(&scratch.0).unwrap();
+        let other = ResultsLock::acquire(&scratch.0).unwrap();
+        let error = store.write_result(JobId(2), b"[2]").unwrap_err();
+        assert!(error.to_string().contains("another server"), "{error}");
+        let error = store.write_error(JobId(3), "no").unwrap_err();
+        assert!(error.to_string().contains("another server"), "{error}");
+        assert!(store.reserve_ids_below(10).is_err());
+        assert_eq!(names(&scratch.0), [".lock"]);
+        assert!(!store.take_recreated(), "nothing was re-created");
+        // Once the other server is gone, the directory is this store's
+        // again: locked, and its loss of the reservation reported once.
+        drop(other);
+        store.write_result(JobId(2), b"[2]").unwrap();
+        assert_eq!(store.read(JobId(2)).unwrap(), b"[2]");
+        assert!(store.take_recreated());
+        assert!(!store.take_recreated());
+        assert!(matches!(
+            ResultsLock::acquire(&scratch.0),
+            Err(LockError::Held { .. })
+        ));
     }
 }
 
