@@ -59,7 +59,7 @@ access_log_check: data build
 	bash scripts/access_log_check.sh
 
 fuzz:
-	FUZZ_ITERATIONS=1000000 cargo test --release --test http_fuzz -- --nocapture
+	FUZZ_ITERATIONS=1000000 cargo test --release --test integration http_fuzz -- --nocapture
 
 bench: data
 	bash scripts/bench.sh

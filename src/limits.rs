@@ -73,7 +73,7 @@ pub const MAX_PENDING_JOBS: usize = 50_000;
 
 /// Log lines waiting for a log writer; past this, lines are dropped and
 /// counted (a caller never waits for the log) rather than queued without
-/// bound (`tests/log.rs`: `a_stalled_sink_drops_and_counts_…`). At an
+/// bound (`tests/integration/log.rs`: `a_stalled_sink_drops_and_counts_…`). At an
 /// estimated 100–300 bytes a queued line (not measured), a few MB per log.
 pub const LOG_QUEUE_LINES: usize = 32 * 1024;
 

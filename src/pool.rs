@@ -22,7 +22,7 @@
 //! [`ThreadPool::close_and_wait`] takes the workers' handles out under a lock
 //! and joins them with no lock held; a second caller meanwhile waits on a
 //! Condvar (`join_finished`) until the first is done (`join_from_two_threads_at_once`
-//! in `tests/pool.rs`). A job calling `close_and_wait` on its own pool gets an
+//! in `tests/integration/pool.rs`). A job calling `close_and_wait` on its own pool gets an
 //! error at once instead of a deadlock
 //! (`join_from_inside_a_job_is_an_error_not_a_deadlock`,
 //! `two_joiners_and_a_join_from_a_job_all_finish`).
@@ -184,7 +184,7 @@ impl ThreadPool {
     /// every queued job has run. Idempotent, and safe to call from several
     /// threads at once: every caller returns only after all workers are gone
     /// (the first caller joins them; the others wait on `join_finished`;
-    /// `join_from_two_threads_at_once` in `tests/pool.rs`).
+    /// `join_from_two_threads_at_once` in `tests/integration/pool.rs`).
     ///
     /// # Errors
     /// [`JoinFromWorker`] when called from inside one of this pool's own jobs:

@@ -4,7 +4,7 @@
 //! The accept loop runs on its own thread. [`ServerHandle::shutdown`] stops
 //! it without polling: it raises a flag and then connects to the listener,
 //! so the blocked `accept` returns and the loop sees the flag
-//! (`tests/http_socket.rs`: `shutdown_stops_accepting_and_returns`).
+//! (`tests/integration/http_socket.rs`: `shutdown_stops_accepting_and_returns`).
 //!
 //! Connection threads are not joined: each ends on its own, when its client
 //! closes, at its next timeout (idle, head, body, or the write of one

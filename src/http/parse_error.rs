@@ -7,7 +7,7 @@ use std::fmt;
 /// Why a request cannot be served. The connection loop answers every
 /// variant and then closes: after a framing error the position of the next
 /// request in the byte stream is unknown, so it never tries to resynchronise
-/// (`tests/http_socket.rs`: `limits_answer_414_and_431_and_errors_are_logged`).
+/// (`tests/integration/http_socket.rs`: `limits_answer_414_and_431_and_errors_are_logged`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
     /// The request line (with any leading empty lines) is longer than

@@ -10,7 +10,7 @@
 //!
 //! Invariants the tests check:
 //! - every strict prefix of a valid request is `Partial`
-//!   (`tests/http_parser.rs`: `every_strict_prefix_of_a_valid_request_is_partial`);
+//!   (`tests/integration/http_parser.rs`: `every_strict_prefix_of_a_valid_request_is_partial`);
 //! - every error is answered and closes the connection (see [`ParseError`]);
 //! - all error → status mapping is in [`ParseError::status`].
 //!

@@ -95,7 +95,7 @@ impl Response {
 
     /// The whole body: `body`, or the stream's bytes written into memory.
     /// For callers that test a handler without a socket
-    /// (`tests/api_handler.rs`), not for the connection loop (which streams).
+    /// (`tests/integration/api_handler.rs`), not for the connection loop (which streams).
     ///
     /// # Errors
     /// When the stream's function fails.

@@ -50,9 +50,9 @@
 //!   the server, or stalled: a FIFO whose reader stopped, a hung network
 //!   mount) the line is dropped and counted. The count is readable at any
 //!   time ([`Logger::dropped_lines`]); the writer logs it when writing
-//!   resumes, and the binary prints it at exit. (`tests/log_stall_e2e.rs`:
+//!   resumes, and the binary prints it at exit. (`tests/integration/log_stall_e2e.rs`:
 //!   a server whose logs are FIFOs nobody reads keeps answering, and exits
-//!   0 on SIGTERM; `tests/log.rs`:
+//!   0 on SIGTERM; `tests/integration/log.rs`:
 //!   `a_stalled_sink_drops_and_counts_and_the_count_is_logged_when_writing_resumes`.)
 //! - **A flush has a deadline.** [`Logger::flush`] waits at most
 //!   [`LOG_FLUSH_TIMEOUT`] and says whether everything got written
@@ -84,7 +84,7 @@
 //! exits, and that last drop waits for it, at most [`LOG_FLUSH_TIMEOUT`]
 //! (`every_clone_writes_and_the_last_drop_waits_for_the_writer`).
 //!
-//! Tests named without a path are in `tests/log.rs`.
+//! Tests named without a path are in `tests/integration/log.rs`.
 
 mod format;
 mod queue;

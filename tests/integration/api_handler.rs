@@ -2,7 +2,7 @@
 //! out. Covers what the socket tests cannot reach cheaply: a job that fails,
 //! a full job queue, HEAD and method checks.
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 use le_stats_sportif::api::{write_job_list, Api, JobsPaging, JOBS_PAGE};

@@ -1,7 +1,7 @@
 //! Load against the real binary: many clients submitting at once, and a
 //! graceful shutdown in the middle of a burst.
 
-mod common;
+use crate::common;
 
 use common::{Client, ServerProcess, TempDir};
 use std::collections::HashSet;

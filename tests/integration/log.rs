@@ -2,7 +2,7 @@
 //! rotation, carrying on when the file cannot be written, never blocking on
 //! a stalled sink, and a job's lines in causal order.
 
-mod common;
+use crate::common;
 
 use common::{poll, ServerProcess, TempDir};
 use le_stats_sportif::http::RequestRecord;

@@ -2,7 +2,7 @@
 //! poll `get_results` with a deadline) from 8 concurrent clients, 20 rounds
 //! each — no answer may ever be "Invalid job_id" or wrong.
 
-mod common;
+use crate::common;
 
 use common::{Client, ServerProcess, TempDir};
 use std::thread;

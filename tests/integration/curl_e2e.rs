@@ -4,7 +4,7 @@
 //! errors that name the fix. The real binary on the hand-written fixture, so
 //! every byte is known and nothing is skipped without `../shared`.
 
-mod common;
+use crate::common;
 
 use common::{raw, ServerProcess, TempDir};
 use std::io::{Read, Write};
@@ -366,7 +366,7 @@ fn limit_errors_state_the_limit_in_the_same_style() {
 
 /// `?wait=` end to end: every job collected in one request each, bad
 /// values refused. (That a wait really holds until the job finishes, without
-/// a worker, is shown with a gated job in `tests/api_handler.rs`.)
+/// a worker, is shown with a gated job in `tests/integration/api_handler.rs`.)
 #[test]
 fn wait_answers_done_in_one_request_and_bad_waits_are_400() {
     let (server, _dir) = start("curl-wait", &["--threads", "1"]);

@@ -5,7 +5,7 @@
 //! run jobs, and exit 0 within a few seconds of SIGTERM, saying on stderr
 //! how many log lines it dropped.
 
-mod common;
+use crate::common;
 
 use common::{fixture, poll, Client, TempDir};
 use std::fs::{File, OpenOptions};

@@ -10,7 +10,7 @@
 //! the SPEC orders them by name; `common::assert_same` allows permutations
 //! among equal values only, and the test prints how many cases needed that.
 
-mod common;
+use crate::common;
 
 use le_stats_sportif::dataset::Dataset;
 use le_stats_sportif::stats::{self, Endpoint, Query};

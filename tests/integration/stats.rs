@@ -1,7 +1,7 @@
 //! The nine statistics on hand-computed fixtures, their errors, and the
 //! Python-compatible text they are written in.
 
-mod common;
+use crate::common;
 
 use common::load_fixture as load;
 use le_stats_sportif::dataset::Dataset;

@@ -3,7 +3,7 @@
 //! and the server's peak memory stays flat while many clients read a large
 //! listing at once, instead of growing by a copy of the list per client.
 
-mod common;
+use crate::common;
 
 use common::{parse_response, read_response, ServerProcess, TempDir};
 use std::io::{BufReader, Read, Write};

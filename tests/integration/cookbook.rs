@@ -4,7 +4,7 @@
 //! compares what they print with the outputs the README shows. Needs `curl`
 //! and `jq` (`.ci/run` installs them) and the course subset.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

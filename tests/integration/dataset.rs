@@ -1,7 +1,7 @@
 //! Loading: the CSV dialect, the row filters, the index, and the exact
 //! error messages, on the hand-written files in `tests/fixtures`.
 
-mod common;
+use crate::common;
 
 use common::{fixture, load_fixture as load};
 use le_stats_sportif::dataset::{Dataset, DatasetError};
@@ -291,7 +291,7 @@ fn no_file_content_panics() {
     assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
 }
 
-// survey.csv, obesity: 10 rows summing to 265 (see tests/stats.rs for the
+// survey.csv, obesity: 10 rows summing to 265 (see tests/integration/stats.rs for the
 // rows); Hawai'i 10 + 20 + 30 with Age/18-24 twice and Total once; Texas's
 // only row has no category. "Some other question": 1 (Alabama) and 3 (no
 // location), so the question's sum counts a row no state has.

@@ -3,7 +3,7 @@
 //! under the system temp dir, removed at the end. No test sleeps: blocking
 //! jobs wait on a gate channel the test opens.
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 use le_stats_sportif::jobs::{
@@ -601,7 +601,7 @@ fn status_kb(field: &str) -> Option<u64> {
 /// memory and time for 200 000 jobs over 500 distinct results, then a
 /// restart over their files.
 #[test]
-#[ignore = "a measurement, run by hand: cargo test --release --test jobs -- --ignored --nocapture"]
+#[ignore = "a measurement, run by hand: cargo test --release --test integration measure_200k_jobs -- --ignored --nocapture"]
 fn measure_200k_jobs() {
     const JOBS: usize = 200_000;
     let dir = TempDir::new("measure");

@@ -5,7 +5,7 @@
 //! seconds in a debug build). The long run (`make fuzz`) is:
 //!
 //! ```text
-//! FUZZ_ITERATIONS=1000000 cargo test --release --test http_fuzz
+//! FUZZ_ITERATIONS=1000000 cargo test --release --test integration http_fuzz
 //! ```
 //!
 //! Besides "never panics", each iteration checks properties that must hold

@@ -3,7 +3,7 @@
 //! counters say exactly that number. Each test runs its own server process,
 //! so the process-wide registry starts at zero.
 
-mod common;
+use crate::common;
 
 use common::{Client, HttpResponse, ServerProcess, TempDir};
 use serde_json::Value;

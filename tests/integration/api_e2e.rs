@@ -1,7 +1,7 @@
 //! Every endpoint of the SPEC over real sockets against the real binary:
 //! the happy path and each error.
 
-mod common;
+use crate::common;
 
 use common::{http, ServerProcess, TempDir};
 

@@ -2,7 +2,7 @@
 //! directory, Ctrl-C / SIGTERM drains and exits 0, SIGKILL leaves no torn
 //! result file.
 
-mod common;
+use crate::common;
 
 use common::{Client, ServerProcess, TempDir};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! directory, torn files, a directory that vanishes or is emptied by a
 //! client.
 
-mod common;
+use crate::common;
 
 use common::{ServerProcess, TempDir};
 use std::collections::BTreeMap;
