@@ -86,6 +86,10 @@
 //! - `finish`: a job's run on its worker, its file, and its recording
 //!   (the group commit through the persister thread);
 //! - this file: the public types, opening and shutting down.
+//!
+//! (This file is a little over 400 lines before its tests because of this
+//! overview: a job's whole life, in one place, is the map to the files
+//! below.)
 
 mod finish;
 mod id;

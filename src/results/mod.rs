@@ -68,12 +68,14 @@
 //!   de-duplication, the id reservation, damaged-file checks on reading.
 
 mod lock;
+mod names;
 mod persister;
 mod store;
 
 pub use lock::{LockError, ResultsLock};
+pub use names::{RestoredJob, MAX_RESTORED_ID, RESERVED_IDS_FILE};
 pub use persister::Persister;
-pub use store::{ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID, RESERVED_IDS_FILE};
+pub use store::{ReadBack, ResultStore};
 
 #[cfg(test)]
 pub(crate) use store::flush_gate;

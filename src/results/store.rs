@@ -1,7 +1,16 @@
 //! The job files: atomic writes, hard-link de-duplication of equal
 //! results, the id reservation, and damaged-file checks when a restored
 //! job's file is read back. See the [module docs](super) for the layout.
+//!
+//! Longer than most files here (about 440 lines before its tests) on
+//! purpose: the write path, the re-creation of a vanished directory and the
+//! read-back share one invariant — a file is only ever written into the
+//! directory this store holds the lock on — and read best side by side.
 
+use super::names::{
+    is_our_temp_name, parse_job_file_name, read_reservation, RestoredJob, LEGACY_RESERVED_IDS_FILE,
+    MAX_RESTORED_ID, RESERVED_IDS_FILE, TEMP_PREFIX,
+};
 use super::{LockError, ResultsLock};
 use crate::jobs::JobId;
 use std::collections::HashMap;
@@ -10,24 +19,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-/// The file holding the id reservation: see [`ResultStore::reserve_ids_below`].
-pub const RESERVED_IDS_FILE: &str = ".reserved_ids";
-/// Where servers before the flat layout kept the reservation; still read,
-/// so that an upgrade never reuses an id.
-const LEGACY_RESERVED_IDS_FILE: &str = "reserved_ids";
-/// Prefix of temporary files: `.tmp-` + the final name. Only names of this
-/// shape whose final name is ours are deleted at start-up.
-const TEMP_PREFIX: &str = ".tmp-";
-
-/// A job file found at start-up: an earlier run's job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestoredJob {
-    pub id: JobId,
-    /// `true` for a result (`job_id_N.json`), `false` for a recorded
-    /// failure (`job_id_N.error`).
-    pub succeeded: bool,
-}
 
 /// What a restored job's file holds, read back by [`ResultStore::read_back`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,38 +405,6 @@ impl ResultStore {
     }
 }
 
-/// Every job id, restored or handed out, is below this: 2^48 - 1.
-///
-/// Why 48 bits: the scoreboard ([`crate::scoreboard`]) packs a thread's
-/// state, endpoint and job id into one `u64` word (`job << 16`), so a job id
-/// must fit 48 bits. (It is also well below 2^53, the largest integer a JSON
-/// client written in JavaScript reads exactly.) Job files with an id at or
-/// above it are ignored at start-up — honouring a planted
-/// `job_id_18446744073709551615.json` would leave no ids for new jobs — and
-/// submissions are refused (`IdsExhausted`) once the next id would reach it.
-pub const MAX_RESTORED_ID: u64 = (1 << 48) - 1;
-
-/// `job_id_<N>.json` → job N succeeded, `job_id_<N>.error` → job N failed;
-/// `None` for every other name.
-fn parse_job_file_name(name: &str) -> Option<RestoredJob> {
-    let (stem, succeeded) = match name.strip_suffix(".json") {
-        Some(stem) => (stem, true),
-        None => (name.strip_suffix(".error")?, false),
-    };
-    // `JobId::parse` also accepts a bare `N`; a file name must be spelled out.
-    if !stem.starts_with("job_id_") {
-        return None;
-    }
-    JobId::parse(stem).map(|id| RestoredJob { id, succeeded })
-}
-
-/// Whether `name` is a temporary file this server makes: `.tmp-` followed
-/// by a job file name or the reservation file name.
-fn is_our_temp_name(name: &str) -> bool {
-    name.strip_prefix(TEMP_PREFIX)
-        .is_some_and(|rest| rest == RESERVED_IDS_FILE || parse_job_file_name(rest).is_some())
-}
-
 fn remove_leftover(path: &Path) {
     if let Err(error) = fs::remove_file(path) {
         eprintln!(
@@ -462,18 +421,6 @@ fn hash(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(OFFSET_BASIS, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
-}
-
-/// The number in a reservation file; 0 when there is none or it is not a
-/// plain number up to [`MAX_RESTORED_ID`] (a damaged file must not exhaust
-/// the ids any more than a planted job file can; a reservation of exactly
-/// `MAX_RESTORED_ID` is one that used every id, and is honoured).
-fn read_reservation(path: &Path) -> u64 {
-    fs::read_to_string(path)
-        .ok()
-        .and_then(|text| text.trim().parse::<u64>().ok())
-        .filter(|&n| n <= MAX_RESTORED_ID)
-        .unwrap_or(0)
 }
 
 /// Outside tests the directory flush passes no gate (see the test build's
