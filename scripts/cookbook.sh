@@ -47,7 +47,7 @@ data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
 # start_server: on a free port over $tmp/results; sets $pid and $port.
 start_server() {
     rm -f "$tmp/fifo"; mkfifo "$tmp/fifo"
-    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" \
+    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" --access-log "$tmp/access.log" \
         >"$tmp/fifo" 2>"$tmp/err" &
     pid=$!
     exec 3<"$tmp/fifo"

@@ -45,7 +45,7 @@ if [[ -z "${BIN:-}" ]]; then
 fi
 
 "$BIN" --port 0 --threads 2 --data "$DATA" --results-dir "$work/results" \
-    --log-file "$work/log" >"$work/out" 2>"$work/err" &
+    --log-file "$work/log" --access-log "$work/access.log" >"$work/out" 2>"$work/err" &
 server_pid=$!
 base=""
 deadline=$((SECONDS + STARTUP_DEADLINE))

@@ -72,7 +72,8 @@ fi
 
 # A long idle timeout keeps the two held connections open for the whole test.
 "$BIN" --port 0 --threads "$THREADS" --idle-timeout-ms 120000 --data "$DATA" \
-    --results-dir "$work/results" --log-file "$work/log" >"$work/out" 2>"$work/err" &
+    --results-dir "$work/results" --log-file "$work/log" --access-log "$work/access.log" \
+    >"$work/out" 2>"$work/err" &
 server_pid=$!
 base=""
 deadline=$((SECONDS + STARTUP_DEADLINE))
