@@ -106,11 +106,10 @@ impl<T> Persister<T> {
     ) {
         loop {
             let batch = {
-                let queue = self
+                let mut queue = self
                     .not_empty_or_closed
                     .wait_while(self.lock_queue(), |q| q.items.is_empty() && !q.closed)
                     .unwrap_or_else(PoisonError::into_inner);
-                let mut queue = queue;
                 if queue.items.is_empty() {
                     return; // closed, and everything delivered
                 }

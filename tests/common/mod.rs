@@ -562,3 +562,20 @@ pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     let _ = stream.read_to_end(&mut out);
     out
 }
+
+/// Makes a FIFO at `path` and opens it for reading *and* writing: on Linux
+/// that does not wait for a writer, and it keeps a reader present (so a
+/// logger's open of the FIFO does not block) that reads only when the
+/// caller reads from the returned file — a log sink that stalls on demand.
+pub fn stalled_fifo(path: &Path) -> std::fs::File {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open the FIFO")
+}

@@ -9,10 +9,9 @@ use le_stats_sportif::http::RequestRecord;
 use le_stats_sportif::jobs::Jobs;
 use le_stats_sportif::limits::{LOG_FLUSH_TIMEOUT, LOG_QUEUE_LINES};
 use le_stats_sportif::log::Logger;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -270,22 +269,6 @@ fn access_log_lines_are_combined_log_format_plus_seconds() {
     );
 }
 
-/// Makes a FIFO at `path` and opens it for reading and writing: on Linux
-/// that does not wait for a writer, and it keeps a reader present (so the
-/// logger's open does not block) that reads only when the test says so.
-fn stalled_fifo(path: &Path) -> File {
-    let status = Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo {}", path.display());
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .expect("open the FIFO")
-}
-
 /// Logs `n` lines on another thread; panics if that does not finish within
 /// a (generous) deadline, which is what a logger blocked on its sink does.
 fn flood(logger: &Logger, n: usize) {
@@ -308,7 +291,7 @@ fn flood(logger: &Logger, n: usize) {
 fn a_stalled_sink_drops_and_counts_and_the_count_is_logged_when_writing_resumes() {
     let dir = TempDir::new("stall");
     let path = dir.path().join("webserver.log");
-    let mut fifo = stalled_fifo(&path);
+    let mut fifo = common::stalled_fifo(&path);
     let logger = Logger::open(&path, 1 << 30, 1).unwrap();
     // Far more than the queue and the pipe hold together.
     flood(&logger, 4 * LOG_QUEUE_LINES);
@@ -378,7 +361,7 @@ fn a_stalled_sink_drops_and_counts_and_the_count_is_logged_when_writing_resumes(
 fn the_last_drop_gives_up_on_a_stalled_writer_at_the_deadline() {
     let dir = TempDir::new("stall-drop");
     let path = dir.path().join("log");
-    let fifo = stalled_fifo(&path);
+    let fifo = common::stalled_fifo(&path);
     let logger = Logger::open(&path, 1 << 30, 1).unwrap();
     flood(&logger, 2 * LOG_QUEUE_LINES);
     let (done, dropped) = mpsc::channel();

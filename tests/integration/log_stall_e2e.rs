@@ -8,9 +8,7 @@
 use crate::common;
 
 use common::{fixture, poll, Client, TempDir};
-use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -34,29 +32,13 @@ impl Drop for Server {
     }
 }
 
-/// Makes a FIFO at `path` and opens it for reading *and* writing: on Linux
-/// that does not wait for a writer, and it keeps a reader present (so the
-/// server's open does not block) that never reads.
-fn stalled_fifo(path: &Path) -> File {
-    let status = Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo {}", path.display());
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .expect("open the FIFO")
-}
-
 #[test]
 fn a_stalled_log_sink_blocks_neither_serving_nor_shutdown() {
     let dir = TempDir::new("log-stall");
     let server_log = dir.path().join("webserver.log");
     let access_log = dir.path().join("access.log");
-    let _server_log_reader = stalled_fifo(&server_log);
-    let _access_log_reader = stalled_fifo(&access_log);
+    let _server_log_reader = common::stalled_fifo(&server_log);
+    let _access_log_reader = common::stalled_fifo(&access_log);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_le-stats-sportif"))
         .args(["--port", "0", "--threads", "2", "--data"])
