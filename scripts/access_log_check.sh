@@ -19,27 +19,18 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 tmp=$(mktemp -d)
-pid=""
+. scripts/lib/server.sh
+SERVER_DIR=$tmp
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    server_stop || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-bin=${BIN:-target/release/le-stats-sportif}
-[ -x "$bin" ] || cargo build --release --quiet
-data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
-log="$tmp/access.log"
-mkfifo "$tmp/out"
-"$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/webserver.log" \
-    --access-log "$log" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-exec 3<"$tmp/out"
-if ! read -r -t 30 line <&3 || [[ $line != "listening on "* ]]; then
-    echo "access_log_check: server did not start:" >&2; cat "$tmp/err" >&2; exit 1
-fi
-url=${line#listening on }
+server_start
+url=$SERVER_URL
 port=${url##*:}
+log="$tmp/access.log"
 
 sent=0
 # req ARGS... : one curl request (its status does not matter here).
@@ -64,7 +55,7 @@ exec 5<>"/dev/tcp/127.0.0.1/$port"; printf 'GET /api/num_jobs HTTP/1.0\r\n\r\n' 
 sent=$((sent + 1))
 
 # SIGTERM: the server flushes its logs before it exits.
-kill -TERM "$pid"; wait "$pid" && code=0 || code=$?; pid=""
+server_stop TERM && code=0 || code=$?
 [ "$code" = 0 ] || { echo "access_log_check: server exited $code" >&2; exit 1; }
 
 lines=$(wc -l <"$log")

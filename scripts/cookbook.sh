@@ -32,34 +32,25 @@ grep -qx "$begin" "$readme" && grep -qx "$end" "$readme" ||
     { echo "cookbook: $readme has no $begin ... $end block" >&2; exit 2; }
 
 tmp=$(mktemp -d)
-pid=""
+. scripts/lib/server.sh
+SERVER_DIR=$tmp
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    server_stop || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-bin=${BIN:-target/release/le-stats-sportif}
-[ -x "$bin" ] || cargo build --release --quiet
 data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
 [ -f "$data" ] || { echo "cookbook: no $data (run make data)" >&2; exit 2; }
 
-# start_server: on a free port over $tmp/results; sets $pid and $port.
+# start_server: on a free port over $tmp/results (kept across restarts);
+# sets $port. stop_server: Ctrl-C, the server drains and exits.
 start_server() {
-    rm -f "$tmp/fifo"; mkfifo "$tmp/fifo"
-    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" --access-log "$tmp/access.log" \
-        >"$tmp/fifo" 2>"$tmp/err" &
-    pid=$!
-    exec 3<"$tmp/fifo"
-    local line
-    if ! read -r -t 30 line <&3 || [[ $line != "listening on "* ]]; then
-        echo "cookbook: server did not start:" >&2; cat "$tmp/err" >&2; exit 1
-    fi
-    port=${line##*:}
+    server_start
+    port=${SERVER_URL##*:}
 }
 stop_server() {
-    kill -INT "$pid"; wait "$pid" || true; pid=""
-    exec 3<&-
+    server_stop || true
 }
 
 sed -n "/^$begin\$/,/^$end\$/p" "$readme" >"$tmp/block"

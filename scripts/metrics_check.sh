@@ -10,20 +10,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly STARTUP_DEADLINE=30
 readonly JOB_DEADLINE=30
-readonly STOP_DEADLINE=15
 
-server_pid=""
 work="$(mktemp -d -t metrics-check.XXXXXX)"
+. scripts/lib/server.sh
+SERVER_DIR=$work
 cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        local until=$((SECONDS + STOP_DEADLINE))
-        while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < until)); do sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    server_stop TERM || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,18 +37,8 @@ if [[ -z "${BIN:-}" ]]; then
     BIN=target/release/le-stats-sportif
 fi
 
-"$BIN" --port 0 --threads 2 --data "$DATA" --results-dir "$work/results" \
-    --log-file "$work/log" --access-log "$work/access.log" >"$work/out" 2>"$work/err" &
-server_pid=$!
-base=""
-deadline=$((SECONDS + STARTUP_DEADLINE))
-until [[ -n "$base" ]]; do
-    base="$(sed -n 's|^listening on \(http://[^[:space:]]*\).*|\1|p' "$work/out" | head -n 1)"
-    [[ -n "$base" ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/err" >&2; die "server exited before listening"; }
-    ((SECONDS < deadline)) || die "server did not listen within ${STARTUP_DEADLINE}s"
-    sleep 0.1
-done
+server_start --threads 2
+base=$SERVER_URL
 
 check() { # check NAME: scrape /metrics and run promtool on it
     local file="$work/metrics-$1.txt"

@@ -14,44 +14,25 @@ for tool in curl jq; do
 done
 
 tmp=$(mktemp -d)
-pid=""
+. scripts/lib/server.sh
+SERVER_DIR=$tmp
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    server_stop || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# start_server: starts the binary on a free port over $tmp/results; sets $pid
-# and SERVER_URL.
-start_server() {
-    bin=${BIN:-target/release/le-stats-sportif}
-    [ -x "$bin" ] || cargo build --release --quiet
-    data=${DATA:-data/nutrition_activity_obesity_usa_subset.csv}
-    rm -f "$tmp/out"; mkfifo "$tmp/out"
-    "$bin" --port 0 --data "$data" --results-dir "$tmp/results" --log-file "$tmp/log" --access-log "$tmp/access.log" \
-        >"$tmp/out" 2>"$tmp/err" &
-    pid=$!
-    # The first stdout line is `listening on URL`; read blocks until it comes
-    # (or the server dies and closes the pipe), with a deadline.
-    exec 3<"$tmp/out"
-    if ! read -r -t 30 line <&3 || [[ $line != "listening on "* ]]; then
-        echo "smoke: server did not start:" >&2; cat "$tmp/err" >&2; exit 1
-    fi
-    SERVER_URL=${line#listening on }
-}
-
 if [ -z "${SERVER_URL:-}" ]; then
     # A first life that leaves results behind, then the server under test,
     # restarted over them: ids no longer start at 1.
-    start_server
+    server_start
     for _ in 1 2 3; do
         curl -s -X POST "$SERVER_URL/api/global_mean" \
             -d '{"question": "Percent of adults aged 18 years and older who have obesity"}' |
             jq -r .job_id | xargs -I{} curl -s -o /dev/null "$SERVER_URL/api/get_results/{}?wait=10"
     done
-    kill -INT "$pid"; wait "$pid" || { echo "smoke: first server did not exit cleanly" >&2; exit 1; }
-    exec 3<&-
-    start_server
+    server_stop || { echo "smoke: first server did not exit cleanly" >&2; exit 1; }
+    server_start
 fi
 echo "smoke: testing $SERVER_URL"
 
@@ -104,7 +85,9 @@ req GET "/api/get_results/$n?wait=10"; check "get_results by number, waiting" 20
 req GET "/api/get_results/$id?wait=0"; check "get_results, no wait" 200 '.status == "done"'
 req GET "/api/get_results/$id?wait=31"; check "wait out of range" 400 '.reason | contains("0 to 30")'
 req GET "/api/get_results/$id?wiat=1"; check "unknown query parameter" 400 '.reason | contains("wait")'
-req GET /api/jobs;                 check jobs 200 '.status == "done" and (.data | length) >= 13 and (.data | all(.[] == "done"))'
+# Every job this run made is listed (ten of them, the last being $id), and
+# every job, of this run or of the server's history, is done.
+req GET /api/jobs;                 check jobs 200 ".status == \"done\" and (.data | length) >= 10 and (.data[-1] | has(\"$id\")) and (.data | all(.[] == \"done\"))"
 req GET /api/num_jobs;             check num_jobs 200 '.num_jobs == 0'
 req GET /api;                      check "api index" 200 '.status == "done" and (.data | length) == 20 and (.data[1] == {"path": "/api/state_mean", "method": "POST", "body": ["question", "state"], "about": "the mean of one state"})'
 req GET /api/questions;            check questions 200 '(.data | length) == 9'
@@ -126,11 +109,11 @@ req GET /api/states_mean;               check "wrong method" 405 '.reason | cont
 req GET /api/nowhere;                   check "unknown path" 404 '.reason | contains("GET /api")'
 req POST /api/global_mean "$(json "$Q_MIN")"; check "no job from errors" 200 ".job_id == \"job_id_$((n + 1))\""
 
-if [ -n "$pid" ]; then   # only shut down a server we started
+if [ -n "${SERVER_PID:-}" ]; then   # only shut down a server we started
     req GET /api/graceful_shutdown;     check "graceful_shutdown" 200 '.status == "done" or .status == "running"'
     req POST /api/states_mean "$(json "$Q_MIN")"; check "503 after shutdown" 503 '. == {"status": "error", "reason": "shutting down"}'
     req GET /api/num_jobs;              check "reads after shutdown" 200 '.num_jobs >= 0'
-    kill -INT "$pid"; wait "$pid" && code=0 || code=$?; pid=""
+    server_stop && code=0 || code=$?
     [ "$code" = 0 ] && passed=$((passed+1)) || { failed=$((failed+1)); echo "FAIL Ctrl-C exit code $code"; }
 fi
 

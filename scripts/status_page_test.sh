@@ -19,24 +19,17 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 readonly THREADS=3
-readonly STARTUP_DEADLINE=30
 readonly BROWSER_DEADLINE=120
-readonly STOP_DEADLINE=15
 readonly VIRTUAL_TIME_BUDGET_MS=4000
 
 passed=0
 failed=0
-server_pid=""
 work="$(mktemp -d -t status-page-test.XXXXXX)"
+. scripts/lib/server.sh
+SERVER_DIR=$work
 cleanup() {
     exec 3>&- 4>&- 2>/dev/null || true
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        local until=$((SECONDS + STOP_DEADLINE))
-        while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < until)); do sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    server_stop TERM || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -71,19 +64,8 @@ if [[ -z "${BIN:-}" ]]; then
 fi
 
 # A long idle timeout keeps the two held connections open for the whole test.
-"$BIN" --port 0 --threads "$THREADS" --idle-timeout-ms 120000 --data "$DATA" \
-    --results-dir "$work/results" --log-file "$work/log" --access-log "$work/access.log" \
-    >"$work/out" 2>"$work/err" &
-server_pid=$!
-base=""
-deadline=$((SECONDS + STARTUP_DEADLINE))
-until [[ -n "$base" ]]; do
-    base="$(sed -n 's|^listening on \(http://[^[:space:]]*\).*|\1|p' "$work/out" | head -n 1)"
-    [[ -n "$base" ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/err" >&2; die "server exited before listening"; }
-    ((SECONDS < deadline)) || die "server did not listen within ${STARTUP_DEADLINE}s"
-    sleep 0.1
-done
+server_start --threads "$THREADS" --idle-timeout-ms 120000
+base=$SERVER_URL
 echo "status page test: server at $base"
 hostport="${base#http://}"
 exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
