@@ -32,13 +32,14 @@ pub const PER_CONNECTION: usize = 2;
 ///   is refusing at a time (over the cap, or with the spare): 2;
 /// - the results directory's lock handle, and while a vanished directory is
 ///   re-created, the new handle and its lock file: 3;
-/// - each log's file, and its next file while it rotates: 2 × 2;
-/// - the id reservation file and a handle on it: 2;
-/// - the `ctrlc` crate's self-pipe: 2.
+/// - each log's file (a rotation closes it before it opens the next): 2;
+/// - the id reservation file and a handle on it: 2.
 ///
-/// The data file is read whole before the server starts serving and closed:
-/// it needs none.
-pub const FIXED_RESERVE: usize = 3 + 1 + 2 + 3 + 2 * 2 + 2 + 2;
+/// None for the data file (read whole before the server starts serving,
+/// then closed) or the `ctrlc` crate (a semaphore, not a pipe, on Linux).
+/// Descriptors the process inherited beyond stdin, stdout and stderr come
+/// out of the [`MARGIN`].
+pub const FIXED_RESERVE: usize = 3 + 1 + 2 + 3 + 2 + 2;
 
 /// Each thread that saves results (every worker, and the persister): the
 /// temporary file, the result or error file, a handle on the directory.
@@ -182,21 +183,22 @@ Max locked memory         8388608              8388608              bytes
 
     #[test]
     fn the_connection_limit_leaves_the_reserve_and_two_per_connection() {
-        // 2 workers: 17 fixed + 3 × 3 savers + 8 margin.
-        assert_eq!(reserve(2), 34);
+        // 2 workers: 13 fixed + 3 × 3 savers + 8 margin.
+        assert_eq!(reserve(2), 30);
         let low = Budget::new(2048, 2, Some(64)).unwrap();
-        assert_eq!(low.max_connections, (64 - 34) / 2);
+        assert_eq!(low.max_connections, (64 - 30) / 2);
         assert!(low.describe().contains("ulimit -n"), "{}", low.describe());
         let high = Budget::new(2048, 2, Some(1_048_576)).unwrap();
         assert_eq!(high.max_connections, 2048);
         assert!(!high.describe().contains("ulimit"), "{}", high.describe());
         assert_eq!(Budget::new(2048, 2, None).unwrap().max_connections, 2048);
-        let error = Budget::new(2048, 2, Some(35)).unwrap_err();
+        assert_eq!(Budget::new(2048, 2, Some(32)).unwrap().max_connections, 1);
+        let error = Budget::new(2048, 2, Some(31)).unwrap_err();
         assert_eq!(
             error,
             TooFewDescriptors {
-                limit: 35,
-                reserved: 34
+                limit: 31,
+                reserved: 30
             }
         );
         assert!(error.to_string().contains("LimitNOFILE"));

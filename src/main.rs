@@ -7,9 +7,9 @@
 use le_stats_sportif::api::Api;
 use le_stats_sportif::cli::{self, Command, Config};
 use le_stats_sportif::dataset::Dataset;
+use le_stats_sportif::descriptors::{self, Budget};
 use le_stats_sportif::http::RequestRecord;
 use le_stats_sportif::jobs::{Jobs, JobsOptions};
-use le_stats_sportif::descriptors::{self, Budget};
 use le_stats_sportif::lifecycle::{ExitRequest, Lifecycle, Requested};
 use le_stats_sportif::limits::{
     Limits, LOG_FLUSH_TIMEOUT, LOG_KEEP_FILES, LOG_MAX_BYTES, MAX_PENDING_JOBS,

@@ -376,7 +376,7 @@ impl AcceptLoop {
     fn end_trouble(&mut self) {
         if let Some(trouble) = self.trouble.take() {
             (self.on_error)(&format!(
-                "accept works again after {:.1} s: {} failed accepts, {} connections answered 503 ({OUT_OF_DESCRIPTORS:?})",
+                "accept works again after {:.3} s: {} failed accepts, {} connections answered 503 ({OUT_OF_DESCRIPTORS:?})",
                 trouble.since.elapsed().as_secs_f64(),
                 trouble.failed,
                 trouble.refused,
