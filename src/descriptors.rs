@@ -12,7 +12,11 @@
 //! reserve is set aside. So a flood of connections is refused at that limit
 //! (`503 too many connections`) before it can take a descriptor a save
 //! needs (`tests/integration/descriptors_e2e.rs`,
-//! `a_connection_flood_under_a_low_descriptor_limit_is_refused_and_saves_go_on`).
+//! `a_connection_flood_under_a_low_descriptor_limit_is_refused_and_saves_go_on`,
+//! which also checks that what the server holds besides its connections
+//! fits [`FIXED_RESERVE`]). A limit that leaves no room for one connection
+//! stops the start, naming how to raise it
+//! (`a_limit_too_low_for_one_connection_stops_the_start_and_names_the_fix`).
 
 use std::fmt;
 

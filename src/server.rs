@@ -1,10 +1,21 @@
 //! The listening socket and the accept loop: one thread per connection, at
-//! most `Limits::max_connections` at once.
+//! most `Limits::max_connections` at once — the binary lowers it at start
+//! to what the open-file limit allows (`descriptors`). The next connection
+//! is answered `503 too many connections` and closed.
 //!
 //! The accept loop runs on its own thread. [`ServerHandle::shutdown`] stops
 //! it without polling: it raises a flag and then connects to the listener,
 //! so the blocked `accept` returns and the loop sees the flag
 //! (`tests/integration/http_socket.rs`: `shutdown_stops_accepting_and_returns`).
+//!
+//! When `accept` fails for lack of descriptors all the same (another
+//! process's, the whole system's, or a limit lowered while running), the
+//! loop closes a spare descriptor it keeps to accept the waiting client and
+//! answer it `503` ([`OUT_OF_DESCRIPTORS`]); when even that fails, it backs
+//! off (50 ms doubling to 1 s) instead of spinning, and the log has one line
+//! when the failures start and one when they end
+//! (`tests/integration/descriptors_e2e.rs`,
+//! `a_connection_flood_under_a_low_descriptor_limit_is_refused_and_saves_go_on`).
 //!
 //! Connection threads are not joined: each ends on its own, when its client
 //! closes, at its next timeout (idle, head, body, or the write of one

@@ -268,3 +268,37 @@ fn a_connection_flood_under_a_low_descriptor_limit_is_refused_and_saves_go_on() 
     assert_eq!(done.json()["status"], "done", "{}", done.text());
     assert!(server.results_dir.join("job_id_2.json").exists());
 }
+
+#[test]
+fn a_limit_too_low_for_one_connection_stops_the_start_and_names_the_fix() {
+    if !prlimit_available() {
+        return;
+    }
+    let dir = TempDir::new("descriptors-low");
+    let low = reserve(WORKERS) + PER_CONNECTION - 1;
+    let output = Command::new("prlimit")
+        .arg(format!("--nofile={low}:{low}"))
+        .arg("--")
+        .arg(common::server_bin())
+        .args(["--port", "0", "--threads", "2", "--data"])
+        .arg(common::fixture("survey.csv"))
+        .arg("--results-dir")
+        .arg(dir.path().join("results"))
+        .arg("--log-file")
+        .arg(dir.path().join("webserver.log"))
+        .arg("--access-log")
+        .arg(dir.path().join("access.log"))
+        .output()
+        .expect("run the server under prlimit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the open-file limit is {low}: too low to serve, since {} descriptors are kept",
+            reserve(WORKERS)
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`ulimit -n N`"), "{stderr}");
+    assert!(stderr.contains("LimitNOFILE=N"), "{stderr}");
+}
