@@ -198,8 +198,9 @@ fn install_signal_handler(lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
 
 /// Writes `le-stats-sportif: LINE` to stderr on a thread of its own and
 /// returns at once: stderr can block (a pipe nobody reads), and the main
-/// thread must go on with the drain. The thread is not joined; if stderr
-/// never takes the line, the process exit ends it.
+/// thread must go on with the drain (`tests/integration/lifecycle_e2e.rs`,
+/// `one_signal_while_stderr_blocks_still_drains_and_exits_0`). The thread
+/// is not joined; if stderr never takes the line, the process exit ends it.
 fn say_on_stderr(line: &'static str) {
     let spawned = thread::Builder::new()
         .name("stderr-line".to_owned())

@@ -8,6 +8,7 @@ use common::{Client, Launch, ServerProcess, TempDir};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -129,15 +130,7 @@ fn a_second_ctrl_c_exits_at_once_with_130_even_while_stderr_blocks() {
         return;
     };
     let dir = TempDir::new("signal-twice");
-    // stderr is a socket the test never reads from.
-    let (stderr, _never_read) = UnixStream::pair().expect("socket pair");
-    let filler = stderr.try_clone().expect("clone the socket");
-    let launch = Launch {
-        wrapper: Vec::new(),
-        stderr: Stdio::from(OwnedFd::from(stderr)),
-    };
-    let mut server = ServerProcess::start_with(&data, dir.path(), &["--threads", "1"], launch);
-    fill_until_it_would_block(&filler);
+    let (mut server, _stderr) = start_with_blocked_stderr(&data, dir.path());
     // Eight clients outpace the one worker: thousands of jobs queue up, a
     // drain of well over a hundred milliseconds.
     std::thread::scope(|scope| {
@@ -160,6 +153,36 @@ fn a_second_ctrl_c_exits_at_once_with_130_even_while_stderr_blocks() {
     });
     server.signal("INT");
     assert_eq!(server.wait_exit(Duration::from_secs(20)), Some(130));
+}
+
+/// A server whose stderr blocks: a socket the test never reads from,
+/// filled once the server has started. The other end is returned, to keep.
+fn start_with_blocked_stderr(data: &Path, dir: &Path) -> (ServerProcess, UnixStream) {
+    let (stderr, never_read) = UnixStream::pair().expect("socket pair");
+    let filler = stderr.try_clone().expect("clone the socket");
+    let launch = Launch {
+        wrapper: Vec::new(),
+        stderr: Stdio::from(OwnedFd::from(stderr)),
+    };
+    let server = ServerProcess::start_with(data, dir, &["--threads", "1"], launch);
+    fill_until_it_would_block(&filler);
+    (server, never_read)
+}
+
+/// One signal while stderr blocks: the "signal received" line cannot be
+/// written, and the drain and the exit go on all the same (the main thread
+/// has that line printed by a thread of its own).
+#[test]
+fn one_signal_while_stderr_blocks_still_drains_and_exits_0() {
+    let Some(data) = common::subset_csv() else {
+        return;
+    };
+    let dir = TempDir::new("signal-stderr");
+    let (mut server, _stderr) = start_with_blocked_stderr(&data, dir.path());
+    let id = server.submit("states_mean", &body(None));
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    assert!(server.results_dir.join(format!("{id}.json")).exists());
 }
 
 /// Writes into `socket` until its buffer is full, so that the next write
