@@ -101,7 +101,8 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "--max-connections",
         value: Some("N"),
-        help: "simultaneous connections; more are answered 503 [default: 2048]",
+        help: "simultaneous connections, lowered to what the open-file limit allows; \
+               more are answered 503 [default: 2048]",
     },
     Flag {
         name: "--head-timeout-ms",
@@ -153,7 +154,8 @@ pub fn help() -> String {
     }
     out.push_str(
         "\nOnce serving, it prints one line `listening on http://HOST:PORT` to stdout.\n\
-         Ctrl-C or SIGTERM: stop accepting jobs, finish the queued ones, exit 0.\n",
+         Ctrl-C or SIGTERM: stop accepting jobs, finish the queued ones, exit 0;\n\
+         a second one exits at once with status 130.\n",
     );
     out
 }

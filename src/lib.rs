@@ -9,7 +9,8 @@
 //! - [`pool`] is the worker threads; [`jobs`] numbers jobs, tracks their status
 //!   and persists their results through [`results`];
 //! - [`http`] parses and writes HTTP/1.1 bytes and runs connections;
-//!   [`server`] accepts them;
+//!   [`server`] accepts them, within the connection limit [`descriptors`]
+//!   derives from the open-file limit;
 //! - [`api`] routes requests, validates bodies and maps every error to a status;
 //! - [`lifecycle`] coordinates shutdown; [`log`] writes the server and access logs;
 //!   [`limits`] names every limit and timeout in one place; [`cli`] reads flags;
@@ -42,6 +43,7 @@
 pub mod api;
 pub mod cli;
 pub mod dataset;
+pub mod descriptors;
 pub mod http;
 pub mod jobs;
 pub mod lifecycle;

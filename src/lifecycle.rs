@@ -33,6 +33,9 @@ struct Requests {
 #[derive(Debug, Default)]
 pub struct Lifecycle {
     /// Invariant: the only state read by the waits on `request_arrived`.
+    /// Held only to read or set the flags, never across I/O or a wait
+    /// (`wait_while` releases it): the signal handler takes it, and must
+    /// never wait behind a write that blocks.
     requests: Mutex<Requests>,
     /// Notified (all waiters) every time a flag in `requests` is set.
     request_arrived: Condvar,
@@ -43,6 +46,15 @@ pub struct Lifecycle {
 pub enum ExitRequest {
     First,
     Repeated,
+}
+
+/// What [`Lifecycle::wait_for_drain_request`] woke up for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    /// A drain only (`graceful_shutdown`): the process goes on serving reads.
+    Drain,
+    /// A drain and then the exit (a signal).
+    Exit,
 }
 
 impl Lifecycle {
@@ -74,9 +86,13 @@ impl Lifecycle {
         }
     }
 
-    /// Blocks until a drain (or an exit) has been requested.
-    pub fn wait_for_drain_request(&self) {
-        self.wait_until(|r| r.drain);
+    /// Blocks until a drain (or an exit) has been requested; which one.
+    pub fn wait_for_drain_request(&self) -> Requested {
+        if self.wait_until(|r| r.drain).exit {
+            Requested::Exit
+        } else {
+            Requested::Drain
+        }
     }
 
     /// Blocks until an exit has been requested.
@@ -92,14 +108,15 @@ impl Lifecycle {
         self.request_arrived.notify_all();
     }
 
-    fn wait_until(&self, done: impl Fn(&Requests) -> bool) {
+    /// The requests once `done` holds.
+    fn wait_until(&self, done: impl Fn(&Requests) -> bool) -> Requests {
         let guard = self.lock();
         // `wait_while` loops over spurious wake-ups: it returns only once
         // `done` holds, checked under the lock.
-        let _guard = self
+        *self
             .request_arrived
             .wait_while(guard, |r| !done(r))
-            .unwrap_or_else(PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, Requests> {
@@ -119,7 +136,7 @@ mod tests {
     /// Runs `wait` on a scoped thread and reports whether it returned after
     /// `request` was made — a broken wake-up makes this test fail at its
     /// deadline instead of hanging.
-    fn wakes(wait: fn(&Lifecycle), request: fn(&Lifecycle)) -> bool {
+    fn wakes<R>(wait: fn(&Lifecycle) -> R, request: fn(&Lifecycle)) -> bool {
         let lifecycle = Lifecycle::new();
         let (done_tx, done_rx) = mpsc::channel();
         thread::scope(|s| {
@@ -159,8 +176,10 @@ mod tests {
     fn a_request_made_before_the_wait_is_not_lost() {
         let lifecycle = Lifecycle::new();
         lifecycle.request_drain();
-        lifecycle.wait_for_drain_request(); // returns at once
+        // Returns at once.
+        assert_eq!(lifecycle.wait_for_drain_request(), Requested::Drain);
         assert_eq!(lifecycle.request_exit(), ExitRequest::First);
+        assert_eq!(lifecycle.wait_for_drain_request(), Requested::Exit);
         assert_eq!(lifecycle.request_exit(), ExitRequest::Repeated);
         lifecycle.wait_for_exit_request();
     }

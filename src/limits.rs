@@ -45,9 +45,13 @@ pub const LINGER_MAX_BYTES: usize = 64 * 1024;
 /// Write timeout of the `503` the accept loop sends when the server is full:
 /// short, because the accept loop must never wait on one slow client.
 pub const REJECT_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
-/// How long the accept loop pauses after an `accept` error such as
-/// `EMFILE`: retrying at once would spin a core while the condition lasts.
-pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// The accept loop's first pause after an `accept` error that lasts (out of
+/// descriptors or memory, when the spare descriptor cannot help): retrying
+/// at once would spin a core while the condition lasts. Each further
+/// failure doubles the pause …
+pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// … up to this.
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// `get_results` on a running job waits up to this long for it to finish
 /// before answering `running` (a short long-poll): a client polling in a
@@ -59,7 +63,9 @@ pub const RESULT_WAIT: Duration = Duration::from_millis(20);
 /// worker, so waits are bounded by the connection cap (`MAX_CONNECTIONS`).
 pub const MAX_RESULT_WAIT: Duration = Duration::from_secs(30);
 
-/// Simultaneous connections; the next one is answered `503` and closed.
+/// Simultaneous connections (`--max-connections`); the next one is answered
+/// `503` and closed. Lowered at start to what the open-file limit allows
+/// (see `descriptors`).
 pub const MAX_CONNECTIONS: usize = 2048;
 /// Stack of each connection thread: small, so that `MAX_CONNECTIONS` threads
 /// stay within a bounded amount of memory.

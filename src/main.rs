@@ -7,11 +7,12 @@
 use le_stats_sportif::api::Api;
 use le_stats_sportif::cli::{self, Command, Config};
 use le_stats_sportif::dataset::Dataset;
+use le_stats_sportif::descriptors::{self, Budget};
 use le_stats_sportif::http::RequestRecord;
 use le_stats_sportif::jobs::{Jobs, JobsOptions};
-use le_stats_sportif::lifecycle::{ExitRequest, Lifecycle};
+use le_stats_sportif::lifecycle::{ExitRequest, Lifecycle, Requested};
 use le_stats_sportif::limits::{
-    LOG_FLUSH_TIMEOUT, LOG_KEEP_FILES, LOG_MAX_BYTES, MAX_PENDING_JOBS,
+    Limits, LOG_FLUSH_TIMEOUT, LOG_KEEP_FILES, LOG_MAX_BYTES, MAX_PENDING_JOBS,
 };
 use le_stats_sportif::log::Logger;
 use le_stats_sportif::results::ResultsLock;
@@ -71,7 +72,18 @@ fn run(config: &Config) -> Result<(), String> {
     // stdout is kept for the one `listening` line that scripts parse.
     eprintln!("{}", dataset.summary());
 
-    le_stats_sportif::scoreboard::configure(config.limits, config.threads);
+    let descriptors = Budget::new(
+        config.limits.max_connections,
+        config.threads,
+        descriptors::open_files_limit(),
+    )
+    .map_err(|e| e.to_string())?;
+    let limits = Limits {
+        max_connections: descriptors.max_connections,
+        ..config.limits
+    };
+    eprintln!("le-stats-sportif: {}", descriptors.describe());
+    le_stats_sportif::scoreboard::configure(limits, config.threads, descriptors);
     let logs = Logs::open(config)?;
     let options = JobsOptions {
         threads: config.threads,
@@ -89,17 +101,24 @@ fn run(config: &Config) -> Result<(), String> {
     install_signal_handler(&lifecycle)?;
     let api = Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
         .reporting_logs(vec![logs.server.clone(), logs.access.clone()]);
-    let _server = start_serving(config, api, &logs)?;
+    let _server = start_serving(config, limits, &descriptors, api, &logs)?;
 
     // The main thread's duty from here on: carry out shutdown when asked
     // (the numbered timeline in CONCURRENCY.md).
-    lifecycle.wait_for_drain_request();
+    let first_request = lifecycle.wait_for_drain_request();
+    if first_request == Requested::Exit {
+        // An operator who pressed Ctrl-C sees that it was heard.
+        say_on_stderr("signal received: draining the queued jobs, then exiting");
+    }
     logs.server
         .info("shutdown requested: draining the job queue");
     jobs.close_and_wait();
     logs.server
         .info("every accepted job has finished; workers stopped");
     lifecycle.wait_for_exit_request();
+    if first_request == Requested::Drain {
+        say_on_stderr("signal received: the queue is already drained; exiting");
+    }
     logs.server.info("exiting");
     logs.flush_at_exit();
     // Connection threads and log writers are detached: exiting ends them.
@@ -153,31 +172,54 @@ impl Logs {
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP: ask the main thread to drain and exit; a
-/// second signal exits without draining.
+/// second signal exits at once with 130, without draining.
 ///
-/// The handler takes only the lifecycle lock, which is never held across
-/// I/O, so it always returns at once and a second signal is always heard
-/// (`ctrlc` runs its handler calls one at a time). It does not stop the
-/// jobs itself: the main thread's `close_and_wait` does that first, and
-/// waits for every job accepted before it.
+/// The handler does no I/O: it takes only the lifecycle lock, which is
+/// never held across I/O (nor across anything that waits), and exits.
+/// So it always returns at once and the next signal is always heard —
+/// `ctrlc` runs its handler calls one at a time, so a handler blocked in a
+/// write (to a stderr pipe nobody reads) would leave the second signal
+/// unheard (`tests/integration/lifecycle_e2e.rs`,
+/// `a_second_ctrl_c_exits_at_once_with_130_even_while_stderr_blocks`).
+/// The main thread says on stderr that the signal was heard. The handler
+/// does not stop the jobs itself: the main thread's `close_and_wait` does
+/// that first, and waits for every job accepted before it.
 fn install_signal_handler(lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
     let lifecycle = Arc::clone(lifecycle);
     ctrlc::set_handler(move || {
         if lifecycle.request_exit() == ExitRequest::Repeated {
-            eprintln!("le-stats-sportif: second interrupt, exiting without draining");
+            // `process::exit` flushes nothing that can block here: stdout's
+            // one line was flushed when it was printed, stderr is unbuffered.
             std::process::exit(FORCED_EXIT);
         }
-        // An operator who pressed Ctrl-C sees that it was heard.
-        eprintln!("le-stats-sportif: signal received: draining the queued jobs, then exiting");
     })
     .map_err(|e| format!("cannot install the signal handler: {e}"))
+}
+
+/// Writes `le-stats-sportif: LINE` to stderr on a thread of its own and
+/// returns at once: stderr can block (a pipe nobody reads), and the main
+/// thread must go on with the drain (`tests/integration/lifecycle_e2e.rs`,
+/// `one_signal_while_stderr_blocks_still_drains_and_exits_0`). The thread
+/// is not joined; if stderr never takes the line, the process exit ends it.
+fn say_on_stderr(line: &'static str) {
+    let spawned = thread::Builder::new()
+        .name("stderr-line".to_owned())
+        .spawn(move || eprintln!("le-stats-sportif: {line}"));
+    // Out of threads: the line is only a courtesy, the server log has it too.
+    drop(spawned);
 }
 
 /// Binds the socket, starts the accept thread and prints the one
 /// `listening` line that scripts and tests wait for. The handle is kept
 /// until the process exits (`process::exit` runs no destructor, so the
 /// accept thread is never stopped: exiting ends it).
-fn start_serving(config: &Config, api: Api, logs: &Logs) -> Result<ServerHandle, String> {
+fn start_serving(
+    config: &Config,
+    limits: Limits,
+    descriptors: &Budget,
+    api: Api,
+    logs: &Logs,
+) -> Result<ServerHandle, String> {
     let server = Server::bind(&config.host, config.port).map_err(|e| listen_error(config, &e))?;
     let address = server
         .local_addr()
@@ -186,13 +228,14 @@ fn start_serving(config: &Config, api: Api, logs: &Logs) -> Result<ServerHandle,
     let server_log = logs.server.clone();
     let handle = server.start(
         Arc::new(api),
-        config.limits,
+        limits,
         Arc::new(move |request: &RequestRecord<'_>| access_log.access(request)),
         Arc::new(move |message: &str| server_log.error(message)),
     );
     logs.server.info(format!(
-        "listening on http://{address} with {} worker threads",
-        config.threads
+        "listening on http://{address} with {} worker threads, {}",
+        config.threads,
+        descriptors.describe()
     ));
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();

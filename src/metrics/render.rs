@@ -231,7 +231,7 @@ fn write_connections(out: &mut String, threads: &[ThreadView]) {
         ),
         (
             "connections_refused_total",
-            "Connections refused (503) because the connection cap was reached.",
+            "Connections refused (503): the connection limit was reached, or accept ran out of file descriptors.",
             &r.connections_refused,
         ),
     ] {

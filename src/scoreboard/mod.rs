@@ -22,6 +22,7 @@ mod status_json;
 
 pub use status_json::render_json;
 
+use crate::descriptors::Budget;
 use crate::limits::{Limits, MAX_CONNECTIONS, MAX_PENDING_JOBS};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -210,6 +211,8 @@ struct Configured {
     limits: Limits,
     workers: usize,
     max_pending_jobs: usize,
+    /// Where `limits.max_connections` comes from.
+    descriptors: Budget,
 }
 
 static BOARD: OnceLock<Scoreboard> = OnceLock::new();
@@ -221,14 +224,16 @@ thread_local! {
 }
 
 /// Sizes the table for `limits.max_connections` connections and records the
-/// limits `/api/status` reports. Call once, before the server starts; a
-/// second call (or a call after a thread already claimed a slot, which sizes
-/// the table for the default limits) changes nothing.
-pub fn configure(limits: Limits, workers: usize) {
+/// limits `/api/status` reports, with the descriptor budget that set the
+/// connection limit. Call once, before the server starts; a second call (or
+/// a call after a thread already claimed a slot, which sizes the table for
+/// the default limits) changes nothing.
+pub fn configure(limits: Limits, workers: usize, descriptors: Budget) {
     let _ = CONFIGURED.set(Configured {
         limits,
         workers,
         max_pending_jobs: MAX_PENDING_JOBS,
+        descriptors,
     });
     let _ = BOARD.set(Scoreboard::new(limits.max_connections + OTHER_SLOTS));
 }

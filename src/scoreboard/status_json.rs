@@ -48,18 +48,23 @@ pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
 fn write_limits(out: &mut String) {
     match configured() {
         Some(c) => {
+            let open_files = c
+                .descriptors
+                .open_files
+                .map_or_else(|| "null".to_owned(), |n| n.to_string());
             let _ = write!(
-        out,
-            "{{\"workers\": {}, \"max_connections\": {}, \"max_pending_jobs\": {}, \"max_body_bytes\": {}, \"head_timeout_ms\": {}, \"body_timeout_ms\": {}, \"idle_timeout_ms\": {}, \"write_timeout_ms\": {}}}",
-            c.workers,
-            c.limits.max_connections,
-            c.max_pending_jobs,
-            c.limits.max_body_bytes,
-            c.limits.head_timeout.as_millis(),
-            c.limits.body_timeout.as_millis(),
-            c.limits.idle_timeout.as_millis(),
-            c.limits.write_timeout.as_millis(),
-        );
+                out,
+                "{{\"workers\": {}, \"max_connections\": {}, \"open_files_limit\": {open_files}, \"reserved_descriptors\": {}, \"max_pending_jobs\": {}, \"max_body_bytes\": {}, \"head_timeout_ms\": {}, \"body_timeout_ms\": {}, \"idle_timeout_ms\": {}, \"write_timeout_ms\": {}}}",
+                c.workers,
+                c.limits.max_connections,
+                c.descriptors.reserved,
+                c.max_pending_jobs,
+                c.limits.max_body_bytes,
+                c.limits.head_timeout.as_millis(),
+                c.limits.body_timeout.as_millis(),
+                c.limits.idle_timeout.as_millis(),
+                c.limits.write_timeout.as_millis(),
+            );
         }
         None => out.push_str("null"),
     }
