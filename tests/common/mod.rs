@@ -257,7 +257,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> 
         .expect("timeout");
     let body = body.unwrap_or(b"");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -286,7 +286,7 @@ impl Client {
 
     pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
         let mut message = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();
