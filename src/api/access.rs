@@ -95,9 +95,7 @@ impl AccessPolicy {
         };
         let allowed = match split_host(host).and_then(|(name, _)| HostName::parse(name)) {
             Some(HostName::Ip(_)) => true,
-            Some(HostName::Name(name)) => {
-                name == LOCALHOST || self.allowed_hosts.iter().any(|a| *a == name)
-            }
+            Some(HostName::Name(name)) => name == LOCALHOST || self.allowed_hosts.contains(&name),
             None => false,
         };
         if allowed {
