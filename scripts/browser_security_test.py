@@ -37,29 +37,12 @@ import time
 import urllib.parse
 import urllib.request
 
-from browser_test import Browser
+import browser_test
+from browser_test import Browser, check
 
 # Deadlines, in seconds: a wait that passes one is a failure, never a hang.
 DEADLINE = 60
 OBESITY = "Percent of adults aged 18 years and older who have obesity"
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   - {name}")
-    else:
-        failed += 1
-        detail = str(detail)
-        detail = detail if len(detail) <= 400 else detail[:400] + "..."
-        print(f"FAIL - {name}" + (f": {detail}" if detail else ""))
-    sys.stdout.flush()
-    return ok
-
 
 def wait_until(what, condition, deadline=DEADLINE):
     """Polls condition() until it returns a true value (returned); None at
@@ -262,8 +245,8 @@ def main():
                 pass
         if server:
             server.stop()
-    print(f"browser security test: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    print(f"browser security test: {browser_test.passed} passed, {browser_test.failed} failed")
+    sys.exit(1 if browser_test.failed else 0)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def check(name, ok, detail=""):
         print(f"ok   - {name}")
     else:
         failed += 1
+        detail = str(detail)
+        detail = detail if len(detail) <= 400 else detail[:400] + "..."
         print(f"FAIL - {name}" + (f": {detail}" if detail else ""))
     sys.stdout.flush()
     return ok

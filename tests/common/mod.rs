@@ -265,23 +265,17 @@ pub fn http_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> HttpResponse {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\n");
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str(&format!(
+    request.push_str(&format!(
         "Connection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
     ));
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body).expect("write body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
-    parse_response(&raw).expect("a complete response")
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    parse_response(&raw(addr, &request)).expect("a complete response")
 }
 
 /// A keep-alive connection that sends requests one after another.

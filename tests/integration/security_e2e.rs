@@ -7,8 +7,7 @@
 //! `scripts/browser_security_test.py`.
 
 use crate::common::{self, http_with, HttpResponse, ServerProcess, TempDir};
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 const OBESITY: &str = "Percent of adults aged 18 years and older who have obesity";
@@ -97,15 +96,7 @@ fn a_host_that_is_not_an_ip_localhost_or_allowed_is_misdirected() {
         assert_eq!(r.status, 200, "Host {host}: {}", r.text());
     }
     // HTTP/1.0 without Host: no name to check.
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream
-        .write_all(b"GET /api/num_jobs HTTP/1.0\r\n\r\n")
-        .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    let raw = common::raw(addr, b"GET /api/num_jobs HTTP/1.0\r\n\r\n");
     let r = common::parse_response(&raw).expect("a response");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_untouched_and_serving(&server);
