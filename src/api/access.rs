@@ -107,8 +107,8 @@ impl AccessPolicy {
         }
     }
 
-    /// Refuses (`403`) a request that changes state (`action` names what
-    /// it would do) when a browser says it comes from another site
+    /// Refuses (`403`) a request that changes state (`action` says what it
+    /// would do, e.g. "submit jobs") when a browser says it comes from another site
     /// (`Sec-Fetch-Site: cross-site` or `same-site`) or from a page whose
     /// origin is not this server's (`Origin` host and port differ from
     /// `Host`), unless its `Origin` is an allowed one.
@@ -128,14 +128,16 @@ impl AccessPolicy {
         let refuse = |why: String| Err(ApiError::CrossSite { action, why });
         if let Some(site) = request.header("sec-fetch-site") {
             if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
-                return refuse(format!("the browser says it comes from a {site} page"));
+                return refuse(format!(
+                    "the browser says this request comes from a {site} page"
+                ));
             }
         }
         if let Some(origin) = origin {
             let host = request.header("host").unwrap_or("");
             if !parsed.is_some_and(|o| o.is_host(host)) {
                 return refuse(format!(
-                    "it comes from a page at {}, not from this server ({})",
+                    "this request comes from a page at {}, not from this server (Host {})",
                     super::errors::quoted(origin),
                     super::errors::quoted(host)
                 ));

@@ -215,9 +215,9 @@ impl ApiError {
             ApiError::CrossSite { action, why } => Response::error(
                 403,
                 &format!(
-                    "forbidden: a web page of another site may not {action}, and {why}; \
-                     start the server with --allowed-origin ORIGIN to let the pages of \
-                     ORIGIN (e.g. http://localhost:3000) do so"
+                    "forbidden: {why}, and pages of other sites may not {action}; start \
+                     the server with --allowed-origin ORIGIN to let the pages of ORIGIN \
+                     (e.g. http://localhost:3000) do so"
                 ),
             ),
             ApiError::RemoteShutdown { peer } => Response::error(
