@@ -55,6 +55,8 @@ def check(name, ok, detail=""):
         print(f"ok   - {name}")
     else:
         failed += 1
+        detail = str(detail)
+        detail = detail if len(detail) <= 400 else detail[:400] + "..."
         print(f"FAIL - {name}" + (f": {detail}" if detail else ""))
     sys.stdout.flush()
     return ok
@@ -91,9 +93,9 @@ class Api:
 class Browser:
     """Headless Chromium driven over --remote-debugging-pipe: commands are
     NUL-terminated JSON written to the browser's fd 3, answers and events are
-    read from its fd 4."""
+    read from its fd 4. `extra_args` are more Chromium flags."""
 
-    def __init__(self, chromium, workdir):
+    def __init__(self, chromium, workdir, extra_args=()):
         to_browser_r, self.to_browser = os.pipe()
         self.from_browser, from_browser_w = os.pipe()
 
@@ -110,7 +112,7 @@ class Browser:
             [chromium, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             "--remote-debugging-pipe",
+             "--remote-debugging-pipe", *extra_args,
              f"--user-data-dir={tempfile.mkdtemp(dir=workdir, prefix='profile.')}",
              "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

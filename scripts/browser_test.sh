@@ -8,6 +8,11 @@
 # and at 400 px wide, and the Content-Security-Policy. Screenshots of each view
 # go to target/browser-test/ (kept for you to look at).
 #
+# Then scripts/browser_security_test.py attacks a second server from hostile
+# pages (DNS rebinding, an <img>, a text/plain form and a no-cors fetch from
+# another site) and checks that each is refused and the server untouched; it
+# starts that server itself, on the port the rebinding page came from.
+#
 # Environment:
 #   BIN         server binary to run (default: build target/release/le-stats-sportif)
 #   SERVER_CMD  whole command to run instead of BIN (word-split; for a mock server)
@@ -117,3 +122,5 @@ rm -rf "$shots"
 mkdir -p "$shots"
 timeout "$BROWSER_DEADLINE" python3 scripts/browser_test.py --base "$base" --chromium "$CHROMIUM" \
     --shots "$shots" --work "$work"
+timeout "$BROWSER_DEADLINE" python3 scripts/browser_security_test.py --chromium "$CHROMIUM" \
+    --data "$DATA" --work "$work" "${server[@]}"

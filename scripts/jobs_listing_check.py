@@ -60,7 +60,7 @@ def submit(addr, count):
     """Submits `count` jobs on one connection, BATCH pipelined at a time."""
     body = json.dumps({"question": QUESTION}).encode()
     request = (
-        b"POST /api/global_mean HTTP/1.1\r\nHost: check\r\nContent-Length: %d\r\n\r\n" % len(body)
+        b"POST /api/global_mean HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(body)
         + body
     )
     with socket.create_connection(addr) as sock:

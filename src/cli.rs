@@ -1,6 +1,7 @@
 //! Command-line flags: a small hand-written parser (no `clap`), one table of
 //! flags that both the parser and `--help` read, so they cannot drift apart.
 
+use crate::api::AccessPolicy;
 use crate::limits::Limits;
 use std::fmt;
 use std::fmt::Write as _;
@@ -32,6 +33,8 @@ pub struct Config {
     /// (`--no-fsync` clears it).
     pub durable: bool,
     pub limits: Limits,
+    /// `--allowed-host`, `--allowed-origin`, `--allow-remote-shutdown`.
+    pub access: AccessPolicy,
 }
 
 /// What the command line asks for.
@@ -118,6 +121,23 @@ const FLAGS: &[Flag] = &[
         name: "--idle-timeout-ms",
         value: Some("MS"),
         help: "idle keep-alive connections are closed after this time [default: 5000]",
+    },
+    Flag {
+        name: "--allowed-host",
+        value: Some("NAME"),
+        help: "also answer requests whose Host is NAME, with any port (repeatable); names \
+               other than IP addresses and localhost get 421 [default: none]",
+    },
+    Flag {
+        name: "--allowed-origin",
+        value: Some("ORIGIN"),
+        help: "let web pages from ORIGIN (e.g. http://localhost:3000) submit jobs and shut \
+               the server down (repeatable); other sites' pages get 403 [default: none]",
+    },
+    Flag {
+        name: "--allow-remote-shutdown",
+        value: None,
+        help: "answer graceful_shutdown from any client, not only from this machine",
     },
     Flag {
         name: "--no-fsync",
@@ -238,6 +258,7 @@ impl Given {
                 summary_only: false,
                 durable: true,
                 limits: Limits::default(),
+                access: AccessPolicy::default(),
             },
             data: None,
             threads: None,
@@ -263,6 +284,15 @@ impl Given {
             "--head-timeout-ms" => limits.head_timeout = millis(name, &value)?,
             "--body-timeout-ms" => limits.body_timeout = millis(name, &value)?,
             "--idle-timeout-ms" => limits.idle_timeout = millis(name, &value)?,
+            "--allowed-host" => config
+                .access
+                .allow_host(&value)
+                .map_err(|why| UsageError(format!("{name}: {why}")))?,
+            "--allowed-origin" => config
+                .access
+                .allow_origin(&value)
+                .map_err(|why| UsageError(format!("{name}: {why}")))?,
+            "--allow-remote-shutdown" => config.access.allow_remote_shutdown(),
             other => unreachable!("flag {other} is in FLAGS but has no arm here"),
         }
         Ok(())
@@ -361,6 +391,37 @@ mod tests {
         assert!(!c.summary_only);
         assert!(c.durable);
         assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.access, AccessPolicy::default());
+    }
+
+    #[test]
+    fn access_flags_repeat_and_are_checked() {
+        let c = config(
+            &[
+                "--allowed-host",
+                "stats.example",
+                "--allowed-host=box.lan",
+                "--allowed-origin",
+                "http://localhost:3000",
+                "--allow-remote-shutdown",
+            ],
+            None,
+        );
+        let mut expected = AccessPolicy::default();
+        expected.allow_host("stats.example").unwrap();
+        expected.allow_host("box.lan").unwrap();
+        expected.allow_origin("http://localhost:3000").unwrap();
+        expected.allow_remote_shutdown();
+        assert_eq!(c.access, expected);
+        for args in [
+            &["--allowed-host", "http://stats.example"][..],
+            &["--allowed-host", "stats.example:5000"],
+            &["--allowed-origin", "localhost:3000"],
+            &["--allowed-origin", "http://localhost:3000/app"],
+            &["--allow-remote-shutdown=yes"],
+        ] {
+            assert!(run(args, None).is_err(), "{args:?} should be rejected");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use le_stats_sportif::results::ResultsLock;
 use le_stats_sportif::server::{Server, ServerHandle};
 use std::fmt::Write as _;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -100,7 +101,8 @@ fn run(config: &Config) -> Result<(), String> {
     let lifecycle = Arc::new(Lifecycle::new());
     install_signal_handler(&lifecycle)?;
     let api = Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
-        .reporting_logs(vec![logs.server.clone(), logs.access.clone()]);
+        .reporting_logs(vec![logs.server.clone(), logs.access.clone()])
+        .with_access_policy(config.access.clone());
     let _server = start_serving(config, limits, &descriptors, api, &logs)?;
 
     // The main thread's duty from here on: carry out shutdown when asked
@@ -237,9 +239,33 @@ fn start_serving(
         config.threads,
         descriptors.describe()
     ));
+    if let Some(warning) = beyond_loopback_warning(config, address) {
+        eprintln!("le-stats-sportif: {warning}");
+        logs.server.warn(warning.as_str());
+    }
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
     Ok(handle)
+}
+
+/// The start-up warning for a server listening beyond loopback (`--host
+/// 0.0.0.0`, `::` or a LAN address), where other machines can reach it. On
+/// stderr and in the log: stdout's one `listening` line is read whole by
+/// scripts.
+fn beyond_loopback_warning(config: &Config, address: SocketAddr) -> Option<String> {
+    if le_stats_sportif::api::is_loopback(address.ip()) {
+        return None;
+    }
+    let shutdown = if config.access.remote_shutdown_allowed() {
+        "any client that reaches it can stop it with graceful_shutdown (--allow-remote-shutdown)"
+    } else {
+        "graceful_shutdown is reachable from the network, and refused (403) to clients \
+         not on this machine unless --allow-remote-shutdown is given"
+    };
+    Some(format!(
+        "warning: listening on {address}, beyond loopback: {shutdown}; there is no \
+         authentication and no TLS (see Security in the README)"
+    ))
 }
 
 /// The start-up error for data that cannot be loaded; when the file is

@@ -39,6 +39,14 @@ pub enum ApiError {
         method: String,
         path: String,
     },
+    /// A `Host` that names this server by a name it does not answer to
+    /// (421); the value as sent.
+    MisdirectedHost { host: String },
+    /// A request that changes state (`action`), sent by a page of another
+    /// site (403); `why` says how the request shows it.
+    CrossSite { action: &'static str, why: String },
+    /// `graceful_shutdown` from a peer that is not on this machine (403).
+    RemoteShutdown { peer: Option<std::net::IpAddr> },
     /// A computing request after shutdown began (503).
     ShuttingDown,
     /// A computing request while the job queue is full (503, `Retry-After`).
@@ -195,6 +203,31 @@ impl ApiError {
                 ),
             )
             .with_header("Allow", allow),
+            ApiError::MisdirectedHost { host } => Response::error(
+                421,
+                &format!(
+                    "misdirected request: this server does not answer to the name in \
+                     Host: {}; it answers to its IP addresses, localhost, and names given \
+                     with --allowed-host NAME (a guard against DNS rebinding)",
+                    shortened(&host)
+                ),
+            ),
+            ApiError::CrossSite { action, why } => Response::error(
+                403,
+                &format!(
+                    "forbidden: {why}, and pages of other sites may not {action}; start \
+                     the server with --allowed-origin ORIGIN to let the pages of ORIGIN \
+                     (e.g. http://localhost:3000) do so"
+                ),
+            ),
+            ApiError::RemoteShutdown { peer } => Response::error(
+                403,
+                &format!(
+                    "forbidden: graceful_shutdown from {}, which is not this machine; \
+                     start the server with --allow-remote-shutdown to allow it",
+                    peer.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string())
+                ),
+            ),
             ApiError::ShuttingDown => Response::error(503, "shutting down"),
             ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
                 .with_header("Retry-After", "1"),

@@ -17,7 +17,9 @@
 //! | `index.rs` | the `GET /api` index |
 //! | `suggest.rs` | "did you mean" for unknown names |
 //! | `pages.rs` | the HTML pages and their Content-Security-Policies |
+//! | `access.rs` | who may drive the server: `Host`, cross-site and remote-shutdown checks |
 
+mod access;
 mod body;
 mod errors;
 mod index;
@@ -27,6 +29,7 @@ mod query_string;
 mod route;
 mod suggest;
 
+pub use access::{is_loopback, AccessPolicy};
 pub use errors::{ApiError, BodyProblem};
 pub use job_list::{write_job_list, JobsPaging, JOBS_PAGE};
 
@@ -51,6 +54,8 @@ pub struct Api {
     /// The logs whose queue depth and dropped lines `/metrics` and
     /// `/api/status` report (the server log and the access log).
     logs: Vec<Logger>,
+    /// Which requests are answered at all, and which may change state.
+    access: AccessPolicy,
 }
 
 impl Handler for Api {
@@ -68,7 +73,16 @@ impl Api {
             jobs,
             lifecycle,
             logs: Vec::new(),
+            access: AccessPolicy::default(),
         }
+    }
+
+    /// Answers and refuses requests by `access` instead of the strict
+    /// default policy.
+    #[must_use]
+    pub fn with_access_policy(mut self, access: AccessPolicy) -> Api {
+        self.access = access;
+        self
     }
 
     /// Reports these logs' queue depth and dropped lines (summed) in
@@ -79,8 +93,11 @@ impl Api {
         self
     }
 
-    /// Routes `request`, checks its method, and runs the route's handler.
+    /// Checks `Host`, routes `request`, checks its method and, for a
+    /// request that changes state, where it comes from; then runs the
+    /// route's handler.
     fn dispatch(&self, request: &Request) -> Result<Response, ApiError> {
+        self.access.check_host(request)?;
         let route = route(request.path()).ok_or_else(|| ApiError::NotFound {
             path: request.path().to_owned(),
         })?;
@@ -93,6 +110,12 @@ impl Api {
                 method: request.method.clone(),
                 path: request.path().to_owned(),
             });
+        }
+        if let Some(action) = route.changes_state() {
+            self.access.check_cross_site(request, action)?;
+        }
+        if route == Route::GracefulShutdown {
+            self.access.check_shutdown_peer(request)?;
         }
         let query = query_string::query_string(&request.target);
         match route {

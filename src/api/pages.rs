@@ -45,7 +45,12 @@ fn html_page(html: &'static str, csp: &'static str) -> Response {
     Response {
         status: 200,
         content_type: "text/html; charset=utf-8",
-        headers: vec![("Content-Security-Policy", csp.to_owned())],
+        // `frame-ancestors 'none'` in the policy, and the older header for
+        // browsers that predate it: no other site may frame the page.
+        headers: vec![
+            ("Content-Security-Policy", csp.to_owned()),
+            ("X-Frame-Options", "DENY".to_owned()),
+        ],
         body: html.as_bytes().to_vec(),
         stream: None,
     }
@@ -239,8 +244,12 @@ mod tests {
             assert_eq!(page.content_type, "text/html; charset=utf-8");
             assert_eq!(
                 page.headers,
-                vec![("Content-Security-Policy", csp.to_owned())]
+                vec![
+                    ("Content-Security-Policy", csp.to_owned()),
+                    ("X-Frame-Options", "DENY".to_owned())
+                ]
             );
+            assert!(csp.ends_with("frame-ancestors 'none'"));
         }
     }
 }

@@ -45,6 +45,16 @@ impl Route<'_> {
             _ => "GET, HEAD",
         }
     }
+
+    /// What the route changes, for the routes that change state (and so
+    /// must not be driven by another site's page), else `None`.
+    pub(super) fn changes_state(self) -> Option<&'static str> {
+        match self {
+            Route::Compute(_) => Some("submit jobs"),
+            Route::GracefulShutdown => Some("shut the server down"),
+            _ => None,
+        }
+    }
 }
 
 /// The route for `path`, or `None` for a path that no route takes (a 404).

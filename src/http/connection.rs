@@ -122,6 +122,7 @@ impl<'l> Connection<'l> {
             version: head.version,
             headers: head.headers,
             body,
+            peer: self.peer,
         };
         self.respond(&request, keep_alive, handler, started, on_request)
     }

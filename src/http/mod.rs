@@ -20,7 +20,9 @@ mod syntax;
 pub(crate) mod timed_stream;
 
 pub use record::RequestRecord;
+
 pub use response::Response;
+use std::net::IpAddr;
 
 /// The HTTP version of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The decoded body (empty when there is none).
     pub body: Vec<u8>,
+    /// The client's address (the socket's peer), if the system could tell.
+    pub peer: Option<IpAddr>,
 }
 
 impl Request {

@@ -49,8 +49,9 @@ impl PartialEq for StreamBody {
 
 impl Eq for StreamBody {}
 
-/// One response. `Content-Length`, `Content-Type`, `Date`-less framing and
-/// `Connection` headers are added by the writer.
+/// One response. `Content-Length`, `Content-Type`, `Date`-less framing,
+/// `Connection` and `X-Content-Type-Options: nosniff` headers are added by
+/// the writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
@@ -187,6 +188,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         417 => "Expectation Failed",
+        421 => "Misdirected Request",
         422 => "Unprocessable Content",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
@@ -202,11 +204,12 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Headers the writer owns: a handler's copy would contradict the framing.
-const WRITER_OWNED: [&str; 4] = [
+const WRITER_OWNED: [&str; 5] = [
     "content-length",
     "content-type",
     "transfer-encoding",
     "connection",
+    "x-content-type-options",
 ];
 
 /// Appends the serialised `response` to `out` and returns the status
@@ -245,6 +248,9 @@ pub fn serialize(response: &Response, options: WriteOptions, out: &mut Vec<u8>) 
         }
         // A stream to an HTTP/1.0 client: no length, the close delimits it.
     }
+    // Every response: a browser must not read a JSON answer as a script or
+    // a page (test `every_response_says_nosniff_and_pages_cannot_be_framed`).
+    out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
     for (name, value) in &response.headers {
         let owned = WRITER_OWNED.iter().any(|o| name.eq_ignore_ascii_case(o));
         let valid_name = !name.is_empty()

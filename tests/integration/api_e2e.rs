@@ -174,7 +174,7 @@ fn routing_errors_are_json_with_the_right_status() {
     // curl -d sends a form Content-Type; the body is JSON all the same.
     let json = body(OBESITY, None);
     let request = format!(
-        "POST /api/global_mean HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+        "POST /api/global_mean HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{json}",
         json.len()
     );

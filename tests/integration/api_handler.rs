@@ -21,8 +21,9 @@ fn request(method: &str, target: &str, body: &str) -> Request {
         method: method.to_owned(),
         target: target.to_owned(),
         version: Version::Http11,
-        headers: vec![("host".to_owned(), "test".to_owned())],
+        headers: vec![("host".to_owned(), "localhost".to_owned())],
         body: body.as_bytes().to_vec(),
+        peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
     }
 }
 

@@ -284,34 +284,34 @@ fn limit_errors_state_the_limit_in_the_same_style() {
     let addr = server.addr;
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
         (
-            b"POST /api/best5 HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n".to_vec(),
+            b"POST /api/best5 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1048577\r\n\r\n".to_vec(),
             "HTTP/1.1 413 Content Too Large",
             "{\"status\": \"error\", \"reason\": \"request body too large: the limit is 1048576 bytes\"}\n",
         ),
         (
-            format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000)).into_bytes(),
+            format!("GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(9000)).into_bytes(),
             "HTTP/1.1 414 URI Too Long",
             "{\"status\": \"error\", \"reason\": \"request line too long: the limit is 8192 bytes \
              (method, target and version)\"}\n",
         ),
         (
-            format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(40_000)).into_bytes(),
+            format!("GET / HTTP/1.1\r\nHost: localhost\r\nX: {}\r\n\r\n", "b".repeat(40_000)).into_bytes(),
             "HTTP/1.1 431 Request Header Fields Too Large",
             "{\"status\": \"error\", \"reason\": \"request header fields too large: the limit is \
              32768 bytes of header fields\"}\n",
         ),
         (
-            format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "X: y\r\n".repeat(101)).into_bytes(),
+            format!("GET / HTTP/1.1\r\nHost: localhost\r\n{}\r\n", "X: y\r\n".repeat(101)).into_bytes(),
             "HTTP/1.1 431 Request Header Fields Too Large",
             "{\"status\": \"error\", \"reason\": \"too many request header fields: the limit is 100 fields\"}\n",
         ),
         (
-            b"GET / HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(),
+            b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n".to_vec(),
             "HTTP/1.1 505 HTTP Version Not Supported",
             "{\"status\": \"error\", \"reason\": \"HTTP version not supported\"}\n",
         ),
         (
-            b"POST /api/best5 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+            b"POST /api/best5 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
             "HTTP/1.1 501 Not Implemented",
             "{\"status\": \"error\", \"reason\": \"transfer coding not implemented\"}\n",
         ),
@@ -354,7 +354,10 @@ fn limit_errors_state_the_limit_in_the_same_style() {
     let addr = capped.addr;
     let held = TcpStream::connect(addr).expect("connect");
     let refused = common::poll(Duration::from_secs(10), || {
-        let (status, _, body) = split(&raw(addr, b"GET /api/num_jobs HTTP/1.1\r\nHost: a\r\n\r\n"));
+        let (status, _, body) = split(&raw(
+            addr,
+            b"GET /api/num_jobs HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        ));
         (status == "HTTP/1.1 503 Service Unavailable").then_some(body)
     });
     assert_eq!(

@@ -31,7 +31,7 @@ fn submit_many(addr: SocketAddr, n: usize) {
     const BATCH: usize = 200;
     let body = serde_json::json!({ "question": OBESITY }).to_string();
     let request = format!(
-        "POST /api/global_mean HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /api/global_mean HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     thread::scope(|scope| {
@@ -101,9 +101,9 @@ fn http11_gets_chunks_http10_gets_a_close_delimited_body_head_gets_headers() {
     reader
         .get_mut()
         .write_all(
-            b"GET /api/jobs HTTP/1.1\r\nHost: t\r\n\r\n\
-              GET /api/jobs?after=job_id_4998 HTTP/1.1\r\nHost: t\r\n\r\n\
-              GET /api/num_jobs HTTP/1.1\r\nHost: t\r\n\r\n",
+            b"GET /api/jobs HTTP/1.1\r\nHost: localhost\r\n\r\n\
+              GET /api/jobs?after=job_id_4998 HTTP/1.1\r\nHost: localhost\r\n\r\n\
+              GET /api/num_jobs HTTP/1.1\r\nHost: localhost\r\n\r\n",
         )
         .expect("write");
     let full = read_response(&mut reader).expect("the listing");
@@ -139,8 +139,8 @@ fn http11_gets_chunks_http10_gets_a_close_delimited_body_head_gets_headers() {
     // HEAD: the GET's headers, no body; the next request is read right after.
     let raw = exchange(
         server.addr,
-        b"HEAD /api/jobs HTTP/1.1\r\nHost: t\r\n\r\n\
-          GET /api/num_jobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        b"HEAD /api/jobs HTTP/1.1\r\nHost: localhost\r\n\r\n\
+          GET /api/num_jobs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     let text = String::from_utf8(raw).expect("UTF-8");
     let (head, rest) = text.split_once("\r\n\r\n").expect("a head");
@@ -213,7 +213,7 @@ fn sixteen_concurrent_listings_keep_peak_memory_flat() {
                         .expect("timeout");
                     stream
                         .write_all(
-                            b"GET /api/jobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                            b"GET /api/jobs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                         )
                         .expect("write");
                     let mut first = [0; 16];
@@ -261,7 +261,7 @@ fn sixteen_concurrent_listings_keep_peak_memory_flat() {
             let mut reader = BufReader::new(stream);
             reader
                 .get_mut()
-                .write_all(b"GET /api/jobs HTTP/1.1\r\nHost: t\r\n\r\n")
+                .write_all(b"GET /api/jobs HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 .expect("write");
             let r = read_response(&mut reader).expect("the listing");
             assert_eq!(r.body.len(), expected_len);

@@ -444,14 +444,14 @@ fn the_real_server_writes_one_access_line_per_request_and_flushes_it_at_exit() {
     let mut server = ServerProcess::start(&common::fixture("survey.csv"), dir.path(), &[]);
     let requests: [(&[u8], u16); 5] = [
         (
-            b"GET /api/num_jobs?x=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\nUser-Agent: a\"b\\c\r\nConnection: close\r\n\r\n",
+            b"GET /api/num_jobs?x=1 HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nUser-Agent: a\"b\\c\r\nConnection: close\r\n\r\n",
             200,
         ),
         (b"HEAD /api/num_jobs HTTP/1.0\r\n\r\n", 200),
         (b"NOT A REQUEST\r\n\r\n", 400),
         // A bad header after a good request line: logged with that line.
         (b"GET /m?q HTTP/1.1\r\nHost : x\r\n\r\n", 400),
-        (b"POST /api/states_mean HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{", 400),
+        (b"POST /api/states_mean HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{", 400),
     ];
     // The bytes logged are the body bytes the client received.
     let mut bytes = Vec::new();

@@ -25,6 +25,7 @@ mod log;
 mod log_stall_e2e;
 mod metrics_e2e;
 mod pool;
+mod security_e2e;
 mod stats;
 mod storage_e2e;
 mod stress_e2e;
