@@ -21,7 +21,7 @@ fn request(method: &str, target: &str, body: &str) -> Request {
         method: method.to_owned(),
         target: target.to_owned(),
         version: Version::Http11,
-        headers: vec![("host".to_owned(), "test".to_owned())],
+        headers: vec![("host".to_owned(), b"test".to_vec())],
         body: body.as_bytes().to_vec(),
     }
 }
