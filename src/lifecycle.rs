@@ -38,6 +38,15 @@ pub struct Lifecycle {
     request_arrived: Condvar,
 }
 
+/// Why jobs are no longer accepted, as a refused client is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownCause {
+    /// `graceful_shutdown` was requested: the process keeps serving reads.
+    GracefulShutdown,
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP): the process is exiting.
+    Signal,
+}
+
 /// Whether [`Lifecycle::request_exit`] was the first exit request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitRequest {
@@ -71,6 +80,18 @@ impl Lifecycle {
             ExitRequest::First
         } else {
             ExitRequest::Repeated
+        }
+    }
+
+    /// Why a job submitted now would be refused as shutting down. An exit
+    /// request is recorded before the main thread stops accepting jobs, so
+    /// a refusal a signal caused never reads `GracefulShutdown`.
+    #[must_use]
+    pub fn shutdown_cause(&self) -> ShutdownCause {
+        if self.lock().exit {
+            ShutdownCause::Signal
+        } else {
+            ShutdownCause::GracefulShutdown
         }
     }
 

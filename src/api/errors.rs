@@ -11,6 +11,7 @@ use super::suggest::{case_hint, suggestions};
 use crate::dataset::Dataset;
 use crate::http::Response;
 use crate::jobs::Refused;
+use crate::lifecycle::ShutdownCause;
 use crate::limits::MAX_JSON_DEPTH;
 use crate::stats::{self, Endpoint, StatsError};
 
@@ -39,8 +40,9 @@ pub enum ApiError {
         method: String,
         path: String,
     },
-    /// A computing request after shutdown began (503).
-    ShuttingDown,
+    /// A computing request after shutdown began (503); the reason says why
+    /// and what to do.
+    ShuttingDown(ShutdownCause),
     /// A computing request while the job queue is full (503, `Retry-After`).
     QueueFull,
     /// A computing request while job ids cannot be reserved on disk (503,
@@ -81,10 +83,14 @@ impl ApiError {
         }
     }
 
-    /// The 503 for a job the table refused.
-    pub(super) fn from_refused(refused: Refused) -> ApiError {
+    /// The 503 for a job the table refused; `cause` is asked only when it
+    /// refused because shutdown began.
+    pub(super) fn from_refused(
+        refused: Refused,
+        cause: impl FnOnce() -> ShutdownCause,
+    ) -> ApiError {
         match refused {
-            Refused::ShuttingDown => ApiError::ShuttingDown,
+            Refused::ShuttingDown => ApiError::ShuttingDown(cause()),
             Refused::QueueFull => ApiError::QueueFull,
             Refused::IdsUnavailable => ApiError::IdsUnavailable,
             Refused::IdsExhausted => ApiError::IdsExhausted,
@@ -195,7 +201,15 @@ impl ApiError {
                 ),
             )
             .with_header("Allow", allow),
-            ApiError::ShuttingDown => Response::error(503, "shutting down"),
+            // The reason starts with "shutting down", which clients match.
+            ApiError::ShuttingDown(ShutdownCause::GracefulShutdown) => Response::error(
+                503,
+                "shutting down: graceful_shutdown was requested; restart the server to submit jobs",
+            ),
+            ApiError::ShuttingDown(ShutdownCause::Signal) => Response::error(
+                503,
+                "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs",
+            ),
             ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
                 .with_header("Retry-After", "1"),
             ApiError::IdsUnavailable => Response::error(503, &Refused::IdsUnavailable.to_string())

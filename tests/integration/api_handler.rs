@@ -34,6 +34,12 @@ fn json(response: &Response) -> serde_json::Value {
 /// An API over the hand-written survey fixture and a job table of at most
 /// `max_pending` jobs.
 fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
+    let (api, jobs, _) = api_and_lifecycle(dir, max_pending);
+    (api, jobs)
+}
+
+/// [`api`], and the lifecycle it reports shutdown requests to.
+fn api_and_lifecycle(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>, Arc<Lifecycle>) {
     let dataset = Arc::new(common::load_fixture("survey.csv"));
     let jobs = Arc::new(
         Jobs::open_with_max_pending(
@@ -44,8 +50,9 @@ fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
         )
         .expect("open the job table"),
     );
-    let api = Api::new(dataset, Arc::clone(&jobs), Arc::new(Lifecycle::new()));
-    (api, jobs)
+    let lifecycle = Arc::new(Lifecycle::new());
+    let api = Api::new(dataset, Arc::clone(&jobs), Arc::clone(&lifecycle));
+    (api, jobs, lifecycle)
 }
 
 #[test]
@@ -543,4 +550,119 @@ fn jobs_listing_ends_at_the_last_job_when_it_began() {
         &expected[expected.len() - 60..]
     );
     jobs.close_and_wait();
+}
+
+/// After `graceful_shutdown` a computing request is a 503 whose reason
+/// starts with "shutting down" (clients match it) and says what happened
+/// and what to do; after a signal it says the server is stopping.
+#[test]
+fn the_503_after_shutdown_says_why_and_what_to_do() {
+    let body = format!(r#"{{"question": "{OBESITY}"}}"#);
+    let dir = TempDir::new("api-503-drain");
+    let (api, _jobs) = api(&dir, 10);
+    assert_eq!(
+        api.handle(&request("GET", "/api/graceful_shutdown", ""))
+            .status,
+        200
+    );
+    for body in [body.as_str(), "{"] {
+        let r = api.handle(&request("POST", "/api/global_mean", body));
+        assert_eq!(
+            (r.status, json(&r)),
+            (
+                503,
+                serde_json::json!({"status": "error", "reason": "shutting down: graceful_shutdown was requested; restart the server to submit jobs"})
+            ),
+            "{body}"
+        );
+    }
+
+    // A signal: the lifecycle records the exit request, then the main
+    // thread stops accepting jobs (`close_and_wait`).
+    let dir = TempDir::new("api-503-signal");
+    let (api, jobs, lifecycle) = api_and_lifecycle(&dir, 10);
+    lifecycle.request_exit();
+    jobs.close_and_wait();
+    for body in [body.as_str(), "{"] {
+        let r = api.handle(&request("POST", "/api/global_mean", body));
+        assert_eq!(
+            (r.status, json(&r)),
+            (
+                503,
+                serde_json::json!({"status": "error", "reason": "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs"})
+            ),
+            "{body}"
+        );
+    }
+}
+
+/// A trailing slash gets the same answer as the path without it: the
+/// same status and the same body.
+#[test]
+fn a_trailing_slash_gets_the_same_answer_as_without() {
+    let dir = TempDir::new("api-slash");
+    let (api, _jobs) = api(&dir, 10);
+    let body = format!(r#"{{"question": "{OBESITY}", "state": "Alabama"}}"#);
+    let r = api.handle(&request("POST", "/api/state_mean/", &body));
+    assert_eq!(
+        (r.status, json(&r)),
+        (200, serde_json::json!({"job_id": "job_id_1"}))
+    );
+    let done = common::poll(Duration::from_secs(10), || {
+        let r = api.handle(&request("GET", "/api/get_results/1/", ""));
+        (json(&r)["status"] == "done").then_some(r)
+    });
+    assert_eq!(
+        String::from_utf8(done.body).unwrap(),
+        "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
+    );
+    for path in [
+        "/api/num_jobs",
+        "/api/jobs",
+        "/api/questions",
+        "/api/states",
+        "/api",
+        "/status",
+        "/api/status",
+        "/metrics",
+    ] {
+        let without = api.handle(&request("GET", path, ""));
+        let with = api.handle(&request("GET", &format!("{path}/"), ""));
+        assert_eq!((with.status, without.status), (200, 200), "{path}/");
+        if path != "/metrics" && path != "/api/status" {
+            // (these two report uptime and counters, which move between calls)
+            assert_eq!(
+                with.body_bytes().unwrap(),
+                without.body_bytes().unwrap(),
+                "{path}/"
+            );
+        }
+    }
+    let r = api.handle(&request(
+        "POST",
+        "/api/best5/",
+        &format!(r#"{{"question": "{OBESITY}"}}"#),
+    ));
+    assert_eq!(
+        (r.status, json(&r)),
+        (200, serde_json::json!({"job_id": "job_id_2"}))
+    );
+    // The wrong method on a slashed path names the path as requested.
+    let r = api.handle(&request("GET", "/api/best5/", ""));
+    assert_eq!(
+        (r.status, json(&r)),
+        (
+            405,
+            serde_json::json!({"status": "error", "reason": "method not allowed: /api/best5/ takes POST, not GET"})
+        )
+    );
+    // No id at all is still not an endpoint, and says so.
+    let r = api.handle(&request("GET", "/api/get_results/", ""));
+    assert_eq!(
+        (r.status, json(&r)),
+        (
+            404,
+            serde_json::json!({"status": "error", "reason": "not found: no endpoint at /api/get_results/; GET /api lists every endpoint"})
+        )
+    );
 }
