@@ -8,15 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v goaccess >/dev/null 2>&1 || need+=(goaccess)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v jq >/dev/null 2>&1 || need+=(jq)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "access_log_check: installing ${need[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+. scripts/lib/need.sh
+need access_log_check goaccess goaccess
+need access_log_check curl curl
+need access_log_check jq jq
 
 tmp=$(mktemp -d)
 . scripts/lib/server.sh

@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in curl jq; do
-    command -v "$tool" >/dev/null || { echo "smoke: $tool is required (apt-get install $tool)" >&2; exit 2; }
-done
+. scripts/lib/need.sh
+need smoke curl curl
+need smoke jq jq
 
 tmp=$(mktemp -d)
 . scripts/lib/server.sh

@@ -24,6 +24,7 @@ mod log;
 mod log_stall_e2e;
 mod metrics_e2e;
 mod pool;
+mod readme;
 mod stats;
 mod storage_e2e;
 mod stress_e2e;
