@@ -102,22 +102,25 @@ fn a_submitted_job_answers_through_get_results() {
     let dir = TempDir::new("api-submit");
     let (api, _jobs) = api(&dir, 10);
     let body = format!(r#"{{"question": "{OBESITY}", "state": "Alabama"}}"#);
-    let r = api.handle(&request("POST", "/api/state_mean", &body));
-    assert_eq!(
-        (r.status, json(&r)),
-        (200, serde_json::json!({"job_id": "job_id_1"}))
-    );
-    // get_results waits (up to its bound) for the job; poll with a deadline
-    // in case the worker has not been scheduled yet.
-    let done = common::poll(std::time::Duration::from_secs(10), || {
-        let r = api.handle(&request("GET", "/api/get_results/1", ""));
-        (json(&r)["status"] == "done").then_some(r)
-    });
-    // Alabama has two obesity rows in survey.csv, 30 and 20 (its first lines).
-    assert_eq!(
-        String::from_utf8(done.body).unwrap(),
-        "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
-    );
+    // A trailing slash on either path gets the same answers as without.
+    for (n, slash) in [(1, ""), (2, "/")] {
+        let r = api.handle(&request("POST", &format!("/api/state_mean{slash}"), &body));
+        assert_eq!(
+            (r.status, json(&r)),
+            (200, serde_json::json!({"job_id": format!("job_id_{n}")}))
+        );
+        // get_results waits (up to its bound) for the job; poll with a
+        // deadline in case the worker has not been scheduled yet.
+        let done = common::poll(std::time::Duration::from_secs(10), || {
+            let r = api.handle(&request("GET", &format!("/api/get_results/{n}{slash}"), ""));
+            (json(&r)["status"] == "done").then_some(r)
+        });
+        // Alabama has two obesity rows in survey.csv, 30 and 20 (its first lines).
+        assert_eq!(
+            String::from_utf8(done.body).unwrap(),
+            "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
+        );
+    }
 }
 
 /// An unknown name of a megabyte is answered at once: no suggestions are
@@ -557,25 +560,28 @@ fn jobs_listing_ends_at_the_last_job_when_it_began() {
 /// and what to do; after a signal it says the server is stopping.
 #[test]
 fn the_503_after_shutdown_says_why_and_what_to_do() {
-    let body = format!(r#"{{"question": "{OBESITY}"}}"#);
+    // Both a valid and an invalid computing request get the same 503.
+    let refused_with = |api: &Api, reason: &str| {
+        for body in [format!(r#"{{"question": "{OBESITY}"}}"#), "{".to_owned()] {
+            let r = api.handle(&request("POST", "/api/global_mean", &body));
+            assert_eq!(
+                (r.status, json(&r)),
+                (
+                    503,
+                    serde_json::json!({"status": "error", "reason": reason})
+                ),
+                "{body}"
+            );
+        }
+    };
     let dir = TempDir::new("api-503-drain");
     let (api, _jobs) = api(&dir, 10);
-    assert_eq!(
-        api.handle(&request("GET", "/api/graceful_shutdown", ""))
-            .status,
-        200
+    let shutdown = api.handle(&request("GET", "/api/graceful_shutdown", ""));
+    assert_eq!(shutdown.status, 200);
+    refused_with(
+        &api,
+        "shutting down: graceful_shutdown was requested; restart the server to submit jobs",
     );
-    for body in [body.as_str(), "{"] {
-        let r = api.handle(&request("POST", "/api/global_mean", body));
-        assert_eq!(
-            (r.status, json(&r)),
-            (
-                503,
-                serde_json::json!({"status": "error", "reason": "shutting down: graceful_shutdown was requested; restart the server to submit jobs"})
-            ),
-            "{body}"
-        );
-    }
 
     // A signal: the lifecycle records the exit request, then the main
     // thread stops accepting jobs (`close_and_wait`).
@@ -583,17 +589,10 @@ fn the_503_after_shutdown_says_why_and_what_to_do() {
     let (api, jobs, lifecycle) = api_and_lifecycle(&dir, 10);
     lifecycle.request_exit();
     jobs.close_and_wait();
-    for body in [body.as_str(), "{"] {
-        let r = api.handle(&request("POST", "/api/global_mean", body));
-        assert_eq!(
-            (r.status, json(&r)),
-            (
-                503,
-                serde_json::json!({"status": "error", "reason": "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs"})
-            ),
-            "{body}"
-        );
-    }
+    refused_with(
+        &api,
+        "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs",
+    );
 }
 
 /// A trailing slash gets the same answer as the path without it: the
@@ -602,20 +601,8 @@ fn the_503_after_shutdown_says_why_and_what_to_do() {
 fn a_trailing_slash_gets_the_same_answer_as_without() {
     let dir = TempDir::new("api-slash");
     let (api, _jobs) = api(&dir, 10);
-    let body = format!(r#"{{"question": "{OBESITY}", "state": "Alabama"}}"#);
-    let r = api.handle(&request("POST", "/api/state_mean/", &body));
-    assert_eq!(
-        (r.status, json(&r)),
-        (200, serde_json::json!({"job_id": "job_id_1"}))
-    );
-    let done = common::poll(Duration::from_secs(10), || {
-        let r = api.handle(&request("GET", "/api/get_results/1/", ""));
-        (json(&r)["status"] == "done").then_some(r)
-    });
-    assert_eq!(
-        String::from_utf8(done.body).unwrap(),
-        "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
-    );
+    // (POST /api/state_mean/ and GET /api/get_results/N/:
+    // `a_submitted_job_answers_through_get_results`.)
     for path in [
         "/api/num_jobs",
         "/api/jobs",
@@ -645,7 +632,7 @@ fn a_trailing_slash_gets_the_same_answer_as_without() {
     ));
     assert_eq!(
         (r.status, json(&r)),
-        (200, serde_json::json!({"job_id": "job_id_2"}))
+        (200, serde_json::json!({"job_id": "job_id_1"}))
     );
     // The wrong method on a slashed path names the path as requested.
     let r = api.handle(&request("GET", "/api/best5/", ""));

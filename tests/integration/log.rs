@@ -438,6 +438,17 @@ fn without_time(line: &str) -> String {
     format!("{head} {rest}")
 }
 
+/// Stops `server` with SIGTERM (it flushes its logs, then exits 0) and
+/// gives its access-log lines without their time stamps.
+fn access_lines_at_exit(server: &mut ServerProcess) -> Vec<String> {
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    lines(&server.access_log)
+        .iter()
+        .map(|l| without_time(l))
+        .collect()
+}
+
 #[test]
 fn the_real_server_writes_one_access_line_per_request_and_flushes_it_at_exit() {
     let dir = TempDir::new("access-e2e");
@@ -463,12 +474,7 @@ fn the_real_server_writes_one_access_line_per_request_and_flushes_it_at_exit() {
         bytes.push(reply.len() - head_end);
     }
     assert_eq!(bytes[1], 0, "HEAD");
-    server.signal("TERM");
-    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
-    let got: Vec<String> = lines(&server.access_log)
-        .iter()
-        .map(|l| without_time(l))
-        .collect();
+    let got = access_lines_at_exit(&mut server);
     assert_eq!(
         got,
         [
@@ -508,12 +514,7 @@ fn http_1_2_is_served_as_1_1_and_a_latin1_user_agent_is_logged_escaped() {
     let text = String::from_utf8_lossy(&reply);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\n{\"num_jobs\": 0}\n"), "{text}");
-    server.signal("TERM");
-    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
-    let got: Vec<String> = lines(&server.access_log)
-        .iter()
-        .map(|l| without_time(l))
-        .collect();
+    let got = access_lines_at_exit(&mut server);
     assert_eq!(
         got,
         [r#"127.0.0.1 - - "GET /api/num_jobs HTTP/1.1" 200 16 "http://r/\xff" "Mozilla caf\xe9""#]
