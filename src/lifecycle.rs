@@ -38,20 +38,20 @@ pub struct Lifecycle {
     request_arrived: Condvar,
 }
 
-/// Why jobs are no longer accepted, as a refused client is told it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShutdownCause {
-    /// `graceful_shutdown` was requested: the process keeps serving reads.
-    GracefulShutdown,
-    /// A signal (Ctrl-C, SIGTERM, SIGHUP): the process is exiting.
-    Signal,
-}
-
 /// Whether [`Lifecycle::request_exit`] was the first exit request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitRequest {
     First,
     Repeated,
+}
+
+/// What has been requested: a drain only, or a drain and then the exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    /// A drain only (`graceful_shutdown`): the process goes on serving reads.
+    Drain,
+    /// A drain and then the exit (a signal).
+    Exit,
 }
 
 impl Lifecycle {
@@ -83,15 +83,16 @@ impl Lifecycle {
         }
     }
 
-    /// Why a job submitted now would be refused as shutting down. An exit
-    /// request is recorded before the main thread stops accepting jobs, so
-    /// a refusal a signal caused never reads `GracefulShutdown`.
+    /// What was requested, for a job refused as shutting down: `Exit` once a
+    /// signal asked for it, else `Drain`. An exit request is recorded before
+    /// the main thread stops accepting jobs, so a refusal a signal caused
+    /// never reads `Drain`.
     #[must_use]
-    pub fn shutdown_cause(&self) -> ShutdownCause {
+    pub fn requested(&self) -> Requested {
         if self.lock().exit {
-            ShutdownCause::Signal
+            Requested::Exit
         } else {
-            ShutdownCause::GracefulShutdown
+            Requested::Drain
         }
     }
 
@@ -181,7 +182,9 @@ mod tests {
         let lifecycle = Lifecycle::new();
         lifecycle.request_drain();
         lifecycle.wait_for_drain_request(); // returns at once
+        assert_eq!(lifecycle.requested(), Requested::Drain);
         assert_eq!(lifecycle.request_exit(), ExitRequest::First);
+        assert_eq!(lifecycle.requested(), Requested::Exit);
         assert_eq!(lifecycle.request_exit(), ExitRequest::Repeated);
         lifecycle.wait_for_exit_request();
     }

@@ -11,7 +11,7 @@ use super::suggest::{case_hint, suggestions};
 use crate::dataset::Dataset;
 use crate::http::Response;
 use crate::jobs::Refused;
-use crate::lifecycle::ShutdownCause;
+use crate::lifecycle::Requested;
 use crate::limits::MAX_JSON_DEPTH;
 use crate::stats::{self, Endpoint, StatsError};
 
@@ -42,7 +42,7 @@ pub enum ApiError {
     },
     /// A computing request after shutdown began (503); the reason says why
     /// and what to do.
-    ShuttingDown(ShutdownCause),
+    ShuttingDown(Requested),
     /// A computing request while the job queue is full (503, `Retry-After`).
     QueueFull,
     /// A computing request while job ids cannot be reserved on disk (503,
@@ -85,10 +85,7 @@ impl ApiError {
 
     /// The 503 for a job the table refused; `cause` is asked only when it
     /// refused because shutdown began.
-    pub(super) fn from_refused(
-        refused: Refused,
-        cause: impl FnOnce() -> ShutdownCause,
-    ) -> ApiError {
+    pub(super) fn from_refused(refused: Refused, cause: impl FnOnce() -> Requested) -> ApiError {
         match refused {
             Refused::ShuttingDown => ApiError::ShuttingDown(cause()),
             Refused::QueueFull => ApiError::QueueFull,
@@ -202,11 +199,11 @@ impl ApiError {
             )
             .with_header("Allow", allow),
             // The reason starts with "shutting down", which clients match.
-            ApiError::ShuttingDown(ShutdownCause::GracefulShutdown) => Response::error(
+            ApiError::ShuttingDown(Requested::Drain) => Response::error(
                 503,
                 "shutting down: graceful_shutdown was requested; restart the server to submit jobs",
             ),
-            ApiError::ShuttingDown(ShutdownCause::Signal) => Response::error(
+            ApiError::ShuttingDown(Requested::Exit) => Response::error(
                 503,
                 "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs",
             ),

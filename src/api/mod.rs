@@ -149,7 +149,7 @@ impl Api {
                 if self.jobs.is_accepting() {
                     error
                 } else {
-                    ApiError::ShuttingDown(self.lifecycle.shutdown_cause())
+                    ApiError::ShuttingDown(self.lifecycle.requested())
                 }
             })?;
         let dataset = Arc::clone(&self.dataset);
@@ -167,7 +167,7 @@ impl Api {
             )
             .map_err(|refused| {
                 ApiError::from_refused(crate::metrics::job_refused(refused), || {
-                    self.lifecycle.shutdown_cause()
+                    self.lifecycle.requested()
                 })
             })?;
         crate::metrics::job_submitted(endpoint);
