@@ -1,22 +1,17 @@
 #!/usr/bin/env bash
 # The access log is read by a real log tool: starts the server (release
 # build, free port, temp dir), sends a mix of requests (jobs, reads, a query
-# string, 400/404/405, a request line that does not parse, a hostile
-# User-Agent), stops it, and has goaccess parse the access log in the
+# string, 400/404/405, a request line that does not parse, hostile and
+# Latin-1 User-Agents, HTTP/1.2), stops it, and has goaccess parse the access log in the
 # Combined Log Format: every request must be counted and none invalid.
 #   bash scripts/access_log_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v goaccess >/dev/null 2>&1 || need+=(goaccess)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v jq >/dev/null 2>&1 || need+=(jq)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "access_log_check: installing ${need[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+. scripts/lib/need.sh
+need access_log_check goaccess goaccess
+need access_log_check curl curl
+need access_log_check jq jq
 
 tmp=$(mktemp -d)
 . scripts/lib/server.sh
@@ -48,10 +43,14 @@ req "$url/api/states_mean" -d 'not json'         # 400
 req -I "$url/api/num_jobs"                       # HEAD
 req "$url/" -A 'evil" 200 1 "-" "forged'         # a quote in the User-Agent
 req "$url/api" -A $'tab\there'                   # a control byte
+req "$url/api/states" -A $'Mozilla caf\xe9'      # Latin-1, not UTF-8: logged as \xe9
 # A request line that does not parse (400), and one in HTTP/1.0.
 exec 5<>"/dev/tcp/127.0.0.1/$port"; printf 'NOT A REQUEST\r\n\r\n' >&5; cat <&5 >/dev/null; exec 5<&-
 sent=$((sent + 1))
 exec 5<>"/dev/tcp/127.0.0.1/$port"; printf 'GET /api/num_jobs HTTP/1.0\r\n\r\n' >&5; cat <&5 >/dev/null; exec 5<&-
+sent=$((sent + 1))
+# HTTP/1.2 is served as HTTP/1.1 (RFC 9110 §2.5).
+exec 5<>"/dev/tcp/127.0.0.1/$port"; printf 'GET /api/num_jobs HTTP/1.2\r\nHost: t\r\nConnection: close\r\n\r\n' >&5; cat <&5 >/dev/null; exec 5<&-
 sent=$((sent + 1))
 
 # SIGTERM: the server flushes its logs before it exits.
@@ -66,6 +65,8 @@ total=$(jq '.general.total_requests' "$tmp/report.json")
 valid=$(jq '.general.valid_requests' "$tmp/report.json")
 failed=$(jq '.general.failed_requests' "$tmp/report.json")
 echo "access_log_check: sent $sent, logged $lines lines; goaccess: total $total, valid $valid, failed $failed"
+grep -qF '"GET /api/states HTTP/1.1" 200' "$log" && grep -qF '"Mozilla caf\xe9"' "$log" || {
+    echo "access_log_check: FAIL: the Latin-1 User-Agent is not logged as \\xe9:" >&2; cat "$log" >&2; exit 1; }
 if [ "$lines" != "$sent" ] || [ "$total" != "$sent" ] || [ "$valid" != "$sent" ] || [ "$failed" != 0 ]; then
     echo "access_log_check: FAIL; the log:" >&2
     cat "$log" >&2

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -87,6 +88,19 @@ class Api:
             if answer["status"] != "running" or time.monotonic() > deadline:
                 raise RuntimeError(f"{endpoint} {body}: {answer}")
             time.sleep(0.02)
+
+    def suggestions(self, **body):
+        """The server's did_you_mean for a computing request it refuses."""
+        req = urllib.request.Request(
+            f"{self.base}/api/global_mean",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            urllib.request.urlopen(req, timeout=JOB_DEADLINE).close()
+        except urllib.error.HTTPError as refused:
+            return json.load(refused).get("did_you_mean", [])
+        raise RuntimeError(f"{body} was accepted")
 
 
 # --- the browser -------------------------------------------------------------
@@ -468,12 +482,33 @@ def main():
         check("no script error, failed request or CSP violation", not b.log,
               f"{len(b.log)} errors, first: {b.log[:3]}")
 
-        # An unknown question in the URL ends in the error state.
+        # An unknown question in the URL ends in the error state, with the
+        # server's suggestions as links and no direction under the empty picker.
         b.open(page_url(base, question="No such question"))
         check("an unknown ?question= ends in the error state", b.eval("document.body.dataset.status") == "error")
+        b.open(page_url(base, question="obesity"))
+        expected = api.suggestions(question="obesity")
+        links = b.eval("[...document.querySelectorAll('#message a')].map((a) => [a.textContent, a.getAttribute('href')])")
+        check(f"?question=obesity shows the server's suggestions ({len(expected)}) as links to them",
+              bool(expected) and links == [[q, "/?" + urllib.parse.urlencode({"question": q, "view": "ranking"})]
+                                            for q in expected], (links, expected))
+        check("no direction text without a question",
+              b.eval("document.querySelector('#direction') === null")
+              and "direction" not in b.eval("$('question-text').textContent"),
+              b.eval("$('question-text').textContent"))
+        b.eval("document.querySelector('#message a').click()")
+        check("a suggestion link opens the page on that question",
+              b.settled("ranking") and b.eval("document.body.dataset.status") == "done"
+              and b.eval("document.body.dataset.question") == expected[0]
+              and b.eval("$('question').value") == expected[0], b.eval("location.search"))
         b.open(page_url(base, question=min_q, view="state", state="Ohoi"))
-        check("an unknown state in the state view is an error that suggests the right name",
-              b.eval("document.body.dataset.status") == "error" and "Ohio" in b.eval("$('message').textContent"))
+        state_links = b.eval("[...document.querySelectorAll('#message a')].map((a) => a.textContent)")
+        check("an unknown state in the state view is an error that suggests the right name as a link",
+              b.eval("document.body.dataset.status") == "error" and state_links == ["Ohio"], state_links)
+        b.eval("document.querySelector('#message a').click()")
+        check("the state suggestion opens the state view on Ohio",
+              b.settled("state") and b.eval("document.body.dataset.status") == "done"
+              and b.eval("document.body.dataset.state") == "Ohio")
     finally:
         b.close()
 

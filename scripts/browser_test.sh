@@ -61,19 +61,10 @@ die() {
 }
 
 # --- tools -------------------------------------------------------------------
-command -v python3 >/dev/null || die "python3 is required (it drives the browser)"
+. scripts/lib/need.sh
+need "browser test" python3 python3   # it drives the browser
 CHROMIUM="${CHROMIUM:-chromium}"
-if ! command -v "$CHROMIUM" >/dev/null; then
-    echo "browser test: $CHROMIUM not found; installing Debian's chromium" >&2
-    sudo=""
-    if [[ "$(id -u)" != 0 ]]; then
-        command -v sudo >/dev/null || die "need root (or sudo) to install chromium"
-        sudo="sudo"
-    fi
-    $sudo apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
-    command -v "$CHROMIUM" >/dev/null || die "chromium still not found after installing"
-fi
+need "browser test" "$CHROMIUM" chromium
 
 # --- data and server ---------------------------------------------------------
 DATA="${DATA:-data/nutrition_activity_obesity_usa_subset.csv}"

@@ -21,9 +21,9 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-write}
 case $mode in write | --check) ;; *) echo "usage: $0 [--check]" >&2; exit 2 ;; esac
-for tool in curl jq; do
-    command -v "$tool" >/dev/null || { echo "cookbook: $tool is required (apt-get install $tool)" >&2; exit 2; }
-done
+. scripts/lib/need.sh
+need cookbook curl curl
+need cookbook jq jq
 
 readme=${README:-README.md}   # another file for the test that a wrong output is caught
 begin='<!-- cookbook:begin -->'

@@ -22,13 +22,9 @@ cleanup() {
 trap cleanup EXIT
 die() { echo "metrics check: $*" >&2; exit 1; }
 
-if ! command -v promtool >/dev/null; then
-    echo "metrics check: promtool not found; installing Debian's prometheus package" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
-    command -v promtool >/dev/null || die "promtool still missing after installing prometheus"
-fi
-command -v curl >/dev/null || die "curl is required"
+. scripts/lib/need.sh
+need "metrics check" promtool prometheus
+need "metrics check" curl curl
 
 DATA="${DATA:-data/nutrition_activity_obesity_usa_subset.csv}"
 [[ -f "$DATA" ]] || make data
@@ -72,4 +68,17 @@ for id in "${ids[@]}"; do
 done
 
 check after-requests
+
+# The README's three grep one-liners, run as written against this server:
+# each must print at least one series.
+greps=0
+while IFS= read -r line; do
+    [[ "$line" == "curl -s localhost:5000/metrics |"* ]] || continue
+    command=${line/localhost:5000/${base#http://}}
+    output="$(bash -c "$command")" || die "README one-liner failed: $line"
+    [[ -n "$output" ]] || die "README one-liner printed nothing: $line"
+    greps=$((greps + 1))
+    echo "ok   - README: ${line##*# } ($(wc -l <<<"$output") lines)"
+done < <(sed -n '/<!-- metrics-grep:begin -->/,/<!-- metrics-grep:end -->/p' README.md)
+[[ $greps == 3 ]] || die "README shows $greps /metrics one-liners, expected 3"
 echo "metrics check: passed"

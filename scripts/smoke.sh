@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in curl jq; do
-    command -v "$tool" >/dev/null || { echo "smoke: $tool is required (apt-get install $tool)" >&2; exit 2; }
-done
+. scripts/lib/need.sh
+need smoke curl curl
+need smoke jq jq
 
 tmp=$(mktemp -d)
 . scripts/lib/server.sh
@@ -111,7 +111,7 @@ req POST /api/global_mean "$(json "$Q_MIN")"; check "no job from errors" 200 ".j
 
 if [ -n "${SERVER_PID:-}" ]; then   # only shut down a server we started
     req GET /api/graceful_shutdown;     check "graceful_shutdown" 200 '.status == "done" or .status == "running"'
-    req POST /api/states_mean "$(json "$Q_MIN")"; check "503 after shutdown" 503 '. == {"status": "error", "reason": "shutting down"}'
+    req POST /api/states_mean "$(json "$Q_MIN")"; check "503 after shutdown" 503 '. == {"status": "error", "reason": "shutting down: graceful_shutdown was requested; restart the server to submit jobs"}'
     req GET /api/num_jobs;              check "reads after shutdown" 200 '.num_jobs >= 0'
     server_stop && code=0 || code=$?
     [ "$code" = 0 ] && passed=$((passed+1)) || { failed=$((failed+1)); echo "FAIL Ctrl-C exit code $code"; }

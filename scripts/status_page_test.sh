@@ -46,15 +46,11 @@ check() { # check NAME COMMAND...
     fi
 }
 
-command -v curl >/dev/null || die "curl is required"
-command -v python3 >/dev/null || die "python3 is required"
+. scripts/lib/need.sh
+need "status page test" curl curl
+need "status page test" python3 python3
 CHROMIUM="${CHROMIUM:-chromium}"
-if ! command -v "$CHROMIUM" >/dev/null; then
-    echo "status page test: $CHROMIUM not found; installing Debian's chromium" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    command -v "$CHROMIUM" >/dev/null || die "chromium still not found after installing"
-fi
+need "status page test" "$CHROMIUM" chromium
 
 DATA="${DATA:-data/nutrition_activity_obesity_usa_subset.csv}"
 [[ -f "$DATA" ]] || make data

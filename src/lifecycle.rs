@@ -48,7 +48,7 @@ pub enum ExitRequest {
     Repeated,
 }
 
-/// What [`Lifecycle::wait_for_drain_request`] woke up for.
+/// What has been requested: a drain only, or a drain and then the exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requested {
     /// A drain only (`graceful_shutdown`): the process goes on serving reads.
@@ -83,6 +83,19 @@ impl Lifecycle {
             ExitRequest::First
         } else {
             ExitRequest::Repeated
+        }
+    }
+
+    /// What was requested, for a job refused as shutting down: `Exit` once a
+    /// signal asked for it, else `Drain`. An exit request is recorded before
+    /// the main thread stops accepting jobs, so a refusal a signal caused
+    /// never reads `Drain`.
+    #[must_use]
+    pub fn requested(&self) -> Requested {
+        if self.lock().exit {
+            Requested::Exit
+        } else {
+            Requested::Drain
         }
     }
 
@@ -178,8 +191,10 @@ mod tests {
         lifecycle.request_drain();
         // Returns at once.
         assert_eq!(lifecycle.wait_for_drain_request(), Requested::Drain);
+        assert_eq!(lifecycle.requested(), Requested::Drain);
         assert_eq!(lifecycle.request_exit(), ExitRequest::First);
         assert_eq!(lifecycle.wait_for_drain_request(), Requested::Exit);
+        assert_eq!(lifecycle.requested(), Requested::Exit);
         assert_eq!(lifecycle.request_exit(), ExitRequest::Repeated);
         lifecycle.wait_for_exit_request();
     }

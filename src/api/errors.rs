@@ -11,6 +11,7 @@ use super::suggest::{case_hint, suggestions};
 use crate::dataset::Dataset;
 use crate::http::Response;
 use crate::jobs::Refused;
+use crate::lifecycle::Requested;
 use crate::limits::MAX_JSON_DEPTH;
 use crate::stats::{self, Endpoint, StatsError};
 
@@ -47,8 +48,9 @@ pub enum ApiError {
     CrossSite { action: &'static str, why: String },
     /// `graceful_shutdown` from a peer that is not on this machine (403).
     RemoteShutdown { peer: Option<std::net::IpAddr> },
-    /// A computing request after shutdown began (503).
-    ShuttingDown,
+    /// A computing request after shutdown began (503); the reason says why
+    /// and what to do.
+    ShuttingDown(Requested),
     /// A computing request while the job queue is full (503, `Retry-After`).
     QueueFull,
     /// A computing request while job ids cannot be reserved on disk (503,
@@ -89,10 +91,11 @@ impl ApiError {
         }
     }
 
-    /// The 503 for a job the table refused.
-    pub(super) fn from_refused(refused: Refused) -> ApiError {
+    /// The 503 for a job the table refused; `cause` is asked only when it
+    /// refused because shutdown began.
+    pub(super) fn from_refused(refused: Refused, cause: impl FnOnce() -> Requested) -> ApiError {
         match refused {
-            Refused::ShuttingDown => ApiError::ShuttingDown,
+            Refused::ShuttingDown => ApiError::ShuttingDown(cause()),
             Refused::QueueFull => ApiError::QueueFull,
             Refused::IdsUnavailable => ApiError::IdsUnavailable,
             Refused::IdsExhausted => ApiError::IdsExhausted,
@@ -228,7 +231,15 @@ impl ApiError {
                     peer.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string())
                 ),
             ),
-            ApiError::ShuttingDown => Response::error(503, "shutting down"),
+            // The reason starts with "shutting down", which clients match.
+            ApiError::ShuttingDown(Requested::Drain) => Response::error(
+                503,
+                "shutting down: graceful_shutdown was requested; restart the server to submit jobs",
+            ),
+            ApiError::ShuttingDown(Requested::Exit) => Response::error(
+                503,
+                "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs",
+            ),
             ApiError::QueueFull => Response::error(503, &Refused::QueueFull.to_string())
                 .with_header("Retry-After", "1"),
             ApiError::IdsUnavailable => Response::error(503, &Refused::IdsUnavailable.to_string())

@@ -172,7 +172,7 @@ impl Api {
                 if self.jobs.is_accepting() {
                     error
                 } else {
-                    ApiError::ShuttingDown
+                    ApiError::ShuttingDown(self.lifecycle.requested())
                 }
             })?;
         let dataset = Arc::clone(&self.dataset);
@@ -188,7 +188,11 @@ impl Api {
                         .map_err(|e| e.to_string())
                 }),
             )
-            .map_err(|refused| ApiError::from_refused(crate::metrics::job_refused(refused)))?;
+            .map_err(|refused| {
+                ApiError::from_refused(crate::metrics::job_refused(refused), || {
+                    self.lifecycle.requested()
+                })
+            })?;
         crate::metrics::job_submitted(endpoint);
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
     }

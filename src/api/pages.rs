@@ -15,7 +15,7 @@ const INDEX_HTML: &str = include_str!("../web/index.html");
 
 /// The chart page's policy (see the module documentation).
 const INDEX_CSP: &str = "default-src 'none'; \
-    script-src 'sha256-B0Gx4R1pi5kryS8iJOLaFuJ0pt3bVNl4IEMN7YKQ72k='; \
+    script-src 'sha256-zqvqB8Bha4zsyQN/O8p4WHovzgl2zDN8x3qRvjVG5XY='; \
     style-src 'sha256-iJmIezfadys23W4C/0CNLL7iMLGobmXmTHVA//qBc/4='; \
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";

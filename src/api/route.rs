@@ -8,7 +8,7 @@ use crate::stats::Endpoint;
 pub(super) enum Route<'a> {
     /// `/` and `/index.html`: the chart page.
     Index,
-    /// `/api` and `/api/`: the endpoint index.
+    /// `/api`: the endpoint index.
     ApiIndex,
     /// `/api/<endpoint>`: queue a job computing one statistic.
     Compute(Endpoint),
@@ -58,12 +58,18 @@ impl Route<'_> {
 }
 
 /// The route for `path`, or `None` for a path that no route takes (a 404).
+/// One trailing slash is ignored: `/api/best5/` is `/api/best5`, and
+/// `/api/get_results/1/` asks for job 1 (test `routes`).
 pub(super) fn route(path: &str) -> Option<Route<'_>> {
+    let path = match path.strip_suffix('/') {
+        Some(without) if !without.is_empty() => without,
+        _ => path,
+    };
     if path == "/" || path == "/index.html" {
         return Some(Route::Index);
     }
     match path {
-        "/api" | "/api/" => return Some(Route::ApiIndex),
+        "/api" => return Some(Route::ApiIndex),
         "/metrics" => return Some(Route::Metrics),
         "/status" => return Some(Route::StatusPage),
         _ => {}
@@ -97,8 +103,15 @@ mod tests {
         );
         assert_eq!(route("/api/best5"), Some(Route::Compute(Endpoint::Best5)));
         assert_eq!(route("/api/best6"), None);
-        assert_eq!(route("/api/jobs/"), None);
         assert_eq!(route("/jobs"), None);
+        // One trailing slash is ignored; two are not.
+        assert_eq!(route("/api/"), Some(Route::ApiIndex));
+        assert_eq!(route("/api/jobs/"), Some(Route::Jobs));
+        assert_eq!(route("/api/best5/"), Some(Route::Compute(Endpoint::Best5)));
+        assert_eq!(route("/status/"), Some(Route::StatusPage));
+        assert_eq!(route("/api/get_results/1/"), Some(Route::GetResults("1")));
+        assert_eq!(route("/api/get_results/"), None);
+        assert_eq!(route("/api/jobs//"), None);
         assert_eq!(route("/metrics"), Some(Route::Metrics));
         assert_eq!(route("/api/status"), Some(Route::Status));
         assert_eq!(route("/status"), Some(Route::StatusPage));

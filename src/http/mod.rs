@@ -50,8 +50,9 @@ pub struct Request {
     /// The request target exactly as sent (origin-form, e.g. `/api/jobs?x=1`).
     pub target: String,
     pub version: Version,
-    /// Field names lower-cased; values with surrounding SP/HTAB trimmed.
-    pub headers: Vec<(String, String)>,
+    /// Field names lower-cased; values with surrounding SP/HTAB trimmed,
+    /// as the bytes sent (RFC 9110 §5.5: they need not be UTF-8).
+    pub headers: Vec<(String, Vec<u8>)>,
     /// The decoded body (empty when there is none).
     pub body: Vec<u8>,
     /// The client's address (the socket's peer), if the system could tell.
@@ -65,14 +66,22 @@ impl Request {
         path_of(&self.target)
     }
 
-    /// The value of the first field named `name` (compared case-insensitively).
+    /// The value of the first field named `name` (compared
+    /// case-insensitively) as text; `None` when it is absent or not UTF-8
+    /// (such a value is opaque: the server reads no text out of it).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_value(&self.headers, name).and_then(|v| std::str::from_utf8(v).ok())
     }
+}
+
+/// The bytes of the first field named `name` (compared case-insensitively).
+#[must_use]
+pub fn header_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
 }
 
 /// The path of a request target: everything before the first `?` or `#`.

@@ -23,8 +23,11 @@
 //!   request-smuggling door);
 //! - empty lines (CRLF) before the request line are skipped (§2.2), but they
 //!   count towards the request-line limit so they cannot fill memory;
-//! - header values must be UTF-8 (anything else is `400`), because
-//!   [`crate::http::Request`] stores them as `String`;
+//! - header values are opaque bytes (RFC 9110 §5.5: obs-text is allowed,
+//!   and a Latin-1 `User-Agent` is not refused); only the fields the server
+//!   reads as text (`Host`, the framing fields) need to be ASCII or UTF-8;
+//! - a version `HTTP/1.x` with x above 1 is handled as `HTTP/1.1`
+//!   (RFC 9110 §2.5); another major version is `505`;
 //! - the request target is origin-form (`/path?query`), absolute-form
 //!   (`http://host/path`, reduced to its path), or `*` for `OPTIONS`.
 
@@ -45,8 +48,9 @@ pub struct Head {
     /// The target in origin-form (`/path?query`) or `*`.
     pub target: String,
     pub version: Version,
-    /// Field names lower-cased, values trimmed of SP/HTAB, in arrival order.
-    pub headers: Vec<(String, String)>,
+    /// Field names lower-cased, values trimmed of SP/HTAB and kept as the
+    /// bytes sent (they need not be UTF-8), in arrival order.
+    pub headers: Vec<(String, Vec<u8>)>,
     pub framing: BodyFraming,
     /// True if and only if the connection may stay open after this request:
     /// HTTP/1.1 without `Connection: close`, or HTTP/1.0 with
@@ -194,9 +198,7 @@ fn build_head(
         }
         let (name, value) = split_field_line(field_line)?;
         framing.field(name, value)?;
-        let value = std::str::from_utf8(value)
-            .map_err(|_| ParseError::Malformed("header value is not UTF-8"))?;
-        headers.push((ascii_lowercase(name), value.to_owned()));
+        headers.push((ascii_lowercase(name), value.to_vec()));
     }
     let decided = framing.finish(line.version)?;
     Ok(Parsed::Complete {
@@ -260,16 +262,20 @@ fn split_request_line(line: &[u8]) -> Result<(&[u8], Cow<'_, str>, Version), Par
     Ok((method, target, version))
 }
 
-/// `HTTP/1.0` and `HTTP/1.1`; any other `HTTP/DIGIT.DIGIT` is `505`;
-/// anything else is malformed.
+/// `HTTP/1.0`, and `HTTP/1.1` or any later 1.x handled as 1.1 (RFC 9110
+/// §2.5: a higher minor version of a major version we implement is
+/// processed as the highest minor we conform to); any other
+/// `HTTP/DIGIT.DIGIT` is `505`; anything else is malformed.
 fn parse_version(v: &[u8]) -> Result<Version, ParseError> {
     match v {
-        b"HTTP/1.1" => Ok(Version::Http11),
-        b"HTTP/1.0" => Ok(Version::Http10),
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
-            Err(ParseError::VersionNotSupported)
+            match (major, minor) {
+                (b'1', b'0') => Ok(Version::Http10),
+                (b'1', _) => Ok(Version::Http11),
+                _ => Err(ParseError::VersionNotSupported),
+            }
         }
         _ => Err(ParseError::Malformed("malformed HTTP version")),
     }
@@ -331,7 +337,6 @@ fn split_field_line(line: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
     if !value.iter().all(|&b| is_field_value_char(b)) {
         return Err(ParseError::Malformed("invalid character in header value"));
     }
-    std::str::from_utf8(value).map_err(|_| ParseError::Malformed("header value is not UTF-8"))?;
     Ok((name, value))
 }
 

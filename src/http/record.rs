@@ -1,7 +1,7 @@
 //! What the connection loop tells the access log about each request.
 
 use crate::http::parser::RequestLine;
-use crate::http::{path_of, Version};
+use crate::http::{header_value, path_of, Version};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -25,10 +25,10 @@ pub struct RequestRecord<'a> {
     pub status: u16,
     /// Bytes of response body written (0 for `HEAD`, `204`, `304`).
     pub body_bytes: u64,
-    /// The `Referer` header, if sent.
-    pub referer: Option<&'a str>,
-    /// The `User-Agent` header, if sent.
-    pub user_agent: Option<&'a str>,
+    /// The `Referer` header as sent (any bytes), if sent.
+    pub referer: Option<&'a [u8]>,
+    /// The `User-Agent` header as sent (any bytes), if sent.
+    pub user_agent: Option<&'a [u8]>,
     /// From the first byte of the request to the end of the response.
     pub duration: Duration,
 }
@@ -63,14 +63,9 @@ impl<'a> RequestRecord<'a> {
         method: &'a str,
         target: &'a str,
         version: Version,
-        headers: &'a [(String, String)],
+        headers: &'a [(String, Vec<u8>)],
     ) -> RequestRecord<'a> {
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let header = |name: &str| header_value(headers, name);
         RequestRecord {
             peer,
             method,

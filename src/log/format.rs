@@ -121,13 +121,14 @@ pub fn format_clf_time(t: SystemTime) -> String {
     )
 }
 
-/// Appends `text` for use inside a quoted field of an access-log line, the
-/// way Apache's `mod_log_config` escapes: `"` and `\` get a backslash, and
+/// Appends `text` (any bytes: a header value need not be UTF-8) for use
+/// inside a quoted field of an access-log line, the way Apache's
+/// `mod_log_config` and nginx escape: `"` and `\` get a backslash, and
 /// every control byte and every byte outside ASCII becomes `\xHH`. So a
 /// hostile header can neither end the quoted field early nor start a new
 /// line, and the line stays ASCII.
-pub fn push_escaped(out: &mut String, text: &str) {
-    for &b in text.as_bytes() {
+pub fn push_escaped(out: &mut String, text: &[u8]) {
+    for &b in text {
         match b {
             b'"' => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
@@ -169,12 +170,12 @@ pub fn access_line(entry: &AccessEntry) -> String {
     if entry.method == "-" || entry.method.is_empty() {
         line.push('-');
     } else {
-        push_escaped(&mut line, &entry.method);
+        push_escaped(&mut line, entry.method.as_bytes());
         line.push(' ');
-        push_escaped(&mut line, &entry.target);
+        push_escaped(&mut line, entry.target.as_bytes());
         if !entry.version.is_empty() {
             line.push(' ');
-            push_escaped(&mut line, entry.version);
+            push_escaped(&mut line, entry.version.as_bytes());
         }
     }
     let _ = write!(line, "\" {} {} \"", entry.status, entry.body_bytes);
@@ -186,7 +187,7 @@ pub fn access_line(entry: &AccessEntry) -> String {
 }
 
 /// A quoted header value, or `-` when it was not sent (or sent empty).
-fn push_field(out: &mut String, value: Option<&str>) {
+fn push_field(out: &mut String, value: Option<&[u8]>) {
     match value {
         Some(text) if !text.is_empty() => push_escaped(out, text),
         _ => out.push('-'),
@@ -282,8 +283,12 @@ mod tests {
     #[test]
     fn escaping_keeps_a_field_quoted_and_the_line_one_line() {
         let mut out = String::new();
-        push_escaped(&mut out, "a\"b\\c\td\ne\x7fé");
+        push_escaped(&mut out, "a\"b\\c\td\ne\x7fé".as_bytes());
         assert_eq!(out, r#"a\"b\\c\x09d\x0ae\x7f\xc3\xa9"#);
+        // Bytes that are not UTF-8 (a Latin-1 é) are escaped the same way.
+        out.clear();
+        push_escaped(&mut out, b"caf\xe9");
+        assert_eq!(out, r"caf\xe9");
     }
 
     fn entry() -> AccessEntry {
@@ -296,7 +301,7 @@ mod tests {
             status: 200,
             body_bytes: 22,
             referer: None,
-            user_agent: Some("curl/8.5.0".into()),
+            user_agent: Some(b"curl/8.5.0".to_vec()),
             duration: Duration::from_micros(245_678),
         }
     }
@@ -309,8 +314,8 @@ mod tests {
         );
         // A hostile User-Agent cannot close the quotes or add a line.
         let hostile = AccessEntry {
-            user_agent: Some("x\" 200 1 \"-\" \"y\n1.2.3.4 - -".into()),
-            referer: Some("http://a/\"".into()),
+            user_agent: Some(b"x\" 200 1 \"-\" \"y\n1.2.3.4 - -".to_vec()),
+            referer: Some(b"http://a/\"".to_vec()),
             ..entry()
         };
         assert_eq!(

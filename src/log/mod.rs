@@ -148,8 +148,8 @@ struct AccessEntry {
     version: &'static str,
     status: u16,
     body_bytes: u64,
-    referer: Option<String>,
-    user_agent: Option<String>,
+    referer: Option<Vec<u8>>,
+    user_agent: Option<Vec<u8>>,
     duration: Duration,
 }
 
@@ -244,8 +244,8 @@ impl Logger {
                 version: record.version,
                 status: record.status,
                 body_bytes: record.body_bytes,
-                referer: record.referer.map(str::to_owned),
-                user_agent: record.user_agent.map(str::to_owned),
+                referer: record.referer.map(<[u8]>::to_vec),
+                user_agent: record.user_agent.map(<[u8]>::to_vec),
                 duration: record.duration,
             }))
         });

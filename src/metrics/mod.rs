@@ -67,16 +67,18 @@ const ROUTES: [&str; 24] = [
 
 const OTHER_ROUTE: usize = ROUTES.len() - 1;
 
-/// The `route` label index of `path`.
+/// The `route` label index of `path`. A path with one trailing slash is
+/// counted under its route without it (the router ignores that slash),
+/// unless it has its own label (`/api/`).
 fn route_index(path: &str) -> usize {
     let path = if path.starts_with("/api/get_results/") {
         "/api/get_results"
     } else {
         path
     };
-    ROUTES
-        .iter()
-        .position(|r| *r == path)
+    let position = |path: &str| ROUTES.iter().position(|r| *r == path);
+    position(path)
+        .or_else(|| position(path.strip_suffix('/')?))
         .unwrap_or(OTHER_ROUTE)
 }
 
@@ -269,6 +271,9 @@ mod tests {
             "/api/get_results"
         );
         assert_eq!(ROUTES[route_index("/metrics")], "/metrics");
+        assert_eq!(ROUTES[route_index("/api/best5/")], "/api/best5");
+        assert_eq!(ROUTES[route_index("/api/")], "/api/");
+        assert_eq!(ROUTES[route_index("/api/best5//")], "other");
         assert_eq!(ROUTES[route_index("/no/such/path")], "other");
         assert_eq!(ROUTES[route_index("-")], "other");
         for endpoint in Endpoint::ALL {

@@ -231,7 +231,7 @@ fn graceful_shutdown_drains_then_refuses_and_keeps_serving_reads() {
     assert_eq!(server.post("/api/state_mean", "{").status, 503);
     assert_eq!(
         r.json(),
-        serde_json::json!({"status": "error", "reason": "shutting down"})
+        serde_json::json!({"status": "error", "reason": "shutting down: graceful_shutdown was requested; restart the server to submit jobs"})
     );
     common::poll(std::time::Duration::from_secs(30), || {
         (server.get("/api/num_jobs").json()["num_jobs"] == 0).then_some(())

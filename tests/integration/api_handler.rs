@@ -21,7 +21,7 @@ fn request(method: &str, target: &str, body: &str) -> Request {
         method: method.to_owned(),
         target: target.to_owned(),
         version: Version::Http11,
-        headers: vec![("host".to_owned(), "localhost".to_owned())],
+        headers: vec![("host".to_owned(), b"localhost".to_vec())],
         body: body.as_bytes().to_vec(),
         peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
     }
@@ -35,6 +35,12 @@ fn json(response: &Response) -> serde_json::Value {
 /// An API over the hand-written survey fixture and a job table of at most
 /// `max_pending` jobs.
 fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
+    let (api, jobs, _) = api_and_lifecycle(dir, max_pending);
+    (api, jobs)
+}
+
+/// [`api`], and the lifecycle it reports shutdown requests to.
+fn api_and_lifecycle(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>, Arc<Lifecycle>) {
     let dataset = Arc::new(common::load_fixture("survey.csv"));
     let jobs = Arc::new(
         Jobs::open_with_max_pending(
@@ -45,8 +51,9 @@ fn api(dir: &TempDir, max_pending: usize) -> (Api, Arc<Jobs>) {
         )
         .expect("open the job table"),
     );
-    let api = Api::new(dataset, Arc::clone(&jobs), Arc::new(Lifecycle::new()));
-    (api, jobs)
+    let lifecycle = Arc::new(Lifecycle::new());
+    let api = Api::new(dataset, Arc::clone(&jobs), Arc::clone(&lifecycle));
+    (api, jobs, lifecycle)
 }
 
 #[test]
@@ -96,22 +103,25 @@ fn a_submitted_job_answers_through_get_results() {
     let dir = TempDir::new("api-submit");
     let (api, _jobs) = api(&dir, 10);
     let body = format!(r#"{{"question": "{OBESITY}", "state": "Alabama"}}"#);
-    let r = api.handle(&request("POST", "/api/state_mean", &body));
-    assert_eq!(
-        (r.status, json(&r)),
-        (200, serde_json::json!({"job_id": "job_id_1"}))
-    );
-    // get_results waits (up to its bound) for the job; poll with a deadline
-    // in case the worker has not been scheduled yet.
-    let done = common::poll(std::time::Duration::from_secs(10), || {
-        let r = api.handle(&request("GET", "/api/get_results/1", ""));
-        (json(&r)["status"] == "done").then_some(r)
-    });
-    // Alabama has two obesity rows in survey.csv, 30 and 20 (its first lines).
-    assert_eq!(
-        String::from_utf8(done.body).unwrap(),
-        "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
-    );
+    // A trailing slash on either path gets the same answers as without.
+    for (n, slash) in [(1, ""), (2, "/")] {
+        let r = api.handle(&request("POST", &format!("/api/state_mean{slash}"), &body));
+        assert_eq!(
+            (r.status, json(&r)),
+            (200, serde_json::json!({"job_id": format!("job_id_{n}")}))
+        );
+        // get_results waits (up to its bound) for the job; poll with a
+        // deadline in case the worker has not been scheduled yet.
+        let done = common::poll(std::time::Duration::from_secs(10), || {
+            let r = api.handle(&request("GET", &format!("/api/get_results/{n}{slash}"), ""));
+            (json(&r)["status"] == "done").then_some(r)
+        });
+        // Alabama has two obesity rows in survey.csv, 30 and 20 (its first lines).
+        assert_eq!(
+            String::from_utf8(done.body).unwrap(),
+            "{\"status\": \"done\", \"data\": {\"Alabama\": 25.0}}\n"
+        );
+    }
 }
 
 /// An unknown name of a megabyte is answered at once: no suggestions are
@@ -544,4 +554,103 @@ fn jobs_listing_ends_at_the_last_job_when_it_began() {
         &expected[expected.len() - 60..]
     );
     jobs.close_and_wait();
+}
+
+/// After `graceful_shutdown` a computing request is a 503 whose reason
+/// starts with "shutting down" (clients match it) and says what happened
+/// and what to do; after a signal it says the server is stopping.
+#[test]
+fn the_503_after_shutdown_says_why_and_what_to_do() {
+    // Both a valid and an invalid computing request get the same 503.
+    let refused_with = |api: &Api, reason: &str| {
+        for body in [format!(r#"{{"question": "{OBESITY}"}}"#), "{".to_owned()] {
+            let r = api.handle(&request("POST", "/api/global_mean", &body));
+            assert_eq!(
+                (r.status, json(&r)),
+                (
+                    503,
+                    serde_json::json!({"status": "error", "reason": reason})
+                ),
+                "{body}"
+            );
+        }
+    };
+    let dir = TempDir::new("api-503-drain");
+    let (api, _jobs) = api(&dir, 10);
+    let shutdown = api.handle(&request("GET", "/api/graceful_shutdown", ""));
+    assert_eq!(shutdown.status, 200);
+    refused_with(
+        &api,
+        "shutting down: graceful_shutdown was requested; restart the server to submit jobs",
+    );
+
+    // A signal: the lifecycle records the exit request, then the main
+    // thread stops accepting jobs (`close_and_wait`).
+    let dir = TempDir::new("api-503-signal");
+    let (api, jobs, lifecycle) = api_and_lifecycle(&dir, 10);
+    lifecycle.request_exit();
+    jobs.close_and_wait();
+    refused_with(
+        &api,
+        "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs",
+    );
+}
+
+/// A trailing slash gets the same answer as the path without it: the
+/// same status and the same body.
+#[test]
+fn a_trailing_slash_gets_the_same_answer_as_without() {
+    let dir = TempDir::new("api-slash");
+    let (api, _jobs) = api(&dir, 10);
+    // (POST /api/state_mean/ and GET /api/get_results/N/:
+    // `a_submitted_job_answers_through_get_results`.)
+    for path in [
+        "/api/num_jobs",
+        "/api/jobs",
+        "/api/questions",
+        "/api/states",
+        "/api",
+        "/status",
+        "/api/status",
+        "/metrics",
+    ] {
+        let without = api.handle(&request("GET", path, ""));
+        let with = api.handle(&request("GET", &format!("{path}/"), ""));
+        assert_eq!((with.status, without.status), (200, 200), "{path}/");
+        if path != "/metrics" && path != "/api/status" {
+            // (these two report uptime and counters, which move between calls)
+            assert_eq!(
+                with.body_bytes().unwrap(),
+                without.body_bytes().unwrap(),
+                "{path}/"
+            );
+        }
+    }
+    let r = api.handle(&request(
+        "POST",
+        "/api/best5/",
+        &format!(r#"{{"question": "{OBESITY}"}}"#),
+    ));
+    assert_eq!(
+        (r.status, json(&r)),
+        (200, serde_json::json!({"job_id": "job_id_1"}))
+    );
+    // The wrong method on a slashed path names the path as requested.
+    let r = api.handle(&request("GET", "/api/best5/", ""));
+    assert_eq!(
+        (r.status, json(&r)),
+        (
+            405,
+            serde_json::json!({"status": "error", "reason": "method not allowed: /api/best5/ takes POST, not GET"})
+        )
+    );
+    // No id at all is still not an endpoint, and says so.
+    let r = api.handle(&request("GET", "/api/get_results/", ""));
+    assert_eq!(
+        (r.status, json(&r)),
+        (
+            404,
+            serde_json::json!({"status": "error", "reason": "not found: no endpoint at /api/get_results/; GET /api lists every endpoint"})
+        )
+    );
 }

@@ -215,7 +215,7 @@ fn every_endpoint_answers_in_one_style_ending_in_a_newline() {
             "/api/global_mean".into(),
             json_body(""),
             "HTTP/1.1 503 Service Unavailable",
-            "{\"status\": \"error\", \"reason\": \"shutting down\"}\n".into(),
+            "{\"status\": \"error\", \"reason\": \"shutting down: graceful_shutdown was requested; restart the server to submit jobs\"}\n".into(),
         ),
     ];
     for (method, target, body, status, expected) in cases {

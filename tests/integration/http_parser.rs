@@ -49,7 +49,9 @@ fn table_of_odd_and_malformed_requests() {
         ("plain GET", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Accept(none, true)),
         ("lower-case version", b"GET / http/1.1\r\nHost: a\r\n\r\n", Status(400)),
         ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Status(505)),
-        ("HTTP/1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Status(505)),
+        // RFC 9110 §2.5: a later minor version of HTTP/1 is handled as 1.1.
+        ("HTTP/1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Accept(none, true)),
+        ("HTTP/1.9 needs Host", b"GET / HTTP/1.9\r\n\r\n", Status(400)),
         ("HTTP/0.9 version", b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", Status(505)),
         ("HTTP/1 without minor", b"GET / HTTP/1\r\nHost: a\r\n\r\n", Status(400)),
         ("HTTP/1.10", b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", Status(400)),
@@ -81,7 +83,9 @@ fn table_of_odd_and_malformed_requests() {
         ("bare LF line end", b"GET / HTTP/1.1\nHost: a\n\n", Status(400)),
         ("bare LF in a field", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nY: b\r\n\r\n", Status(400)),
         ("DEL in value", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", Status(400)),
-        ("non-UTF-8 value", b"GET / HTTP/1.1\r\nHost: a\r\nX: \xff\xfe\r\n\r\n", Status(400)),
+        // RFC 9110 §5.5: obs-text in a value is opaque, not an error.
+        ("non-UTF-8 value", b"GET / HTTP/1.1\r\nHost: a\r\nX: \xff\xfe\r\n\r\n", Accept(none, true)),
+        ("non-UTF-8 length", b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: \xe9\r\n\r\n", Status(400)),
         ("field without colon", b"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", Status(400)),
         ("empty field name", b"GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", Status(400)),
         ("whitespace-only line", b"GET / HTTP/1.1\r\nHost: a\r\n   \r\n\r\n", Status(400)),
@@ -218,9 +222,9 @@ fn valid_requests_field_by_field() {
     assert_eq!(
         head.headers,
         vec![
-            ("host".to_owned(), "localhost".to_owned()),
-            ("content-length".to_owned(), "12".to_owned()),
-            ("x-odd".to_owned(), "a  b".to_owned()),
+            ("host".to_owned(), b"localhost".to_vec()),
+            ("content-length".to_owned(), b"12".to_vec()),
+            ("x-odd".to_owned(), b"a  b".to_vec()),
         ]
     );
     assert_eq!(head.framing, BodyFraming::ContentLength(12));
@@ -229,6 +233,14 @@ fn valid_requests_field_by_field() {
 
     let (head, _) = complete(b"GET http://example.com?x HTTP/1.1\r\nHost: example.com\r\n\r\n");
     assert_eq!(head.target, "/?x");
+
+    // HTTP/1.2 is handled as HTTP/1.1; a Latin-1 value is kept as its bytes.
+    let (head, _) = complete(b"GET / HTTP/1.2\r\nHost: a\r\nUser-Agent: caf\xe9\r\n\r\n");
+    assert_eq!(head.version, Version::Http11);
+    assert_eq!(
+        head.headers[1],
+        ("user-agent".to_owned(), b"caf\xe9".to_vec())
+    );
 
     let (head, _) = complete(
         b"PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nTransfer-Encoding: chunked\r\n\r\n",

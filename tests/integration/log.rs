@@ -242,7 +242,7 @@ fn access_log_lines_are_combined_log_format_plus_seconds() {
         status: 200,
         body_bytes: 22,
         referer: None,
-        user_agent: Some("curl/8.5.0"),
+        user_agent: Some(b"curl/8.5.0"),
         duration: Duration::from_millis(245),
     });
     logger.access(&RequestRecord::unparsed(None, 400, 55, Duration::ZERO));
@@ -438,6 +438,17 @@ fn without_time(line: &str) -> String {
     format!("{head} {rest}")
 }
 
+/// Stops `server` with SIGTERM (it flushes its logs, then exits 0) and
+/// gives its access-log lines without their time stamps.
+fn access_lines_at_exit(server: &mut ServerProcess) -> Vec<String> {
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    lines(&server.access_log)
+        .iter()
+        .map(|l| without_time(l))
+        .collect()
+}
+
 #[test]
 fn the_real_server_writes_one_access_line_per_request_and_flushes_it_at_exit() {
     let dir = TempDir::new("access-e2e");
@@ -463,12 +474,7 @@ fn the_real_server_writes_one_access_line_per_request_and_flushes_it_at_exit() {
         bytes.push(reply.len() - head_end);
     }
     assert_eq!(bytes[1], 0, "HEAD");
-    server.signal("TERM");
-    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
-    let got: Vec<String> = lines(&server.access_log)
-        .iter()
-        .map(|l| without_time(l))
-        .collect();
+    let got = access_lines_at_exit(&mut server);
     assert_eq!(
         got,
         [
@@ -490,4 +496,27 @@ fn the_real_server_writes_one_access_line_per_request_and_flushes_it_at_exit() {
     );
     let server_log = fs::read_to_string(&server.log_file).unwrap();
     assert!(!server_log.contains("num_jobs"), "{server_log}");
+}
+
+/// RFC 9110 §2.5 and §5.5 over a real socket: `HTTP/1.2` is answered as
+/// HTTP/1.1 (not `505`), and a Latin-1 `User-Agent` (the byte `0xE9`, not
+/// UTF-8) is served (not `400`) and written to the access log as `\xe9`,
+/// as Apache and nginx write it. The request line is logged with the
+/// version it was handled as.
+#[test]
+fn http_1_2_is_served_as_1_1_and_a_latin1_user_agent_is_logged_escaped() {
+    let dir = TempDir::new("access-latin1");
+    let mut server = ServerProcess::start(&common::fixture("survey.csv"), dir.path(), &[]);
+    let reply = common::raw(
+        server.addr,
+        b"GET /api/num_jobs HTTP/1.2\r\nHost: t\r\nUser-Agent: Mozilla caf\xe9\r\nReferer: http://r/\xff\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n{\"num_jobs\": 0}\n"), "{text}");
+    let got = access_lines_at_exit(&mut server);
+    assert_eq!(
+        got,
+        [r#"127.0.0.1 - - "GET /api/num_jobs HTTP/1.1" 200 16 "http://r/\xff" "Mozilla caf\xe9""#]
+    );
 }

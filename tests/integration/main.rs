@@ -26,6 +26,7 @@ mod log_stall_e2e;
 mod metrics_e2e;
 mod pool;
 mod security_e2e;
+mod readme;
 mod stats;
 mod storage_e2e;
 mod stress_e2e;
