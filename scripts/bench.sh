@@ -19,9 +19,11 @@
 #   workers, no access log, `return 200` with those same bytes);
 # - the disk's group commit (scripts/bench/group_commit.rs), with as many
 #   closed-loop clients as the end-to-end phase: `link` hard-links a durable
-#   file and waits for the next directory flush (a result seen before),
-#   `newfile` writes, fdatasyncs and renames a new file first (a result never
-#   seen before).
+#   file and waits for the next directory flush, which a committer starts as
+#   soon as anyone waits (a result seen before); `link-full` the same, but a
+#   flush starts once every client waits (the most one flush can cover in a
+#   closed loop); `newfile` writes, fdatasyncs and renames a new file first,
+#   flushed as `link` (a result never seen before).
 #
 # The end-to-end phase (scripts/bench/e2e_client.rs): CLIENTS closed-loop
 # clients, each rotating through every real (question, state) pair for
@@ -510,12 +512,18 @@ step_get() {
     stop_server "$SERVER_PID"
 }
 
-# step_ceiling ROUND link|newfile: the disk's group-commit ceiling, in a
-# directory of its own on the file system of the results directories.
+# step_ceiling ROUND link|link-full|newfile: the disk's group-commit
+# ceiling, in a directory of its own on the file system of the results
+# directories.
 step_ceiling() {
-    local dir=$TMP/ceiling-$2.$1
+    local dir=$TMP/ceiling-$2.$1 args
+    case $2 in
+        link) args=(link "$dir" "$CLIENTS" "$DURATION" eager) ;;
+        link-full) args=(link "$dir" "$CLIENTS" "$DURATION" full) ;;
+        newfile) args=(newfile "$dir" "$CLIENTS" "$DURATION" eager) ;;
+    esac
     mkdir -p "$dir"
-    run_bench "$2.$1" "$TOOLS/group_commit" "$2" "$dir" "$CLIENTS" "$DURATION"
+    run_bench "$2.$1" "$TOOLS/group_commit" "${args[@]}"
     rm -rf -- "$dir"
 }
 
@@ -553,7 +561,7 @@ round() {
     local r=$1 tag steps=()
     steps+=("step_ceiling $r link")
     for tag in "${TAGS[@]}"; do steps+=("step_e2e $r $tag durable"); done
-    steps+=("step_ceiling $r newfile" "step_bare $r")
+    steps+=("step_ceiling $r link-full" "step_ceiling $r newfile" "step_bare $r")
     for tag in "${TAGS[@]}"; do steps+=("step_get $r $tag"); done
     steps+=("step_nginx $r")
     for tag in "${TAGS[@]}"; do steps+=("step_e2e $r $tag nofsync"); done
@@ -719,6 +727,8 @@ print_report() {
         $(ratios get-$t.@ req_s nginx.@ req_s)
     row "end to end durable ÷ link ceiling" "" ge "$GOAL_DURABLE_LINK" \
         $(ratios e2e-durable-$t.@ jobs_s link.@ ops_s)
+    row "end to end durable ÷ link ceiling, full batches" "" "" "" \
+        $(ratios e2e-durable-$t.@ jobs_s link-full.@ ops_s)
     row "end to end durable ÷ new-file ceiling" "" "" "" \
         $(ratios e2e-durable-$t.@ jobs_s newfile.@ ops_s)
     row "end to end --no-fsync ÷ nginx GET" "" ge "$GOAL_NOFSYNC_NGINX" \
@@ -742,6 +752,8 @@ print_report() {
     absolute "" "e2e-durable-$t.@" client_cpu_s
     absolute "link ceiling ops/s" "link.@" ops_s
     absolute "  flushes in the run" "link.@" flushes
+    absolute "link ceiling, full batches, ops/s" "link-full.@" ops_s
+    absolute "  flushes in the run" "link-full.@" flushes
     absolute "new-file ceiling ops/s" "newfile.@" ops_s
     absolute "ours --no-fsync end to end jobs/s" "e2e-nofsync-$t.@" jobs_s
     absolute "  server CPU s / client CPU s" "e2e-nofsync-$t.@" server_cpu_s

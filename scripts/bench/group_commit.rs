@@ -2,7 +2,7 @@
 //! jobs per second N clients can get durably recorded in one directory when
 //! one committer thread flushes the directory for all of them (group commit).
 //!
-//!     group_commit link|newfile DIR CLIENTS SECONDS
+//!     group_commit link|newfile DIR CLIENTS SECONDS [eager|full]
 //!
 //! Each of CLIENTS threads loops, as a closed-loop client of a server would:
 //!
@@ -11,9 +11,19 @@
 //! - `newfile`: write a small new file, `fdatasync` it and rename it into
 //!   place (the cost of a result never seen before);
 //!
-//! then waits for the next flush of DIR that starts after its change. The
-//! committer flushes back to back while anyone waits, so every flush covers
-//! every change made while the previous one ran. Prints one line
+//! then waits for the next flush of DIR that starts after its change. When
+//! the committer starts a flush:
+//!
+//! - `eager` (the default): as soon as anyone waits — back to back while
+//!   anyone waits, so every flush covers every change made while the
+//!   previous one ran;
+//! - `full`: once every client waits — every flush covers one change of
+//!   each client. In a closed loop this is the most a flush can cover, and
+//!   the bound for any committer: with eager flushing, clients woken
+//!   together change the directory one after another, the first starts the
+//!   next flush at once, and the others wait for the one after it.
+//!
+//! Prints one line
 //!
 //!     BENCH ops=N duration_s=S ops_s=R flushes=F p50_us=P p99_us=Q
 //!
@@ -34,30 +44,47 @@ const LINKS_PER_SOURCE: u64 = 60_000;
 const RESULT: &[u8] = b"{\"status\": \"done\", \"data\": {\"Ohio\": 33.7}}";
 
 /// The flush schedule, shared by the committer and the clients.
-///
-/// Invariant: `done <= started`, and `started <= done + 1` (one flush at a
-/// time); `wanted` is the highest flush number a client waits for. A flush
-/// begun after a client's change covers it, so a client that changed the
-/// directory waits for flush `started + 1`.
 struct Schedule {
     state: Mutex<Flushes>,
-    /// Condition: "`wanted > started`" (work for the committer) or `stop`.
+    /// Condition: "enough clients wait for the next flush" (see
+    /// [`Schedule::ready`]) or `stop`.
     work: Condvar,
     /// Condition: "`done` grew".
     flushed: Condvar,
+    /// Flush only when every active client waits.
+    full: bool,
 }
 
+/// Invariant: `done <= started <= done + 1` (one flush at a time);
+/// `waiting` clients wait for flush `started + 1`, not begun yet (a flush
+/// begun after a client's change covers it); `active` clients have not
+/// finished their run.
 struct Flushes {
-    wanted: u64,
     started: u64,
     done: u64,
+    waiting: usize,
+    active: usize,
     stop: bool,
+}
+
+impl Schedule {
+    /// Whether the committer should start the next flush.
+    fn ready(&self, state: &Flushes) -> bool {
+        if self.full {
+            state.waiting > 0 && state.waiting >= state.active
+        } else {
+            state.waiting > 0
+        }
+    }
 }
 
 fn main() {
     let args: Vec<String> = env::args().collect();
-    if args.len() != 5 || !matches!(args[1].as_str(), "link" | "newfile") {
-        eprintln!("usage: group_commit link|newfile DIR CLIENTS SECONDS");
+    if !(5..=6).contains(&args.len())
+        || !matches!(args[1].as_str(), "link" | "newfile")
+        || !matches!(args.get(5).map_or("eager", String::as_str), "eager" | "full")
+    {
+        eprintln!("usage: group_commit link|newfile DIR CLIENTS SECONDS [eager|full]");
         process::exit(2);
     }
     let mode = args[1].clone();
@@ -68,13 +95,15 @@ fn main() {
 
     let schedule = Arc::new(Schedule {
         state: Mutex::new(Flushes {
-            wanted: 0,
             started: 0,
             done: 0,
+            waiting: 0,
+            active: clients,
             stop: false,
         }),
         work: Condvar::new(),
         flushed: Condvar::new(),
+        full: args.get(5).is_some_and(|policy| policy == "full"),
     });
     let committer = {
         let schedule = Arc::clone(&schedule);
@@ -86,7 +115,12 @@ fn main() {
     let handles: Vec<_> = (0..clients)
         .map(|client| {
             let (schedule, dir, mode) = (Arc::clone(&schedule), dir.clone(), mode.clone());
-            thread::spawn(move || client_loop(client, &mode, &dir, &schedule, deadline))
+            thread::spawn(move || {
+                let latencies = client_loop(client, &mode, &dir, &schedule, deadline);
+                schedule.state.lock().unwrap().active -= 1;
+                schedule.work.notify_one();
+                latencies
+            })
         })
         .collect();
     let mut latencies: Vec<u32> = Vec::new();
@@ -112,17 +146,18 @@ fn main() {
     );
 }
 
-/// The committer: flushes DIR back to back while a client waits.
+/// The committer: flushes DIR whenever the schedule is ready.
 fn commit(schedule: &Schedule, dir: &File) {
     let mut state = schedule.state.lock().unwrap();
     loop {
-        while state.wanted <= state.started && !state.stop {
+        while !schedule.ready(&state) && !state.stop {
             state = schedule.work.wait(state).unwrap();
         }
         if state.stop {
             return;
         }
         state.started += 1;
+        state.waiting = 0;
         let number = state.started;
         drop(state);
         dir.sync_all().expect("fsync DIR");
@@ -136,8 +171,8 @@ fn commit(schedule: &Schedule, dir: &File) {
 fn wait_for_flush(schedule: &Schedule) {
     let mut state = schedule.state.lock().unwrap();
     let mine = state.started + 1;
-    if state.wanted < mine {
-        state.wanted = mine;
+    state.waiting += 1;
+    if schedule.ready(&state) {
         schedule.work.notify_one();
     }
     while state.done < mine {
