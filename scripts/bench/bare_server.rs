@@ -74,5 +74,8 @@ fn serve(mut stream: TcpStream, answer: &[u8]) {
 
 /// The length of the first request head in `bytes`, its `\r\n\r\n` included.
 fn find_head_end(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
 }

@@ -72,7 +72,12 @@ fn main() {
     let elapsed = seconds.min(begin.elapsed().as_secs_f64());
     let latencies = &mut total.latencies_us;
     latencies.sort_unstable();
-    let percentile = |p: usize| latencies.get(latencies.len() * p / 100).copied().unwrap_or(0);
+    let percentile = |p: usize| {
+        latencies
+            .get(latencies.len() * p / 100)
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "BENCH jobs={} duration_s={elapsed:.3} jobs_s={:.1} p50_us={} p99_us={} requests={} \
          failures={} client_cpu_s={:.2}",
@@ -115,7 +120,9 @@ fn run_client(address: &str, bodies: &[String], first: usize, deadline: Instant)
                 let end = Instant::now();
                 if end <= deadline {
                     let us = (end - start).as_micros();
-                    tally.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    tally
+                        .latencies_us
+                        .push(u32::try_from(us).unwrap_or(u32::MAX));
                 }
                 break;
             }
@@ -138,7 +145,9 @@ fn exchange(
     tally: &mut Tally,
 ) -> String {
     tally.requests += 1;
-    writer.write_all(request.as_bytes()).expect("send a request");
+    writer
+        .write_all(request.as_bytes())
+        .expect("send a request");
     let mut length = None;
     let mut line = String::new();
     loop {
@@ -176,6 +185,11 @@ fn own_cpu_seconds() -> f64 {
     // spaces: state is field 3, utime 14 and stime 15.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }

@@ -82,7 +82,10 @@ fn main() {
     let args: Vec<String> = env::args().collect();
     if !(5..=6).contains(&args.len())
         || !matches!(args[1].as_str(), "link" | "newfile")
-        || !matches!(args.get(5).map_or("eager", String::as_str), "eager" | "full")
+        || !matches!(
+            args.get(5).map_or("eager", String::as_str),
+            "eager" | "full"
+        )
     {
         eprintln!("usage: group_commit link|newfile DIR CLIENTS SECONDS [eager|full]");
         process::exit(2);
@@ -136,7 +139,12 @@ fn main() {
     schedule.work.notify_all();
     committer.join().expect("the committer panicked");
     latencies.sort_unstable();
-    let percentile = |p: usize| latencies.get(latencies.len() * p / 100).copied().unwrap_or(0);
+    let percentile = |p: usize| {
+        latencies
+            .get(latencies.len() * p / 100)
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "BENCH ops={} duration_s={elapsed:.3} ops_s={:.1} flushes={flushes} p50_us={} p99_us={}",
         latencies.len(),
