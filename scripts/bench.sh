@@ -423,7 +423,9 @@ build_tools() {
     mkdir -p "$TOOLS"
     local tool
     for tool in bare_server group_commit e2e_client; do
-        if [[ ! -x $TOOLS/$tool || $BENCH_SRC/$tool.rs -nt $TOOLS/$tool ]]; then
+        # latency.rs is included by two of them.
+        if [[ ! -x $TOOLS/$tool || $BENCH_SRC/$tool.rs -nt $TOOLS/$tool
+            || $BENCH_SRC/latency.rs -nt $TOOLS/$tool ]]; then
             say "rustc -O scripts/bench/$tool.rs"
             rustc -O --edition 2021 -o "$TOOLS/$tool" "$BENCH_SRC/$tool.rs" \
                 || die "rustc scripts/bench/$tool.rs failed"

@@ -21,6 +21,9 @@
 //! the client is not what limits the rate. Built by scripts/bench.sh with
 //! `rustc -O`; std only.
 
+#[path = "latency.rs"]
+mod latency;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -70,21 +73,9 @@ fn main() {
         total.failures += tally.failures;
     }
     let elapsed = seconds.min(begin.elapsed().as_secs_f64());
-    let latencies = &mut total.latencies_us;
-    latencies.sort_unstable();
-    let percentile = |p: usize| {
-        latencies
-            .get(latencies.len() * p / 100)
-            .copied()
-            .unwrap_or(0)
-    };
     println!(
-        "BENCH jobs={} duration_s={elapsed:.3} jobs_s={:.1} p50_us={} p99_us={} requests={} \
-         failures={} client_cpu_s={:.2}",
-        latencies.len(),
-        latencies.len() as f64 / elapsed,
-        percentile(50),
-        percentile(99),
+        "BENCH {} requests={} failures={} client_cpu_s={:.2}",
+        latency::summary("jobs", &mut total.latencies_us, elapsed),
         total.requests,
         total.failures,
         own_cpu_seconds()

@@ -31,6 +31,9 @@
 //! empty, on the file system under test; the caller removes it afterwards.
 //! Built by scripts/bench.sh with `rustc -O`; std only.
 
+#[path = "latency.rs"]
+mod latency;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -138,19 +141,9 @@ fn main() {
     };
     schedule.work.notify_all();
     committer.join().expect("the committer panicked");
-    latencies.sort_unstable();
-    let percentile = |p: usize| {
-        latencies
-            .get(latencies.len() * p / 100)
-            .copied()
-            .unwrap_or(0)
-    };
     println!(
-        "BENCH ops={} duration_s={elapsed:.3} ops_s={:.1} flushes={flushes} p50_us={} p99_us={}",
-        latencies.len(),
-        latencies.len() as f64 / elapsed,
-        percentile(50),
-        percentile(99)
+        "BENCH {} flushes={flushes}",
+        latency::summary("ops", &mut latencies, elapsed)
     );
 }
 
