@@ -729,7 +729,7 @@ print_report() {
         $(ratios get-$t.@ req_s nginx.@ req_s)
     row "end to end durable ÷ link ceiling" "" ge "$GOAL_DURABLE_LINK" \
         $(ratios e2e-durable-$t.@ jobs_s link.@ ops_s)
-    row "end to end durable ÷ link ceiling, full batches" "" "" "" \
+    row "end to end durable ÷ full-batch ceiling" "" "" "" \
         $(ratios e2e-durable-$t.@ jobs_s link-full.@ ops_s)
     row "end to end durable ÷ new-file ceiling" "" "" "" \
         $(ratios e2e-durable-$t.@ jobs_s newfile.@ ops_s)
