@@ -446,15 +446,20 @@ prepare_inputs() {
 import socket, sys
 from urllib.parse import urlsplit
 u = urlsplit(sys.argv[1])
+def more(s):
+    chunk = s.recv(65536)
+    if not chunk:
+        sys.exit("the server closed the connection before its answer ended")
+    return chunk
 with socket.create_connection((u.hostname, u.port)) as s:
     s.sendall(b"GET /api/num_jobs HTTP/1.1\r\nHost: bench\r\n\r\n")
     raw = b""
     while b"\r\n\r\n" not in raw:
-        raw += s.recv(65536)
+        raw += more(s)
     head, body = raw.split(b"\r\n\r\n", 1)
     length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
     while len(body) < length:
-        body += s.recv(65536)
+        body += more(s)
 open(sys.argv[2] + ".response", "wb").write(head + b"\r\n\r\n" + body)
 open(sys.argv[2] + ".body", "wb").write(body)
 PY
