@@ -38,6 +38,17 @@ struct Tally {
     failures: u64,
 }
 
+impl Tally {
+    /// Counts an answer that is neither a job id nor a job status; the
+    /// first one is printed to stderr, so that a run of failures says why.
+    fn fail(&mut self, answer: &str) {
+        if self.failures == 0 {
+            eprintln!("e2e_client: unexpected answer: {answer}");
+        }
+        self.failures += 1;
+    }
+}
+
 fn main() {
     let args: Vec<String> = env::args().collect();
     if args.len() != 5 {
@@ -95,16 +106,16 @@ fn run_client(address: &str, bodies: &[String], first: usize, deadline: Instant)
             break;
         }
         let request = format!(
-            "POST /api/state_mean HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n\
+            "POST /api/state_mean HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         let answer = exchange(&mut writer, &mut reader, &request, &mut tally);
         let Some(id) = job_id(&answer) else {
-            tally.failures += 1;
+            tally.fail(&answer);
             continue;
         };
-        let poll = format!("GET /api/get_results/{id}?wait=30 HTTP/1.1\r\nHost: bench\r\n\r\n");
+        let poll = format!("GET /api/get_results/{id}?wait=30 HTTP/1.1\r\nHost: {address}\r\n\r\n");
         loop {
             let answer = exchange(&mut writer, &mut reader, &poll, &mut tally);
             if answer.contains("\"status\": \"done\"") {
@@ -118,7 +129,7 @@ fn run_client(address: &str, bodies: &[String], first: usize, deadline: Instant)
                 break;
             }
             if !answer.contains("\"status\": \"running\"") {
-                tally.failures += 1;
+                tally.fail(&answer);
                 break;
             }
         }
