@@ -61,6 +61,9 @@ access_log_check: data build
 fuzz:
 	FUZZ_ITERATIONS=1000000 cargo test --release --test integration http_fuzz -- --nocapture
 
+# The server against its ceilings (bare std server, nginx, the disk's group
+# commit), medians of interleaved rounds; BENCH_QUICK=1 for a one-minute
+# check, BENCH_BASELINE_BIN=old to compare two binaries (docs/bench.md).
 bench: data
 	bash scripts/bench.sh
 
