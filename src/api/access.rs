@@ -292,7 +292,7 @@ mod tests {
             version: Version::Http11,
             headers: headers
                 .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec()))
                 .collect(),
             body: Vec::new(),
             peer,
