@@ -71,7 +71,7 @@ fn run(config: &Config) -> Result<(), String> {
     // stdout is kept for the one `listening` line that scripts parse.
     eprintln!("{}", dataset.summary());
 
-    le_stats_sportif::scoreboard::configure(config.limits, config.threads);
+    le_stats_sportif::scoreboard::configure(config.limits, config.threads, config.job_delay);
     let logs = Logs::open(config)?;
     let options = JobsOptions {
         threads: config.threads,
@@ -88,7 +88,8 @@ fn run(config: &Config) -> Result<(), String> {
     let lifecycle = Arc::new(Lifecycle::new());
     install_signal_handler(&lifecycle)?;
     let api = Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
-        .reporting_logs(vec![logs.server.clone(), logs.access.clone()]);
+        .reporting_logs(vec![logs.server.clone(), logs.access.clone()])
+        .with_job_delay(config.job_delay);
     let _server = start_serving(config, api, &logs)?;
 
     // The main thread's duty from here on: carry out shutdown when asked
@@ -190,10 +191,23 @@ fn start_serving(config: &Config, api: Api, logs: &Logs) -> Result<ServerHandle,
         Arc::new(move |request: &RequestRecord<'_>| access_log.access(request)),
         Arc::new(move |message: &str| server_log.error(message)),
     );
+    let delay = if config.job_delay.is_zero() {
+        String::new()
+    } else {
+        format!(
+            "; every job sleeps {} ms first (--job-delay)",
+            config.job_delay.as_millis()
+        )
+    };
     logs.server.info(format!(
-        "listening on http://{address} with {} worker threads",
+        "listening on http://{address} with {} worker threads{delay}",
         config.threads
     ));
+    // The stdout line stays exactly `listening on http://HOST:PORT` (scripts
+    // parse it); the delay is told on stderr, and in the log's line.
+    if !delay.is_empty() {
+        eprintln!("le-stats-sportif: jobs are slowed down{delay}");
+    }
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
     Ok(handle)

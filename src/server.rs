@@ -72,7 +72,11 @@ impl Server {
         on_request: OnRequest,
         on_error: OnError,
     ) -> ServerHandle {
-        let on_request = crate::metrics::counting(on_request);
+        // Every request the log is told about is counted in the metrics.
+        let on_request: OnRequest = Arc::new(move |record: &RequestRecord<'_>| {
+            crate::metrics::record_request(record);
+            on_request(record);
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let accept_loop = AcceptLoop {
             listener: self.listener,
@@ -173,7 +177,12 @@ impl AcceptLoop {
                 return; // the wake-up connection (or a late client) is dropped
             }
             match accepted {
-                Ok((stream, _)) => self.dispatch(stream),
+                Ok((stream, _)) => {
+                    // The `accept` span of the timeline.
+                    scoreboard::set(ThreadState::Dispatching);
+                    self.dispatch(stream);
+                    scoreboard::set(ThreadState::Accepting);
+                }
                 Err(e) => self.accept_failed(&e),
             }
         }

@@ -49,9 +49,72 @@ pub(super) fn parse_wait(query: Option<&str>) -> Result<Option<Duration>, ApiErr
     Ok(wait)
 }
 
+/// The longest window `/api/trace?seconds=N` answers.
+pub(super) const MAX_TRACE_SECONDS: u64 = 30;
+/// The window `/api/trace` answers without `?seconds=`.
+const DEFAULT_TRACE_SECONDS: u64 = 5;
+
+/// Reads `/api/trace`'s query: only `seconds=N`, a whole number from 1 to
+/// [`MAX_TRACE_SECONDS`]; 5 when absent.
+///
+/// # Errors
+/// A 400 naming the accepted parameter and range.
+pub(super) fn parse_trace_seconds(query: Option<&str>) -> Result<Duration, ApiError> {
+    let mut seconds = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "seconds" {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {}: trace takes only ?seconds=N (1 to {MAX_TRACE_SECONDS})",
+                quoted(name)
+            )));
+        }
+        if seconds.is_some() {
+            return Err(ApiError::bad_request("seconds is given twice"));
+        }
+        let n = value
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| value.parse::<u64>().ok())
+            .flatten()
+            .filter(|n| (1..=MAX_TRACE_SECONDS).contains(n));
+        let Some(n) = n else {
+            return Err(ApiError::bad_request(format!(
+                "seconds must be a whole number from 1 to {MAX_TRACE_SECONDS}, not {}",
+                quoted(value)
+            )));
+        };
+        seconds = Some(n);
+    }
+    Ok(Duration::from_secs(
+        seconds.unwrap_or(DEFAULT_TRACE_SECONDS),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_takes_whole_seconds_from_1_to_30() {
+        let secs = |n| Ok(Duration::from_secs(n));
+        assert_eq!(parse_trace_seconds(None), secs(5));
+        assert_eq!(parse_trace_seconds(Some("seconds=1")), secs(1));
+        assert_eq!(parse_trace_seconds(Some("seconds=30")), secs(30));
+        for bad in [
+            "seconds=0",
+            "seconds=31",
+            "seconds=",
+            "seconds=1.5",
+            "seconds=-1",
+            "seconds=+2",
+            "seconds=99999999999999999999999",
+            "seconds=1&seconds=2",
+            "secs=2",
+        ] {
+            assert!(parse_trace_seconds(Some(bad)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn wait_is_the_only_query_of_get_results() {
