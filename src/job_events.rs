@@ -77,3 +77,108 @@ pub fn flushed() {
 pub fn result_write_failed() {
     crate::metrics::result_write_failed();
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::jobs::{JobOutcome, Jobs, JobsOptions};
+    use crate::log::Logger;
+    use crate::results::ResultsLock;
+    use crate::scoreboard::{self, JobCounts, Role, ThreadState};
+    use std::time::{Duration, Instant};
+
+    const DEADLINE: Duration = Duration::from_secs(30);
+    /// Set in the process that runs [`saving_in_a_process_of_its_own`].
+    const CHILD: &str = "LSS_JOB_EVENTS_CHILD";
+
+    fn poll(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        while !done() {
+            assert!(Instant::now() < deadline, "not reached: {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The job counts and the workers are process-wide, and other tests
+    /// of this binary run jobs at the same time: the checks run in a
+    /// process of their own (this test binary, asked for the one ignored
+    /// test below).
+    #[test]
+    fn jobs_held_at_their_flush_are_saving_and_their_workers_idle() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "job_events::tests::saving_in_a_process_of_its_own",
+                "--ignored",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    #[ignore = "run in a process of its own by jobs_held_at_their_flush_are_saving_and_their_workers_idle"]
+    fn saving_in_a_process_of_its_own() {
+        assert!(std::env::var_os(CHILD).is_some(), "run by its parent test");
+        let dir = std::env::temp_dir().join(format!("lss-job-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = JobsOptions {
+            threads: 2,
+            max_pending: 100,
+            durable: true,
+        };
+        let lock = ResultsLock::acquire(&dir).unwrap();
+        let jobs = Jobs::open_locked(lock, options, Logger::disabled()).unwrap();
+        let ok = || -> crate::jobs::Work { Box::new(|| Ok("1".to_owned())) };
+        // A first job takes the id reservation (which flushes too).
+        let first = jobs.submit(ok()).unwrap();
+        assert!(matches!(
+            jobs.outcome_within(first, DEADLINE),
+            Some(JobOutcome::Done(_))
+        ));
+        poll("the first job ended", || {
+            scoreboard::job_counts() == JobCounts::default()
+        });
+        let held = crate::results::flush_gate::hold(&dir);
+        let ids: Vec<_> = (0..3).map(|_| jobs.submit(ok()).unwrap()).collect();
+        let saving = JobCounts {
+            queued: 0,
+            running: 0,
+            saving: 3,
+        };
+        let workers_idle = || {
+            let threads = scoreboard::threads();
+            let workers = threads.iter().filter(|t| t.role == Role::Worker);
+            workers.clone().count() == 2 && workers.clone().all(|t| t.state == ThreadState::Idle)
+        };
+        poll("three jobs saving, both workers idle", || {
+            scoreboard::job_counts() == saving && workers_idle()
+        });
+        let threads = scoreboard::threads();
+        let persister = threads.iter().find(|t| t.role == Role::Persister).unwrap();
+        assert_eq!(persister.state, ThreadState::Flushing);
+        for &id in &ids {
+            assert_eq!(jobs.outcome(id), Some(JobOutcome::Running), "{id}");
+        }
+        drop(held);
+        for &id in &ids {
+            assert!(
+                matches!(jobs.outcome_within(id, DEADLINE), Some(JobOutcome::Done(_))),
+                "{id}"
+            );
+        }
+        poll("every job ended", || {
+            scoreboard::job_counts() == JobCounts::default()
+        });
+        drop(jobs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

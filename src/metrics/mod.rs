@@ -13,7 +13,7 @@
 //! counts; values owned by other modules (the log queue) come in a
 //! [`Snapshot`](crate::scoreboard::Snapshot) that the API fills when it
 //! renders. Nothing here imports the job path: it is told about jobs
-//! through [`crate::job_events`].
+//! through `job_events`.
 
 //!
 //! Files: `histogram.rs` (the duration histogram), `render.rs` (the text
@@ -201,7 +201,7 @@ pub fn job_endpoint(endpoint: Endpoint, submitted: Instant) {
 }
 
 /// On a worker, once its job is computed and its file written (see
-/// [`crate::job_events::saving`]): counts it done or error under the
+/// `job_events::saving`): counts it done or error under the
 /// endpoint its work named on the worker's slot, and records its run time
 /// `run` (computing and writing). A job whose work never named its
 /// endpoint (jobs submitted without the API) is not counted.

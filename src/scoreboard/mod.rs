@@ -360,8 +360,37 @@ pub struct SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(None));
-        self.slot.word.store(0, Ordering::Release);
-        self.slot.owner.store(0, Ordering::Release);
+        self.slot.release();
+    }
+}
+
+impl Slot {
+    /// Takes the slot for `role` if it is free (test, then test-and-set: a
+    /// plain load skips a taken slot without taking its cache line away
+    /// from the thread publishing there), and publishes `state`.
+    fn try_claim(&self, index: usize, role: Role, state: ThreadState) -> bool {
+        let taken = self.owner.load(Ordering::Relaxed) == 0
+            && self
+                .owner
+                .compare_exchange(0, role as u8, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok();
+        if taken {
+            let word = Word {
+                state,
+                endpoint: 0,
+                role: Some(role),
+                job: 0,
+            };
+            self.publish(index, word);
+        }
+        taken
+    }
+
+    /// Frees the slot (its owner only): the word first, so that no reader
+    /// sees the old owner's role once the slot can be claimed again.
+    fn release(&self) {
+        self.word.store(0, Ordering::Release);
+        self.owner.store(0, Ordering::Release);
     }
 }
 
@@ -373,24 +402,11 @@ impl Drop for SlotGuard {
 /// (per connection), never per request.
 #[must_use]
 pub fn claim(role: Role, state: ThreadState) -> Option<SlotGuard> {
-    // Test, then test-and-set: a plain load skips taken slots without
-    // taking their cache line away from the thread publishing there.
-    let (index, slot) = board().slots.iter().enumerate().find(|(_, slot)| {
-        slot.owner.load(Ordering::Relaxed) == 0
-            && slot
-                .owner
-                .compare_exchange(0, role as u8, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-    })?;
-    slot.publish(
-        index,
-        Word {
-            state,
-            endpoint: 0,
-            role: Some(role),
-            job: 0,
-        },
-    );
+    let (index, slot) = board()
+        .slots
+        .iter()
+        .enumerate()
+        .find(|(index, slot)| slot.try_claim(*index, role, state))?;
     CURRENT.with(|c| c.set(Some((slot, index))));
     Some(SlotGuard { slot })
 }
@@ -618,6 +634,18 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_phases() {
+        let mut s = Snapshot {
+            accepting: true,
+            ..Snapshot::default()
+        };
+        assert_eq!(s.shutdown_phase(3), "serving");
+        s.accepting = false;
+        assert_eq!(s.shutdown_phase(3), "draining");
+        assert_eq!(s.shutdown_phase(0), "drained");
+    }
+
+    #[test]
     fn concurrent_claims_never_share_a_slot() {
         const THREADS: usize = 16;
         let barrier = Barrier::new(THREADS);
@@ -640,6 +668,46 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), THREADS, "{slots:?}");
+    }
+
+    /// Two threads take turns owning one slot (a worker that is always
+    /// `running`, a connection always `reading head`) while a reader reads
+    /// it: every view pairs a role with its own owner's state.
+    #[test]
+    fn a_reader_never_pairs_one_owners_role_with_anothers_state() {
+        let slot = Slot::new();
+        // Beyond the timeline's tracks: no spans are recorded.
+        let track = usize::MAX;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for (role, state) in [
+                (Role::Worker, ThreadState::Running),
+                (Role::Connection, ThreadState::ReadingHead),
+            ] {
+                let (slot, stop) = (&slot, &stop);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if slot.try_claim(track, role, state) {
+                            slot.release();
+                        }
+                    }
+                });
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut seen = 0;
+            while seen < 20_000 {
+                assert!(Instant::now() < deadline, "the owners never ran");
+                if let Some(v) = view(0, &slot) {
+                    seen += 1;
+                    let expected = match v.role {
+                        Role::Worker => ThreadState::Running,
+                        _ => ThreadState::ReadingHead,
+                    };
+                    assert_eq!(v.state, expected, "{v:?}");
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
     }
 
     #[test]
