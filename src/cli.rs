@@ -368,7 +368,10 @@ mod tests {
             config(&["--job-delay=60000"], None).job_delay,
             Duration::from_secs(60)
         );
-        assert_eq!(config(&["--job-delay", "0"], None).job_delay, Duration::ZERO);
+        assert_eq!(
+            config(&["--job-delay", "0"], None).job_delay,
+            Duration::ZERO
+        );
         for bad in ["60001", "-1", "1.5", "", "+3"] {
             assert!(run(&["--job-delay", bad], None).is_err(), "{bad}");
         }

@@ -178,10 +178,11 @@ impl AcceptLoop {
             }
             match accepted {
                 Ok((stream, _)) => {
-                    // The `accept` span of the timeline.
-                    scoreboard::set(ThreadState::Dispatching);
+                    let start = scoreboard::now_nanos();
                     self.dispatch(stream);
-                    scoreboard::set(ThreadState::Accepting);
+                    // The timeline's `accept` span; the scoreboard keeps
+                    // showing `accepting`.
+                    scoreboard::record_span(crate::trace::Span::Accept, start);
                 }
                 Err(e) => self.accept_failed(&e),
             }

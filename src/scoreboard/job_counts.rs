@@ -102,14 +102,42 @@ mod tests {
         let mut w = 0;
         w = moved(w, None, Some(Stage::Queued));
         w = moved(w, None, Some(Stage::Queued));
-        assert_eq!(counts(w), JobCounts { queued: 2, running: 0, saving: 0 });
+        assert_eq!(
+            counts(w),
+            JobCounts {
+                queued: 2,
+                running: 0,
+                saving: 0
+            }
+        );
         w = moved(w, Some(Stage::Queued), Some(Stage::Running));
-        assert_eq!(counts(w), JobCounts { queued: 1, running: 1, saving: 0 });
+        assert_eq!(
+            counts(w),
+            JobCounts {
+                queued: 1,
+                running: 1,
+                saving: 0
+            }
+        );
         w = moved(w, Some(Stage::Running), Some(Stage::Saving));
-        assert_eq!(counts(w), JobCounts { queued: 1, running: 0, saving: 1 });
+        assert_eq!(
+            counts(w),
+            JobCounts {
+                queued: 1,
+                running: 0,
+                saving: 1
+            }
+        );
         assert_eq!(counts(w).pending(), 2);
         w = moved(w, Some(Stage::Saving), None);
-        assert_eq!(counts(w), JobCounts { queued: 1, running: 0, saving: 0 });
+        assert_eq!(
+            counts(w),
+            JobCounts {
+                queued: 1,
+                running: 0,
+                saving: 0
+            }
+        );
         // Saturating at both ends.
         assert_eq!(moved(w, Some(Stage::Running), None), w);
         let full = MAX << BITS;

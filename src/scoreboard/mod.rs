@@ -29,7 +29,7 @@ mod timeline;
 
 pub use job_counts::{job_counts, job_moved, JobCounts, Stage};
 pub use status_json::render_json;
-pub use timeline::{job_queued, job_taken, render_trace};
+pub use timeline::{job_queued, job_taken, record_span, render_trace};
 
 use crate::limits::{Limits, MAX_CONNECTIONS, MAX_PENDING_JOBS};
 use crate::trace::Timeline;
@@ -108,15 +108,12 @@ pub enum ThreadState {
     Flushing = 9,
     /// A worker writing its job's result file (the job is still `running`).
     WritingResult = 10,
-    /// The accept loop handing an accepted connection to its thread.
-    Dispatching = 11,
 }
 
 impl ThreadState {
     /// Every state, in the order of the status page's legend.
-    pub const ALL: [ThreadState; 12] = [
+    pub const ALL: [ThreadState; 11] = [
         ThreadState::Accepting,
-        ThreadState::Dispatching,
         ThreadState::Idle,
         ThreadState::Running,
         ThreadState::WritingResult,
@@ -145,7 +142,6 @@ impl ThreadState {
             ThreadState::Running => "running",
             ThreadState::Flushing => "flushing",
             ThreadState::WritingResult => "writing result",
-            ThreadState::Dispatching => "dispatching",
         }
     }
 
@@ -254,7 +250,6 @@ impl Slot {
 fn span_of(word: Word) -> Option<crate::trace::Span> {
     use crate::trace::Span;
     Some(match (word.role?, word.state) {
-        (Role::Accept, ThreadState::Dispatching) => Span::Accept,
         (Role::Connection, ThreadState::ReadingHead) => Span::ReadHead,
         (Role::Connection, ThreadState::ReadingBody) => Span::ReadBody,
         (Role::Connection, ThreadState::Handling) => Span::Handle,

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{configured, count, job_counts, threads, uptime, Role, Snapshot, ThreadState, ThreadView};
+use super::{
+    configured, count, job_counts, threads, uptime, Role, Snapshot, ThreadState, ThreadView,
+};
 
 /// `text` as a JSON string literal.
 fn json_string(text: &str) -> String {

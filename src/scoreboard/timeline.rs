@@ -28,6 +28,20 @@ pub fn job_taken(id: u64) {
         .record(track, role, Span::JobQueued, queued, board.now_nanos(), id);
 }
 
+/// Records `span`, from `start` (see [`now_nanos`](super::now_nanos)) until
+/// now, on the calling thread's track: for a span that is no state of the
+/// scoreboard (the accept loop's `accept`).
+pub fn record_span(span: Span, start: u64) {
+    let Some((slot, track)) = mine() else { return };
+    let board = board();
+    let role = Word::unpack(slot.word.load(Ordering::Relaxed))
+        .role
+        .map_or(0, |r| r as u8);
+    board
+        .timeline
+        .record(track, role, span, start, board.now_nanos(), 0);
+}
+
 /// A role's name and the rank of its rows on the timeline (workers first).
 fn role_name(code: u8) -> (&'static str, u32) {
     Role::ALL

@@ -105,6 +105,7 @@ pub fn render(
         "traceEvents": events,
         "displayTimeUnit": "ms",
         "otherData": {
+            "now_us": micros(now),
             "window_seconds": micros(window) / 1e6,
             "complete_for_seconds": micros(now - complete_since.min(now)) / 1e6,
             "complete_since_start": complete_since == 0,

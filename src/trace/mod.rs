@@ -127,7 +127,7 @@ impl Span {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpanRecord {
     pub track: usize,
-    /// The [`Role`](crate::scoreboard::Role) code of the thread that wrote it.
+    /// The scoreboard role code of the thread that wrote it.
     pub role: u8,
     pub span: Span,
     pub start: u64,
@@ -257,7 +257,7 @@ impl Timeline {
             return;
         };
         let ring = ring.get_or_init(|| {
-            // The connection role's code (see `scoreboard::Role`).
+            // 2: the scoreboard's code for a connection.
             Ring::new(if role == 2 {
                 CONNECTION_SPANS
             } else {

@@ -95,7 +95,9 @@ fn a_delayed_burst_shows_the_queue_and_leaves_ten_job_spans_on_two_workers() {
     for id in &ids {
         assert_eq!(server.wait_result(id).json()["status"], "done", "{id}");
     }
-    common::poll(Duration::from_secs(30), || (queue(&server) == (0, 0, 0, 0)).then_some(()));
+    common::poll(Duration::from_secs(30), || {
+        (queue(&server) == (0, 0, 0, 0)).then_some(())
+    });
 
     // Quiescent: /metrics and /api/status give the same counts.
     let metrics = server.get("/metrics");
@@ -148,7 +150,10 @@ fn a_delayed_burst_shows_the_queue_and_leaves_ten_job_spans_on_two_workers() {
         .map(|e| e["dur"].as_f64().unwrap())
         .collect();
     assert_eq!(queued.len(), 10);
-    assert!(queued.iter().filter(|&&d| d >= 300_000.0).count() >= 8, "{queued:?}");
+    assert!(
+        queued.iter().filter(|&&d| d >= 300_000.0).count() >= 8,
+        "{queued:?}"
+    );
     assert_eq!(trace["otherData"]["window_seconds"], 30.0);
 
     for bad in ["seconds=0", "seconds=31", "seconds=x", "other=1"] {
@@ -167,7 +172,10 @@ fn ctrl_c_drains_a_delayed_queue_and_a_second_one_exits_at_once() {
     server.signal("INT");
     assert_eq!(server.wait_exit(Duration::from_secs(60)), Some(0));
     for id in &ids {
-        assert!(server.results_dir.join(format!("{id}.json")).exists(), "{id}");
+        assert!(
+            server.results_dir.join(format!("{id}.json")).exists(),
+            "{id}"
+        );
     }
 
     let (_dir, mut server) = start("pool-force", &["--threads", "1", "--job-delay", "60000"]);
