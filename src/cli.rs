@@ -366,7 +366,7 @@ mod tests {
         );
         assert_eq!(
             config(&["--job-delay=60000"], None).job_delay,
-            Duration::from_secs(60)
+            Duration::from_mins(1)
         );
         assert_eq!(
             config(&["--job-delay", "0"], None).job_delay,

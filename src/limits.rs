@@ -59,7 +59,7 @@ pub const RESULT_WAIT: Duration = Duration::from_millis(20);
 /// worker, so waits are bounded by the connection cap (`MAX_CONNECTIONS`).
 pub const MAX_RESULT_WAIT: Duration = Duration::from_secs(30);
 /// The longest `--job-delay` (a minute: a demonstration, not a workload).
-pub const MAX_JOB_DELAY: Duration = Duration::from_secs(60);
+pub const MAX_JOB_DELAY: Duration = Duration::from_mins(1);
 
 /// Simultaneous connections; the next one is answered `503` and closed.
 pub const MAX_CONNECTIONS: usize = 2048;

@@ -459,6 +459,7 @@ pub fn set_endpoint(endpoint: u8) {
 }
 
 /// The calling thread's published view of itself, if it owns a slot.
+#[must_use]
 pub fn current() -> Option<ThreadView> {
     let (slot, index) = mine()?;
     view(index, slot)

@@ -48,12 +48,11 @@ pub fn render(
     let mut queue_rows: Vec<u64> = Vec::new();
     for s in &spans {
         let tid = if s.span == Span::JobQueued {
-            let row = match queue_rows.iter().position(|&end| end <= s.start) {
-                Some(row) => row,
-                None => {
-                    queue_rows.push(0);
-                    queue_rows.len() - 1
-                }
+            let row = if let Some(row) = queue_rows.iter().position(|&end| end <= s.start) {
+                row
+            } else {
+                queue_rows.push(0);
+                queue_rows.len() - 1
             };
             queue_rows[row] = s.end;
             QUEUE_TID + row as u64
