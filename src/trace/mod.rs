@@ -21,11 +21,14 @@
 //! [`CONNECTION_SPANS`] entries for a connection's track, [`THREAD_SPANS`]
 //! for the others (workers, persister, log writer, accept loop), 32 bytes
 //! each. The tracks are the scoreboard's slots, so memory is bounded by the
-//! slot table: at most (max connections + 1024) × 64 × 32 bytes, about
-//! 6 MB for the default 2048 connections, whatever the number of jobs or
-//! requests (`measure_200k_jobs` reads the RSS after 200,000 jobs). A full
-//! ring overwrites its oldest span; the answer of `/api/trace` says how far
-//! back every track is still complete.
+//! slot table whatever the number of jobs or requests: 2 KB per track
+//! first written by a connection (about 4 MB for the default 2048
+//! connections) and 32 KB per track of another thread (a worker, the
+//! persister, a log writer, the accept loop), plus 1 MB of queueing times. That bound is arithmetic, not
+//! measured by a test here (`measure_200k_jobs` in
+//! `tests/integration/jobs.rs`, run by hand, reads the RSS of a process
+//! whose workers record spans). A full ring overwrites its oldest span; the
+//! answer of `/api/trace` says how far back every track is still complete.
 //!
 //! Files: here the rings; `chrome_json.rs` the Trace Event Format answer.
 
