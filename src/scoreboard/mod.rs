@@ -520,16 +520,18 @@ pub fn threads_reading_role_then_state() -> Vec<(usize, Option<Role>, ThreadStat
         .slots
         .iter()
         .enumerate()
-        .filter_map(|(i, slot)| old_view(slot).map(|(role, state)| (i, role, state)))
+        .filter_map(|(i, slot)| old_view(slot, || ()).map(|(role, state)| (i, role, state)))
         .collect()
 }
 
-/// One slot as [`threads_reading_role_then_state`] reads it.
-fn old_view(slot: &Slot) -> Option<(Option<Role>, ThreadState)> {
+/// One slot as [`threads_reading_role_then_state`] reads it; `between`
+/// runs between its two loads (a test puts another thread's moves there).
+fn old_view(slot: &Slot, between: impl FnOnce()) -> Option<(Option<Role>, ThreadState)> {
     let owner = slot.owner.load(Ordering::Acquire);
     if owner == 0 {
         return None;
     }
+    between();
     let word = Word::unpack(slot.word.load(Ordering::Acquire));
     Some((Role::from_code(owner), word.state))
 }
@@ -704,6 +706,26 @@ mod tests {
             }
             stop.store(true, Ordering::Relaxed);
         });
+    }
+
+    /// The interleaving the old reader cannot survive, played in order: it
+    /// loads the owner (a worker), the worker releases the slot and a
+    /// connection claims it, then it loads the word: "a worker reading a
+    /// request head". The reader in use takes both from the one word.
+    #[test]
+    fn the_old_reader_can_pair_a_stale_role_with_a_new_state() {
+        let slot = Slot::new();
+        assert!(slot.try_claim(usize::MAX, Role::Worker, ThreadState::Running));
+        let seen = old_view(&slot, || {
+            slot.release();
+            assert!(slot.try_claim(usize::MAX, Role::Connection, ThreadState::ReadingHead));
+        });
+        assert_eq!(seen, Some((Some(Role::Worker), ThreadState::ReadingHead)));
+        let now = view(0, &slot).unwrap();
+        assert_eq!(
+            (now.role, now.state),
+            (Role::Connection, ThreadState::ReadingHead)
+        );
     }
 
     #[test]
