@@ -141,19 +141,28 @@ fn a_delayed_burst_shows_the_queue_and_leaves_ten_job_spans_on_two_workers() {
         workers.insert(tid);
     }
     assert_eq!(workers.len(), 2, "{workers:?}");
-    // Every job also waited in the queue, and all but the first two waited
-    // at least one delay.
-    let queued: Vec<f64> = events
+    // Every job also has its wait in the queue; all but the first two were
+    // taken only once a worker had finished a job (same clock: a worker
+    // takes its next job after its last run ended).
+    let end = |e: &Value| e["ts"].as_f64().unwrap() + e["dur"].as_f64().unwrap();
+    let first_run_end = runs.iter().map(|e| end(e)).fold(f64::INFINITY, f64::min);
+    let mut queued: Vec<(u64, f64)> = events
         .iter()
         .filter(|e| e["name"] == "job queued")
         .filter(|e| ids.iter().any(|id| e["args"]["job_id"] == id.as_str()))
-        .map(|e| e["dur"].as_f64().unwrap())
+        .map(|e| {
+            let id = e["args"]["job_id"].as_str().unwrap();
+            (id["job_id_".len()..].parse().unwrap(), end(e))
+        })
         .collect();
-    assert_eq!(queued.len(), 10);
-    assert!(
-        queued.iter().filter(|&&d| d >= 300_000.0).count() >= 8,
-        "{queued:?}"
-    );
+    queued.sort_by_key(|&(id, _)| id);
+    assert_eq!(queued.len(), 10, "{queued:?}");
+    for &(id, taken) in &queued[2..] {
+        assert!(
+            taken >= first_run_end,
+            "job_id_{id} taken at {taken} µs, before {first_run_end}"
+        );
+    }
     assert_eq!(trace["otherData"]["window_seconds"], 30.0);
 
     for bad in ["seconds=0", "seconds=31", "seconds=x", "other=1"] {
