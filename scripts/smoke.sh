@@ -89,7 +89,7 @@ req GET "/api/get_results/$id?wiat=1"; check "unknown query parameter" 400 '.rea
 # every job, of this run or of the server's history, is done.
 req GET /api/jobs;                 check jobs 200 ".status == \"done\" and (.data | length) >= 10 and (.data[-1] | has(\"$id\")) and (.data | all(.[] == \"done\"))"
 req GET /api/num_jobs;             check num_jobs 200 '.num_jobs == 0'
-req GET /api;                      check "api index" 200 '.status == "done" and (.data | length) == 20 and (.data[1] == {"path": "/api/state_mean", "method": "POST", "body": ["question", "state"], "about": "the mean of one state"})'
+req GET /api;                      check "api index" 200 '.status == "done" and (.data | length) == 21 and (.data[1] == {"path": "/api/state_mean", "method": "POST", "body": ["question", "state"], "about": "the mean of one state"})'
 req GET /api/questions;            check questions 200 '(.data | length) == 9'
 req GET /api/states;               check states 200 '(.data | length) == 55'
 req GET /;                         [ "$status" = 200 ] && grep -q '<html\|<!doctype' <<<"$body" && passed=$((passed+1)) || { failed=$((failed+1)); echo "FAIL index page"; }

@@ -7,7 +7,11 @@
 # went live, it drew one cell per configured worker thread, one accept loop
 # and one log writer, the two held connections as `reading head`, and its
 # counts per role match the server's own /api/status. Saves a screenshot to
-# target/browser-test/status.png (kept for you to look at).
+# target/browser-test/status.png (kept for you to look at). Then, on a
+# second server with --threads 2 --job-delay 1500 and ten jobs submitted,
+# checks that the timeline draws one row per worker, each with a `job run`
+# span, and the queued jobs on queue rows; its screenshot is
+# target/browser-test/timeline.png (the one the README shows how to make).
 #
 # Environment:
 #   BIN       server binary (default: build target/release/le-stats-sportif)
@@ -126,6 +130,51 @@ browser "$base/status" --hide-scrollbars --window-size=1100,1000 \
     --screenshot="$shots/status.png" >/dev/null
 check "screenshot written" test -s "$shots/status.png"
 echo "status page test: screenshot at $shots/status.png"
+
+# The timeline during a delayed burst: a server with two workers and
+# --job-delay, ten jobs submitted, then the page loaded while they run.
+server_stop TERM || true
+server_start --threads 2 --job-delay 1500
+base=$SERVER_URL
+body='{"question": "Percent of adults aged 18 years and older who have obesity"}'
+for i in $(seq 10); do
+    curl -fsS -o /dev/null -X POST "$base/api/states_mean" -d "$body"
+done
+read -r -d '' TIMELINE_SUMMARY <<'PY' || true
+import json, sys
+from html.parser import HTMLParser
+class Summary(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = a.get("class", "").split()
+        if "tl-row" in classes:
+            self.rows.append({"role": a.get("data-role"), "name": a.get("data-name"), "spans": {}})
+        elif "tl-span" in classes and self.rows:
+            spans = self.rows[-1]["spans"]
+            spans[a.get("data-name")] = spans.get(a.get("data-name"), 0) + 1
+s = Summary()
+s.feed(sys.stdin.read())
+workers = [r for r in s.rows if r["role"] == "worker"]
+print(json.dumps({"rows": len(s.rows), "workers": len(workers),
+                  "worker_job_runs": [r["spans"].get("job run", 0) for r in workers],
+                  "queue_rows": sum(1 for r in s.rows if r["role"] == "queue")}))
+PY
+timeline="$(python3 -c "$TIMELINE_SUMMARY" <<<"$(browser "$base/status" --dump-dom)")"
+echo "status page test: timeline $timeline"
+check "the timeline draws one row per worker (2)" \
+    test "$(field "$timeline" "d['workers']")" = 2
+check "each worker row draws a job run span" \
+    test "$(field "$timeline" "all(n >= 1 for n in d['worker_job_runs'])")" = True
+check "queued jobs drawn on queue rows" \
+    test "$(field "$timeline" "d['queue_rows'] >= 1")" = True
+browser "$base/status" --hide-scrollbars --window-size=1100,1200 \
+    --screenshot="$shots/timeline.png" >/dev/null
+check "timeline screenshot written" test -s "$shots/timeline.png"
+echo "status page test: timeline screenshot at $shots/timeline.png"
+server_stop KILL || true
 
 echo "status page test: $passed passed, $failed failed"
 ((failed == 0))

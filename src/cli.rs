@@ -2,7 +2,7 @@
 //! flags that both the parser and `--help` read, so they cannot drift apart.
 
 use crate::api::AccessPolicy;
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_JOB_DELAY};
 use std::fmt;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,9 @@ pub struct Config {
     /// Flush each result to stable storage before its job is `done`
     /// (`--no-fsync` clears it).
     pub durable: bool,
+    /// How long every job sleeps on its worker before it computes
+    /// (`--job-delay`; zero: no sleep at all).
+    pub job_delay: Duration,
     pub limits: Limits,
     /// `--allowed-host`, `--allowed-origin`, `--allow-remote-shutdown`.
     pub access: AccessPolicy,
@@ -138,6 +141,12 @@ const FLAGS: &[Flag] = &[
         name: "--allow-remote-shutdown",
         value: None,
         help: "answer graceful_shutdown from any client, not only from this machine",
+    },
+    Flag {
+        name: "--job-delay",
+        value: Some("MS"),
+        help: "every job sleeps this long on its worker before it computes, to watch the pool \
+               work on /status (0 to 60000) [default: 0]",
     },
     Flag {
         name: "--no-fsync",
@@ -257,6 +266,7 @@ impl Given {
                 access_log: PathBuf::from("access.log"),
                 summary_only: false,
                 durable: true,
+                job_delay: Duration::ZERO,
                 limits: Limits::default(),
                 access: AccessPolicy::default(),
             },
@@ -293,6 +303,7 @@ impl Given {
                 .allow_origin(&value)
                 .map_err(|why| UsageError(format!("{name}: {why}")))?,
             "--allow-remote-shutdown" => config.access.allow_remote_shutdown(),
+            "--job-delay" => config.job_delay = job_delay(&value)?,
             other => unreachable!("flag {other} is in FLAGS but has no arm here"),
         }
         Ok(())
@@ -363,9 +374,41 @@ fn millis(name: &str, value: &str) -> Result<Duration, UsageError> {
     }
 }
 
+/// `--job-delay`'s value: whole milliseconds from 0 to [`MAX_JOB_DELAY`].
+fn job_delay(value: &str) -> Result<Duration, UsageError> {
+    let max = MAX_JOB_DELAY.as_millis();
+    match number::<u64>("--job-delay", value)? {
+        ms if u128::from(ms) > max => Err(UsageError(format!(
+            "--job-delay must be at most {max} (a minute)"
+        ))),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_delay_is_0_to_60000_ms() {
+        assert_eq!(config(&[], None).job_delay, Duration::ZERO);
+        assert_eq!(
+            config(&["--job-delay", "300"], None).job_delay,
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            config(&["--job-delay=60000"], None).job_delay,
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            config(&["--job-delay", "0"], None).job_delay,
+            Duration::ZERO
+        );
+        for bad in ["60001", "-1", "1.5", "", "+3"] {
+            assert!(run(&["--job-delay", bad], None).is_err(), "{bad}");
+        }
+        assert!(help().contains("to watch the pool"));
+    }
 
     fn run(args: &[&str], env: Option<&str>) -> Result<Command, UsageError> {
         parse(args.iter().copied(), env, 4, &|_| true)

@@ -62,6 +62,8 @@ pub const RESULT_WAIT: Duration = Duration::from_millis(20);
 /// (larger → `400`). A waiting request holds its connection thread, not a
 /// worker, so waits are bounded by the connection cap (`MAX_CONNECTIONS`).
 pub const MAX_RESULT_WAIT: Duration = Duration::from_secs(30);
+/// The longest `--job-delay` (a minute: a demonstration, not a workload).
+pub const MAX_JOB_DELAY: Duration = Duration::from_secs(60);
 
 /// Simultaneous connections (`--max-connections`); the next one is answered
 /// `503` and closed. Lowered at start to what the open-file limit allows

@@ -84,7 +84,7 @@ fn run(config: &Config) -> Result<(), String> {
         ..config.limits
     };
     eprintln!("le-stats-sportif: {}", descriptors.describe());
-    le_stats_sportif::scoreboard::configure(limits, config.threads, descriptors);
+    le_stats_sportif::scoreboard::configure(limits, config.threads, descriptors, config.job_delay);
     let logs = Logs::open(config)?;
     let options = JobsOptions {
         threads: config.threads,
@@ -102,7 +102,8 @@ fn run(config: &Config) -> Result<(), String> {
     install_signal_handler(&lifecycle)?;
     let api = Api::new(Arc::new(dataset), Arc::clone(&jobs), Arc::clone(&lifecycle))
         .reporting_logs(vec![logs.server.clone(), logs.access.clone()])
-        .with_access_policy(config.access.clone());
+        .with_access_policy(config.access.clone())
+        .with_job_delay(config.job_delay);
     let _server = start_serving(config, limits, &descriptors, api, &logs)?;
 
     // The main thread's duty from here on: carry out shutdown when asked
@@ -234,14 +235,27 @@ fn start_serving(
         Arc::new(move |request: &RequestRecord<'_>| access_log.access(request)),
         Arc::new(move |message: &str| server_log.error(message)),
     );
+    let delay = if config.job_delay.is_zero() {
+        String::new()
+    } else {
+        format!(
+            "; every job sleeps {} ms first (--job-delay)",
+            config.job_delay.as_millis()
+        )
+    };
     logs.server.info(format!(
-        "listening on http://{address} with {} worker threads, {}",
+        "listening on http://{address} with {} worker threads, {}{delay}",
         config.threads,
         descriptors.describe()
     ));
     if let Some(warning) = beyond_loopback_warning(config, address) {
         eprintln!("le-stats-sportif: {warning}");
         logs.server.warn(warning.as_str());
+    }
+    // The stdout line stays exactly `listening on http://HOST:PORT` (scripts
+    // parse it); the delay is told on stderr, and in the log's line.
+    if !delay.is_empty() {
+        eprintln!("le-stats-sportif: jobs are slowed down{delay}");
     }
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();

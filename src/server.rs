@@ -90,7 +90,11 @@ impl Server {
         on_request: OnRequest,
         on_error: OnError,
     ) -> ServerHandle {
-        let on_request = crate::metrics::counting(on_request);
+        // Every request the log is told about is counted in the metrics.
+        let on_request: OnRequest = Arc::new(move |record: &RequestRecord<'_>| {
+            crate::metrics::record_request(record);
+            on_request(record);
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let spare = self.listener.try_clone().ok();
         let accept_loop = AcceptLoop {
@@ -229,7 +233,11 @@ impl AcceptLoop {
             match accepted {
                 Ok((stream, _)) => {
                     self.end_trouble();
+                    let start = scoreboard::now_nanos();
                     self.dispatch(stream);
+                    // The timeline's `accept` span; the scoreboard keeps
+                    // showing `accepting`.
+                    scoreboard::record_span(crate::trace::Span::Accept, start);
                 }
                 Err(e) => self.accept_failed(&e),
             }

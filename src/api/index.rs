@@ -16,7 +16,7 @@ struct OtherEndpoint {
 
 /// What every non-computing path does, for the `GET /api` index, in the
 /// order the index lists them (the computing endpoints come first).
-const OTHER_ENDPOINTS: [OtherEndpoint; 11] = [
+const OTHER_ENDPOINTS: [OtherEndpoint; 12] = [
     OtherEndpoint {
         path: "/api/get_results/<job_id>",
         about: "the job's status and result; ?wait=SECONDS (0-30) waits for a running job",
@@ -56,6 +56,11 @@ const OTHER_ENDPOINTS: [OtherEndpoint; 11] = [
     OtherEndpoint {
         path: "/api/status",
         about: "what every thread is doing now, the queue and the shutdown phase",
+    },
+    OtherEndpoint {
+        path: "/api/trace",
+        about: "what each thread did recently, as Chrome Trace Event Format JSON \
+                (opens in Perfetto); ?seconds=N (1-30, default 5)",
     },
     OtherEndpoint {
         path: "/status",
@@ -129,14 +134,14 @@ mod tests {
         }
         let index: Value = serde_json::from_slice(&api_index().body).unwrap();
         let entries = index["data"].as_array().unwrap();
-        assert_eq!(entries.len(), 20);
+        assert_eq!(entries.len(), 21);
         assert_eq!(entries[1]["path"], "/api/state_mean");
         assert_eq!(entries[1]["method"], "POST");
         assert_eq!(entries[1]["body"], serde_json::json!(["question", "state"]));
         assert_eq!(entries[11]["path"], "/api/num_jobs");
         assert_eq!(entries[11]["method"], "GET, HEAD");
         assert_eq!(entries[12]["method"], "GET, POST");
-        assert_eq!(entries[19]["path"], "/status");
-        assert_eq!(entries[19]["method"], "GET, HEAD");
+        assert_eq!(entries[20]["path"], "/status");
+        assert_eq!(entries[20]["method"], "GET, HEAD");
     }
 }

@@ -36,15 +36,16 @@ pub use job_list::{write_job_list, JobsPaging, JOBS_PAGE};
 use crate::dataset::Dataset;
 use crate::http::response::StreamBody;
 use crate::http::{Handler, Request, Response};
-use crate::jobs::{JobId, JobOutcome, Jobs};
+use crate::jobs::{JobId, JobOutcome, Jobs, Refused};
 use crate::lifecycle::Lifecycle;
 use crate::limits::RESULT_WAIT;
 use crate::log::Logger;
+use crate::metrics::Refusal;
 use crate::scoreboard;
 use crate::stats::{self, Direction, Endpoint};
 use route::{route, Route};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The API over one dataset and one job table.
 pub struct Api {
@@ -56,6 +57,9 @@ pub struct Api {
     logs: Vec<Logger>,
     /// Which requests are answered at all, and which may change state.
     access: AccessPolicy,
+    /// How long every job sleeps on its worker before it computes
+    /// (`--job-delay`): zero, or at most [`crate::limits::MAX_JOB_DELAY`].
+    job_delay: Duration,
 }
 
 impl Handler for Api {
@@ -74,6 +78,7 @@ impl Api {
             lifecycle,
             logs: Vec::new(),
             access: AccessPolicy::default(),
+            job_delay: Duration::ZERO,
         }
     }
 
@@ -82,6 +87,14 @@ impl Api {
     #[must_use]
     pub fn with_access_policy(mut self, access: AccessPolicy) -> Api {
         self.access = access;
+        self
+    }
+
+    /// Every job sleeps `delay` on its worker before it computes (a
+    /// demonstration knob: it makes the queue and the workers visible).
+    #[must_use]
+    pub fn with_job_delay(mut self, delay: Duration) -> Api {
+        self.job_delay = delay;
         self
     }
 
@@ -143,13 +156,16 @@ impl Api {
                 scoreboard::render_json(&self.observed()),
             )),
             Route::StatusPage => Ok(pages::status_page()),
+            Route::Trace => Ok(Response::json(
+                200,
+                scoreboard::render_trace(query_string::parse_trace_seconds(query)?),
+            )),
         }
     }
 
     /// What `/metrics` and `/api/status` report that this API owns.
-    fn observed(&self) -> crate::metrics::Snapshot {
-        crate::metrics::Snapshot {
-            pending_jobs: self.jobs.pending(),
+    fn observed(&self) -> scoreboard::Snapshot {
+        scoreboard::Snapshot {
             accepting: self.jobs.is_accepting(),
             log_queue_depth: self.logs.iter().map(Logger::queue_depth).sum(),
             log_lines_dropped: self.logs.iter().map(Logger::dropped_lines).sum(),
@@ -177,19 +193,28 @@ impl Api {
             })?;
         let dataset = Arc::clone(&self.dataset);
         let submitted = Instant::now();
+        let delay = self.job_delay;
         let id = self
             .jobs
             .submit_as(
                 endpoint.name(),
                 Box::new(move || {
                     crate::metrics::job_endpoint(endpoint, submitted);
+                    if !delay.is_zero() {
+                        std::thread::sleep(delay);
+                    }
                     stats::compute(&dataset, &query)
                         .map(|answer| answer.to_json())
                         .map_err(|e| e.to_string())
                 }),
             )
             .map_err(|refused| {
-                ApiError::from_refused(crate::metrics::job_refused(refused), || {
+                crate::metrics::job_refused(match refused {
+                    Refused::QueueFull => Refusal::QueueFull,
+                    Refused::ShuttingDown => Refusal::ShuttingDown,
+                    Refused::IdsUnavailable | Refused::IdsExhausted => Refusal::NoIds,
+                });
+                ApiError::from_refused(refused, || {
                     self.lifecycle.requested()
                 })
             })?;

@@ -26,8 +26,8 @@ const STATUS_HTML: &str = include_str!("../web/status.html");
 /// The scoreboard page's policy (see the module documentation); the page
 /// sets text, never HTML.
 const STATUS_CSP: &str = "default-src 'none'; \
-    script-src 'sha256-r4ejjB0SjyoEC2/DqTZ55ToRdguwOrMT0x4M67ndhms='; \
-    style-src 'sha256-Ylv45CPhfXBAJ+POq6MGlJ5BEA4vL1iRlFSd4Ja6hi0='; \
+    script-src 'sha256-511/1ps+3wBYpg4uFkB6fLScZADGfqOcf9jnjagdO1k='; \
+    style-src 'sha256-hZtVlwFpoVeaor3Os9mzv//vUPUUlNjv/zHhSGy4moM='; \
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 

@@ -28,6 +28,8 @@ pub(super) enum Route<'a> {
     Metrics,
     /// `/api/status`: the scoreboard as JSON.
     Status,
+    /// `/api/trace`: the timeline in the Trace Event Format.
+    Trace,
     /// `/status`: the scoreboard page.
     StatusPage,
 }
@@ -85,6 +87,7 @@ pub(super) fn route(path: &str) -> Option<Route<'_>> {
         "questions" => Route::Questions,
         "states" => Route::States,
         "status" => Route::Status,
+        "trace" => Route::Trace,
         name => Route::Compute(Endpoint::from_name(name)?),
     })
 }

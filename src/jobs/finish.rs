@@ -38,12 +38,12 @@ pub(super) fn spawn_persister(records: Arc<JobRecords>) -> io::Result<JoinHandle
             let run = || {
                 records.persister.run(
                     || {
-                        scoreboard::set(ThreadState::Flushing);
+                        crate::job_events::flushing();
                         records.store.flush_dir()
                     },
                     |batch, flushed| {
                         // Also after a flush that panicked.
-                        scoreboard::set(ThreadState::Idle);
+                        crate::job_events::flushed();
                         records.finish(batch, flushed);
                     },
                     |message| {
@@ -70,7 +70,7 @@ impl QueuedJob {
     pub(super) fn run(self) {
         let QueuedJob { records, id, work } = self;
         let started = Instant::now();
-        crate::metrics::job_started(id.0);
+        crate::job_events::started(id.0);
         // No lock is held while the work and the file write run.
         let caught = panic::catch_unwind(AssertUnwindSafe(|| records.compute(id, work)));
         let entry = caught.unwrap_or_else(|payload| {
@@ -80,12 +80,11 @@ impl QueuedJob {
             ));
             Entry::Error(PANIC_REASON.into())
         });
-        // Counted on this worker (its scoreboard slot knows the endpoint) and
-        // before the outcome is visible: see `metrics::job_finished`.
-        crate::metrics::job_finished(matches!(entry, Entry::Done(_)));
+        crate::job_events::computed(id.0);
         // The file first (a failure record too, so that a restarted server
         // still answers this id with why).
         let written = records.persist(id, &entry);
+        crate::job_events::saving(id.0, matches!(entry, Entry::Done(_)));
         let finished = Finished { id, entry, started };
         if written && records.store.is_durable() {
             // The job turns `done` once its directory entry is flushed: the
@@ -162,7 +161,7 @@ impl JobRecords {
     /// differs from the last one logged (once per cause, not once per job).
     fn keep_unsaved(&self, jobs: Vec<(JobId, Entry)>, error: &io::Error) {
         for _ in &jobs {
-            crate::metrics::result_write_failed();
+            crate::job_events::result_write_failed();
         }
         self.keep_again(jobs, error);
     }
@@ -209,6 +208,7 @@ impl JobRecords {
             // This job was counted when submitted; `saturating` only so
             // that a broken invariant cannot turn into a panic here.
             table.pending = table.pending.saturating_sub(1);
+            crate::job_events::ended(id.0);
         }
         drop(table);
         // After the entries changed under the lock: a waiter either saw

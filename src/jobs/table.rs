@@ -259,6 +259,7 @@ impl Jobs {
         };
         table.entries.push(Entry::Running);
         table.pending += 1;
+        crate::job_events::queued(id.0);
         // Before `execute`: once a worker has the job it may log `done` at
         // any moment. `info` never waits (it drops the line if the log is
         // full), so this holds the table lock for one short push only.

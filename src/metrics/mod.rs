@@ -9,8 +9,11 @@
 //!
 //! Gauges about threads (workers busy or idle, connections by state) are
 //! not kept here: they are counted from the [`scoreboard`] at scrape time.
-//! Values owned by other modules (pending jobs, the log queue) come in a
-//! [`Snapshot`] that the API fills when it renders.
+//! Jobs queued, running and saving come from the scoreboard's one-word
+//! counts; values owned by other modules (the log queue) come in a
+//! [`Snapshot`](crate::scoreboard::Snapshot) that the API fills when it
+//! renders. Nothing here imports the job path: it is told about jobs
+//! through `job_events`.
 
 //!
 //! Files: `histogram.rs` (the duration histogram), `render.rs` (the text
@@ -22,12 +25,11 @@ mod render;
 pub use render::render;
 
 use crate::http::RequestRecord;
-use crate::jobs::Refused;
-use crate::scoreboard::{self, ThreadState};
+use crate::scoreboard;
 use crate::stats::Endpoint;
 use histogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Every metric name starts with this.
 const PREFIX: &str = "lss";
@@ -129,20 +131,11 @@ static REGISTRY: Registry = Registry::new();
 
 /// Counts one answered request (the server calls this for every request it
 /// reports to its request log).
-fn record_request(record: &RequestRecord<'_>) {
+pub fn record_request(record: &RequestRecord<'_>) {
     let route = route_index(record.path);
     let class = usize::from(record.status / 100).clamp(1, 5) - 1;
     REGISTRY.requests[route][class].fetch_add(1, Ordering::Relaxed);
     REGISTRY.request_duration[route].observe(record.duration);
-}
-
-/// `on_request`, also counting every request it is told about (the server
-/// wraps its request-log callback in this).
-pub fn counting(on_request: crate::server::OnRequest) -> crate::server::OnRequest {
-    std::sync::Arc::new(move |record: &RequestRecord<'_>| {
-        record_request(record);
-        on_request(record);
-    })
 }
 
 /// Counts a connection accepted under the connection cap.
@@ -181,22 +174,24 @@ pub fn job_submitted(endpoint: Endpoint) {
         .fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts a refused submission; returns `refused` for the caller's `map_err`.
-#[must_use]
-pub fn job_refused(refused: Refused) -> Refused {
-    match refused {
-        Refused::QueueFull => &REGISTRY.refused_queue_full,
-        Refused::ShuttingDown => &REGISTRY.refused_shutting_down,
-        // No id can be handed out either way: one counter for both.
-        Refused::IdsUnavailable | Refused::IdsExhausted => &REGISTRY.refused_ids_unavailable,
-    }
-    .fetch_add(1, Ordering::Relaxed);
-    refused
+/// Why a submission was refused, as `lss_jobs_refused_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    QueueFull,
+    ShuttingDown,
+    /// No id can be handed out (the reservation cannot be written, or every
+    /// id is used).
+    NoIds,
 }
 
-/// On a worker, as job `id` starts: the worker's slot says `running job_id_N`.
-pub fn job_started(id: u64) {
-    scoreboard::set_job(ThreadState::Running, id);
+/// Counts a refused submission.
+pub fn job_refused(refusal: Refusal) {
+    match refusal {
+        Refusal::QueueFull => &REGISTRY.refused_queue_full,
+        Refusal::ShuttingDown => &REGISTRY.refused_shutting_down,
+        Refusal::NoIds => &REGISTRY.refused_ids_unavailable,
+    }
+    .fetch_add(1, Ordering::Relaxed);
 }
 
 /// On a worker, inside the job's work: records the job's endpoint on the
@@ -207,51 +202,26 @@ pub fn job_endpoint(endpoint: Endpoint, submitted: Instant) {
     REGISTRY.job_queue_wait[usize::from(code - 1)].observe(submitted.elapsed());
 }
 
-/// On a worker, once the job's outcome is known (and before it is visible to
-/// clients, so a client that sees `done` also sees it counted: test
-/// `counters_count_exactly_the_requests_jobs_and_connections_made`): counts it
-/// done or error under its endpoint, records its run time, and sets the
-/// worker back to idle. A job whose work never named its endpoint (jobs
-/// submitted without the API) only frees the slot.
-pub fn job_finished(done: bool) {
-    if let Some(me) = scoreboard::current() {
-        if let Some(index) = usize::from(me.endpoint).checked_sub(1) {
-            if index < ENDPOINTS {
-                let outcome = if done {
-                    &REGISTRY.jobs_done
-                } else {
-                    &REGISTRY.jobs_error
-                };
-                outcome[index].fetch_add(1, Ordering::Relaxed);
-                REGISTRY.job_run[index].observe(me.for_);
-            }
-        }
-    }
-    scoreboard::set(ThreadState::Idle);
-}
-
-/// Values owned by other modules, read by the API when it renders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Jobs queued or running ([`crate::jobs::Jobs::pending`]).
-    pub pending_jobs: usize,
-    /// False once shutdown has begun.
-    pub accepting: bool,
-    /// Lines waiting for the log writer.
-    pub log_queue_depth: usize,
-    /// Lines the logger dropped since start.
-    pub log_lines_dropped: u64,
-}
-
-impl Snapshot {
-    /// `serving`, `draining` (no new jobs; some still pending) or `drained`.
-    #[must_use]
-    pub fn shutdown_phase(&self) -> &'static str {
-        match (self.accepting, self.pending_jobs) {
-            (true, _) => "serving",
-            (false, 0) => "drained",
-            (false, _) => "draining",
-        }
+/// On a worker, once its job is computed and its file written (see
+/// `job_events::saving`): counts it done or error under the
+/// endpoint its work named on the worker's slot, and records its run time
+/// `run` (computing and writing). A job whose work never named its
+/// endpoint (jobs submitted without the API) is not counted.
+pub fn job_ran(done: bool, run: Duration) {
+    let Some(me) = scoreboard::current() else {
+        return;
+    };
+    let Some(index) = usize::from(me.endpoint).checked_sub(1) else {
+        return;
+    };
+    if index < ENDPOINTS {
+        let outcome = if done {
+            &REGISTRY.jobs_done
+        } else {
+            &REGISTRY.jobs_error
+        };
+        outcome[index].fetch_add(1, Ordering::Relaxed);
+        REGISTRY.job_run[index].observe(run);
     }
 }
 
@@ -280,19 +250,5 @@ mod tests {
             let path = format!("/api/{}", endpoint.name());
             assert_eq!(ROUTES[route_index(&path)], path);
         }
-    }
-
-    #[test]
-    fn shutdown_phases() {
-        let mut s = Snapshot {
-            accepting: true,
-            pending_jobs: 3,
-            ..Snapshot::default()
-        };
-        assert_eq!(s.shutdown_phase(), "serving");
-        s.accepting = false;
-        assert_eq!(s.shutdown_phase(), "draining");
-        s.pending_jobs = 0;
-        assert_eq!(s.shutdown_phase(), "drained");
     }
 }

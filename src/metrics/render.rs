@@ -2,8 +2,8 @@
 //! format 0.0.4, written section by section into one `String`.
 
 use super::histogram::Histogram;
-use super::{Snapshot, PREFIX, REGISTRY, ROUTES};
-use crate::scoreboard::{self, Role, ThreadState, ThreadView};
+use super::{PREFIX, REGISTRY, ROUTES};
+use crate::scoreboard::{self, Role, Snapshot, ThreadState, ThreadView};
 use crate::stats::Endpoint;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -157,18 +157,23 @@ fn write_job_histograms(out: &mut String) {
 /// workers by state.
 fn write_gauges(out: &mut String, snapshot: &Snapshot, threads: &[ThreadView]) {
     let r = &REGISTRY;
-    let running = scoreboard::count(threads, Role::Worker, ThreadState::Running);
-    let idle = scoreboard::count(threads, Role::Worker, ThreadState::Idle);
-    let gauges: [(&str, &str, u64); 5] = [
+    // One load: the same counts as `/api/status`'s `queue`.
+    let jobs = scoreboard::job_counts();
+    let gauges: [(&str, &str, u64); 6] = [
         (
             "jobs_queued",
             "Jobs accepted and not yet taken by a worker.",
-            snapshot.pending_jobs.saturating_sub(running) as u64,
+            jobs.queued,
         ),
         (
             "jobs_running",
-            "Jobs a worker is running now.",
-            running as u64,
+            "Jobs a worker is computing or writing now.",
+            jobs.running,
+        ),
+        (
+            "jobs_saving",
+            "Jobs written and waiting for the directory flush that makes them durable.",
+            jobs.saving,
         ),
         (
             "log_queue_depth",
@@ -201,7 +206,9 @@ fn write_gauges(out: &mut String, snapshot: &Snapshot, threads: &[ThreadView]) {
         "gauge",
         "Worker threads, by state (busy or idle).",
     );
-    sample(out, "workers", "state=\"busy\"", running as u64);
+    let idle = scoreboard::count(threads, Role::Worker, ThreadState::Idle);
+    let all = threads.iter().filter(|t| t.role == Role::Worker).count();
+    sample(out, "workers", "state=\"busy\"", (all - idle) as u64);
     sample(out, "workers", "state=\"idle\"", idle as u64);
 }
 

@@ -15,15 +15,25 @@
 //! publish through a thread-local pointer to their own slot ([`set`],
 //! [`set_job`]), so the code that changes state needs no handle passed down.
 //!
-//! Files: here the table and the thread-facing API; `status_json.rs` the
+//! Every state change also closes the span of the state it leaves on the
+//! thread's track of the timeline ([`crate::trace`]), so the scoreboard and
+//! the timeline cannot tell different stories.
+//!
+//! Files: here the table and the thread-facing API; `job_counts.rs` the
+//! jobs queued, running and saving (one atomic word); `status_json.rs` the
 //! `/api/status` body.
 
+mod job_counts;
 mod status_json;
+mod timeline;
 
+pub use job_counts::{job_counts, job_moved, JobCounts, Stage};
 pub use status_json::render_json;
+pub use timeline::{job_queued, job_taken, record_span, render_trace};
 
 use crate::descriptors::Budget;
 use crate::limits::{Limits, MAX_CONNECTIONS, MAX_PENDING_JOBS};
+use crate::trace::Timeline;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -97,14 +107,17 @@ pub enum ThreadState {
     Running = 8,
     /// A log writer or persister writing or flushing.
     Flushing = 9,
+    /// A worker writing its job's result file (the job is still `running`).
+    WritingResult = 10,
 }
 
 impl ThreadState {
     /// Every state, in the order of the status page's legend.
-    pub const ALL: [ThreadState; 10] = [
+    pub const ALL: [ThreadState; 11] = [
         ThreadState::Accepting,
         ThreadState::Idle,
         ThreadState::Running,
+        ThreadState::WritingResult,
         ThreadState::ReadingHead,
         ThreadState::ReadingBody,
         ThreadState::Handling,
@@ -129,6 +142,7 @@ impl ThreadState {
             ThreadState::KeepAlive => "idle keep-alive",
             ThreadState::Running => "running",
             ThreadState::Flushing => "flushing",
+            ThreadState::WritingResult => "writing result",
         }
     }
 
@@ -143,19 +157,25 @@ impl ThreadState {
 /// One thread's entry in the table.
 ///
 /// Invariants:
-/// - `role` is 0 while the slot is free, else the [`Role`] code of its one
+/// - `owner` is 0 while the slot is free, else the [`Role`] code of its one
 ///   owner. It changes only by [`claim`]'s `compare_exchange(0, role)` and
 ///   by the owner's release (a store of 0), so a slot never has two owners
-///   (test `concurrent_claims_never_share_a_slot`).
+///   (test `concurrent_claims_never_share_a_slot`). It is the ownership
+///   token only: readers never read it.
 /// - Only the owner stores to `word` and `since`; readers only load. The
-///   owner resets `word` before releasing, so a new owner's slot never
-///   shows the previous owner's job.
-/// - `word` packs the state, the endpoint and the job id into one atomic
-///   (`state | endpoint << 8 | job << 16`; job ids below 2^48, which a
-///   million jobs a second would take nine years to pass), so a reader never sees one
-///   job's id with another state. `since` is a second atomic: a reader may
-///   pair a new state with the previous state's start for an instant, which
-///   only misreports a duration, never a job (test
+///   owner writes its role into `word` when it claims the slot and resets
+///   `word` to 0 before it releases it.
+/// - `word` packs the state, the endpoint, the owner's role and the job id
+///   into one atomic (`state | endpoint << 8 | role << 13 | job << 16`;
+///   endpoints below 32, roles below 8, job ids below 2^48, which a million
+///   jobs a second would take nine years to pass). Every value `word` ever
+///   holds was written whole by one owner, so a reader that loads it once
+///   sees a role, a state and a job of the *same* owner, never a reused
+///   slot's old role with a new owner's state (test
+///   `a_reader_never_pairs_one_owners_role_with_anothers_state`).
+///   `since` is a second atomic: a reader may pair a new state with the
+///   previous state's start for an instant, which only misreports a
+///   duration, never a role, state or job (test
 ///   `the_state_word_keeps_large_job_ids`).
 ///
 /// Aligned to a cache line (64 bytes), so that two threads publishing on
@@ -163,32 +183,94 @@ impl ThreadState {
 /// `slots_do_not_share_cache_lines`).
 #[repr(align(64))]
 struct Slot {
-    role: AtomicU8,
+    owner: AtomicU8,
     word: AtomicU64,
     /// When the current state began, in nanoseconds since the table's epoch.
     since: AtomicU64,
 }
 
+/// The fields of a slot's `word`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Word {
+    state: ThreadState,
+    endpoint: u8,
+    role: Option<Role>,
+    job: u64,
+}
+
+impl Word {
+    const ENDPOINT_BITS: u32 = 5;
+    const ROLE_SHIFT: u32 = 8 + Word::ENDPOINT_BITS;
+    const JOB_SHIFT: u32 = 16;
+
+    fn pack(self) -> u64 {
+        u64::from(self.state as u8)
+            | u64::from(self.endpoint & 0x1f) << 8
+            | u64::from(self.role.map_or(0, |r| r as u8)) << Word::ROLE_SHIFT
+            | self.job << Word::JOB_SHIFT
+    }
+
+    fn unpack(word: u64) -> Word {
+        // Each field is masked to its width first: the casts cannot truncate.
+        Word {
+            state: ThreadState::from_code((word & 0xff) as u8),
+            endpoint: ((word >> 8) & 0x1f) as u8,
+            role: Role::from_code(((word >> Word::ROLE_SHIFT) & 0x7) as u8),
+            job: word >> Word::JOB_SHIFT,
+        }
+    }
+}
+
 impl Slot {
     const fn new() -> Slot {
         Slot {
-            role: AtomicU8::new(0),
+            owner: AtomicU8::new(0),
             word: AtomicU64::new(0),
             since: AtomicU64::new(0),
         }
     }
 
-    fn publish(&self, state: ThreadState, endpoint: u8, job: u64) {
-        let word = u64::from(state as u8) | u64::from(endpoint) << 8 | job << 16;
-        self.word.store(word, Ordering::Release);
-        self.since.store(board().now_nanos(), Ordering::Release);
+    /// Publishes `next` (the owner only). The state it leaves, if it is one
+    /// the timeline shows, becomes a span on track `track`.
+    fn publish(&self, track: usize, next: Word) {
+        let now = board().now_nanos();
+        let was = Word::unpack(self.word.load(Ordering::Relaxed));
+        if let (Some(role), Some(span)) = (was.role, span_of(was)) {
+            let since = self.since.load(Ordering::Relaxed);
+            board()
+                .timeline
+                .record(track, role as u8, span, since, now, was.job);
+        }
+        self.word.store(next.pack(), Ordering::Release);
+        self.since.store(now, Ordering::Release);
     }
+}
+
+/// The timeline span a thread in `word`'s state is drawing, if any (waiting
+/// states — idle, accepting, keep-alive — are not drawn).
+fn span_of(word: Word) -> Option<crate::trace::Span> {
+    use crate::trace::Span;
+    Some(match (word.role?, word.state) {
+        (Role::Connection, ThreadState::ReadingHead) => Span::ReadHead,
+        (Role::Connection, ThreadState::ReadingBody) => Span::ReadBody,
+        (Role::Connection, ThreadState::Handling) => Span::Handle,
+        (Role::Connection, ThreadState::WaitingForJob) => Span::WaitForJob,
+        (Role::Connection, ThreadState::Writing) => Span::WriteResponse,
+        (Role::Worker, ThreadState::Running) => Span::JobRun,
+        (Role::Worker, ThreadState::WritingResult) => Span::Save,
+        (Role::Persister, ThreadState::Flushing) => Span::Flush,
+        (Role::LogWriter, ThreadState::Flushing) => Span::LogWrite,
+        _ => return None,
+    })
 }
 
 /// The table of slots, and the epoch its times count from.
 struct Scoreboard {
     slots: Box<[Slot]>,
-    /// When the table was made: the origin of `Slot::since` and the uptime.
+    /// One track per slot.
+    timeline: Timeline,
+    /// When the table was made: the origin of `Slot::since`, of the
+    /// timeline's times, and of the uptime.
     epoch: Instant,
 }
 
@@ -196,6 +278,7 @@ impl Scoreboard {
     fn new(slots: usize) -> Scoreboard {
         Scoreboard {
             slots: (0..slots).map(|_| Slot::new()).collect(),
+            timeline: Timeline::new(slots),
             epoch: Instant::now(),
         }
     }
@@ -203,6 +286,13 @@ impl Scoreboard {
     fn now_nanos(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
+}
+
+/// Nanoseconds since the table's epoch: the clock of every slot's `since`
+/// and of the timeline ([`crate::trace`]).
+#[must_use]
+pub fn now_nanos() -> u64 {
+    board().now_nanos()
 }
 
 /// The configuration the status endpoints report as "limits in force".
@@ -213,27 +303,30 @@ struct Configured {
     max_pending_jobs: usize,
     /// Where `limits.max_connections` comes from.
     descriptors: Budget,
+    /// How long every job sleeps before it computes (`--job-delay`).
+    job_delay: Duration,
 }
 
 static BOARD: OnceLock<Scoreboard> = OnceLock::new();
 static CONFIGURED: OnceLock<Configured> = OnceLock::new();
 
 thread_local! {
-    /// The slot this thread owns, if it claimed one.
-    static CURRENT: Cell<Option<&'static Slot>> = const { Cell::new(None) };
+    /// The slot this thread owns, if it claimed one, and its index.
+    static CURRENT: Cell<Option<(&'static Slot, usize)>> = const { Cell::new(None) };
 }
 
 /// Sizes the table for `limits.max_connections` connections and records the
 /// limits `/api/status` reports, with the descriptor budget that set the
-/// connection limit. Call once, before the server starts; a second call (or
-/// a call after a thread already claimed a slot, which sizes the table for
-/// the default limits) changes nothing.
-pub fn configure(limits: Limits, workers: usize, descriptors: Budget) {
+/// connection limit and the job delay. Call once, before the server starts;
+/// a second call (or a call after a thread already claimed a slot, which
+/// sizes the table for the default limits) changes nothing.
+pub fn configure(limits: Limits, workers: usize, descriptors: Budget, job_delay: Duration) {
     let _ = CONFIGURED.set(Configured {
         limits,
         workers,
         max_pending_jobs: MAX_PENDING_JOBS,
         descriptors,
+        job_delay,
     });
     let _ = BOARD.set(Scoreboard::new(limits.max_connections + OTHER_SLOTS));
 }
@@ -245,6 +338,12 @@ fn configured() -> Option<Configured> {
 
 fn board() -> &'static Scoreboard {
     BOARD.get_or_init(|| Scoreboard::new(MAX_CONNECTIONS + OTHER_SLOTS))
+}
+
+/// How many slots the table has: the timeline's tracks are numbered below.
+#[must_use]
+pub fn slot_count() -> usize {
+    board().slots.len()
 }
 
 /// How long the table has existed (the server's uptime, when
@@ -262,8 +361,37 @@ pub struct SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(None));
-        self.slot.word.store(0, Ordering::Release);
-        self.slot.role.store(0, Ordering::Release);
+        self.slot.release();
+    }
+}
+
+impl Slot {
+    /// Takes the slot for `role` if it is free (test, then test-and-set: a
+    /// plain load skips a taken slot without taking its cache line away
+    /// from the thread publishing there), and publishes `state`.
+    fn try_claim(&self, index: usize, role: Role, state: ThreadState) -> bool {
+        let taken = self.owner.load(Ordering::Relaxed) == 0
+            && self
+                .owner
+                .compare_exchange(0, role as u8, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok();
+        if taken {
+            let word = Word {
+                state,
+                endpoint: 0,
+                role: Some(role),
+                job: 0,
+            };
+            self.publish(index, word);
+        }
+        taken
+    }
+
+    /// Frees the slot (its owner only): the word first, so that no reader
+    /// sees the old owner's role once the slot can be claimed again.
+    fn release(&self) {
+        self.word.store(0, Ordering::Release);
+        self.owner.store(0, Ordering::Release);
     }
 }
 
@@ -275,18 +403,24 @@ impl Drop for SlotGuard {
 /// (per connection), never per request.
 #[must_use]
 pub fn claim(role: Role, state: ThreadState) -> Option<SlotGuard> {
-    // Test, then test-and-set: a plain load skips taken slots without
-    // taking their cache line away from the thread publishing there.
-    let slot = board().slots.iter().find(|slot| {
-        slot.role.load(Ordering::Relaxed) == 0
-            && slot
-                .role
-                .compare_exchange(0, role as u8, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-    })?;
-    slot.publish(state, 0, 0);
-    CURRENT.with(|c| c.set(Some(slot)));
+    let (index, slot) = board()
+        .slots
+        .iter()
+        .enumerate()
+        .find(|(index, slot)| slot.try_claim(*index, role, state))?;
+    CURRENT.with(|c| c.set(Some((slot, index))));
     Some(SlotGuard { slot })
+}
+
+/// The calling thread's slot and its index, if it owns one.
+fn mine() -> Option<(&'static Slot, usize)> {
+    CURRENT.with(Cell::get)
+}
+
+/// The calling thread's slot index: its track on the timeline.
+#[must_use]
+pub fn my_track() -> Option<usize> {
+    mine().map(|(_, index)| index)
 }
 
 /// Publishes `state` for the calling thread (no job). A no-op on a thread
@@ -297,8 +431,25 @@ pub fn set(state: ThreadState) {
 
 /// Publishes `state` about job `job` (0: none) for the calling thread.
 pub fn set_job(state: ThreadState, job: u64) {
-    if let Some(slot) = CURRENT.with(Cell::get) {
-        slot.publish(state, 0, job);
+    if let Some((slot, index)) = mine() {
+        let role = Word::unpack(slot.word.load(Ordering::Relaxed)).role;
+        slot.publish(
+            index,
+            Word {
+                state,
+                endpoint: 0,
+                role,
+                job,
+            },
+        );
+    }
+}
+
+/// Publishes `state` for the calling thread, keeping its job and endpoint.
+pub fn set_keeping_job(state: ThreadState) {
+    if let Some((slot, index)) = mine() {
+        let was = Word::unpack(slot.word.load(Ordering::Relaxed));
+        slot.publish(index, Word { state, ..was });
     }
 }
 
@@ -306,17 +457,17 @@ pub fn set_job(state: ThreadState, job: u64) {
 /// plus one) the calling thread's current job is for, keeping its state,
 /// job and start time.
 pub fn set_endpoint(endpoint: u8) {
-    if let Some(slot) = CURRENT.with(Cell::get) {
-        let word = slot.word.load(Ordering::Acquire);
-        let word = (word & !0xff00) | u64::from(endpoint) << 8;
-        slot.word.store(word, Ordering::Release);
+    if let Some((slot, _)) = mine() {
+        let was = Word::unpack(slot.word.load(Ordering::Relaxed));
+        slot.word
+            .store(Word { endpoint, ..was }.pack(), Ordering::Release);
     }
 }
 
 /// The calling thread's published view of itself, if it owns a slot.
+#[must_use]
 pub fn current() -> Option<ThreadView> {
-    let slot = CURRENT.with(Cell::get)?;
-    let index = board().slots.iter().position(|s| std::ptr::eq(s, slot))?;
+    let (slot, index) = mine()?;
     view(index, slot)
 }
 
@@ -335,16 +486,17 @@ pub struct ThreadView {
     pub for_: Duration,
 }
 
+/// Reads one slot: role, state, endpoint and job from one load of `word`
+/// (see [`Slot`]); `None` for a free slot.
 fn view(index: usize, slot: &Slot) -> Option<ThreadView> {
-    let role = Role::from_code(slot.role.load(Ordering::Acquire))?;
-    let word = slot.word.load(Ordering::Acquire);
+    let word = Word::unpack(slot.word.load(Ordering::Acquire));
     let since = slot.since.load(Ordering::Acquire);
     Some(ThreadView {
         slot: index,
-        role,
-        state: ThreadState::from_code((word & 0xff) as u8),
-        job: word >> 16,
-        endpoint: ((word >> 8) & 0xff) as u8,
+        role: word.role?,
+        state: word.state,
+        job: word.job,
+        endpoint: word.endpoint,
         for_: Duration::from_nanos(board().now_nanos().saturating_sub(since)),
     })
 }
@@ -359,6 +511,59 @@ pub fn threads() -> Vec<ThreadView> {
         .enumerate()
         .filter_map(|(i, slot)| view(i, slot))
         .collect()
+}
+
+/// The reader this module had before the role moved into the state word:
+/// it loads the slot's owner token, *then* its state word, with no
+/// re-check, so it can pair a reused slot's old role with a new owner's
+/// state. Wrong on purpose and used by no server code: kept so that a test
+/// (and a later loom model) can show the interleaving that breaks it
+/// (`the_old_reader_can_pair_a_stale_role_with_a_new_state`).
+#[doc(hidden)]
+#[must_use]
+pub fn threads_reading_role_then_state() -> Vec<(usize, Option<Role>, ThreadState)> {
+    board()
+        .slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, slot)| old_view(slot, || ()).map(|(role, state)| (i, role, state)))
+        .collect()
+}
+
+/// One slot as [`threads_reading_role_then_state`] reads it; `between`
+/// runs between its two loads (a test puts another thread's moves there).
+fn old_view(slot: &Slot, between: impl FnOnce()) -> Option<(Option<Role>, ThreadState)> {
+    let owner = slot.owner.load(Ordering::Acquire);
+    if owner == 0 {
+        return None;
+    }
+    between();
+    let word = Word::unpack(slot.word.load(Ordering::Acquire));
+    Some((Role::from_code(owner), word.state))
+}
+/// Values owned by other modules, read by the API when it renders
+/// `/api/status` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// False once shutdown has begun.
+    pub accepting: bool,
+    /// Lines waiting for the log writer.
+    pub log_queue_depth: usize,
+    /// Lines the logger dropped since start.
+    pub log_lines_dropped: u64,
+}
+
+impl Snapshot {
+    /// `serving`, `draining` (no new jobs; some still pending) or `drained`,
+    /// with `pending` jobs not yet ended.
+    #[must_use]
+    pub fn shutdown_phase(&self, pending: u64) -> &'static str {
+        match (self.accepting, pending) {
+            (true, _) => "serving",
+            (false, 0) => "drained",
+            (false, _) => "draining",
+        }
+    }
 }
 
 /// How many of `threads` have `role` and `state`.
@@ -433,6 +638,18 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_phases() {
+        let mut s = Snapshot {
+            accepting: true,
+            ..Snapshot::default()
+        };
+        assert_eq!(s.shutdown_phase(3), "serving");
+        s.accepting = false;
+        assert_eq!(s.shutdown_phase(3), "draining");
+        assert_eq!(s.shutdown_phase(0), "drained");
+    }
+
+    #[test]
     fn concurrent_claims_never_share_a_slot() {
         const THREADS: usize = 16;
         let barrier = Barrier::new(THREADS);
@@ -455,6 +672,66 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), THREADS, "{slots:?}");
+    }
+
+    /// Two threads take turns owning one slot (a worker that is always
+    /// `running`, a connection always `reading head`) while a reader reads
+    /// it: every view pairs a role with its own owner's state.
+    #[test]
+    fn a_reader_never_pairs_one_owners_role_with_anothers_state() {
+        let slot = Slot::new();
+        // Beyond the timeline's tracks: no spans are recorded.
+        let track = usize::MAX;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for (role, state) in [
+                (Role::Worker, ThreadState::Running),
+                (Role::Connection, ThreadState::ReadingHead),
+            ] {
+                let (slot, stop) = (&slot, &stop);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if slot.try_claim(track, role, state) {
+                            slot.release();
+                        }
+                    }
+                });
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut seen = 0;
+            while seen < 20_000 {
+                assert!(Instant::now() < deadline, "the owners never ran");
+                if let Some(v) = view(0, &slot) {
+                    seen += 1;
+                    let expected = match v.role {
+                        Role::Worker => ThreadState::Running,
+                        _ => ThreadState::ReadingHead,
+                    };
+                    assert_eq!(v.state, expected, "{v:?}");
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+
+    /// The interleaving the old reader cannot survive, played in order: it
+    /// loads the owner (a worker), the worker releases the slot and a
+    /// connection claims it, then it loads the word: "a worker reading a
+    /// request head". The reader in use takes both from the one word.
+    #[test]
+    fn the_old_reader_can_pair_a_stale_role_with_a_new_state() {
+        let slot = Slot::new();
+        assert!(slot.try_claim(usize::MAX, Role::Worker, ThreadState::Running));
+        let seen = old_view(&slot, || {
+            slot.release();
+            assert!(slot.try_claim(usize::MAX, Role::Connection, ThreadState::ReadingHead));
+        });
+        assert_eq!(seen, Some((Some(Role::Worker), ThreadState::ReadingHead)));
+        let now = view(0, &slot).unwrap();
+        assert_eq!(
+            (now.role, now.state),
+            (Role::Connection, ThreadState::ReadingHead)
+        );
     }
 
     #[test]

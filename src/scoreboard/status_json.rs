@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{configured, count, threads, uptime, Role, ThreadState, ThreadView};
+use super::{
+    configured, count, job_counts, threads, uptime, Role, Snapshot, ThreadState, ThreadView,
+};
 
 /// `text` as a JSON string literal.
 fn json_string(text: &str) -> String {
@@ -17,20 +19,22 @@ fn json_string(text: &str) -> String {
 /// `status_json_is_valid_python_style_json`). The response adds the final
 /// newline.
 #[must_use]
-pub fn render_json(snapshot: &crate::metrics::Snapshot) -> String {
+pub fn render_json(snapshot: &Snapshot) -> String {
     let threads = threads();
-    let running = count(&threads, Role::Worker, ThreadState::Running);
+    // One load: the four numbers always agree (`pending` is their sum).
+    let jobs = job_counts();
     let mut out = String::with_capacity(256 + threads.len() * 160);
     out.push_str("{\"shutdown_phase\": ");
-    out.push_str(&json_string(snapshot.shutdown_phase()));
+    out.push_str(&json_string(snapshot.shutdown_phase(jobs.pending())));
     // Writing into a String cannot fail (here and below).
     let _ = write!(
         out,
-        ", \"uptime_seconds\": {:.3}, \"queue\": {{\"pending\": {}, \"queued\": {}, \"running\": {}}}, \"log_queue_depth\": {}",
+        ", \"uptime_seconds\": {:.3}, \"queue\": {{\"pending\": {}, \"queued\": {}, \"running\": {}, \"saving\": {}}}, \"log_queue_depth\": {}",
         uptime().as_secs_f64(),
-        snapshot.pending_jobs,
-        snapshot.pending_jobs.saturating_sub(running),
-        running,
+        jobs.pending(),
+        jobs.queued,
+        jobs.running,
+        jobs.saving,
         snapshot.log_queue_depth,
     );
     out.push_str(", \"limits\": ");
@@ -54,7 +58,7 @@ fn write_limits(out: &mut String) {
                 .map_or_else(|| "null".to_owned(), |n| n.to_string());
             let _ = write!(
                 out,
-                "{{\"workers\": {}, \"max_connections\": {}, \"open_files_limit\": {open_files}, \"reserved_descriptors\": {}, \"max_pending_jobs\": {}, \"max_body_bytes\": {}, \"head_timeout_ms\": {}, \"body_timeout_ms\": {}, \"idle_timeout_ms\": {}, \"write_timeout_ms\": {}}}",
+                "{{\"workers\": {}, \"max_connections\": {}, \"open_files_limit\": {open_files}, \"reserved_descriptors\": {}, \"max_pending_jobs\": {}, \"max_body_bytes\": {}, \"head_timeout_ms\": {}, \"body_timeout_ms\": {}, \"idle_timeout_ms\": {}, \"write_timeout_ms\": {}, \"job_delay_ms\": {}}}",
                 c.workers,
                 c.limits.max_connections,
                 c.descriptors.reserved,
@@ -64,6 +68,7 @@ fn write_limits(out: &mut String) {
                 c.limits.body_timeout.as_millis(),
                 c.limits.idle_timeout.as_millis(),
                 c.limits.write_timeout.as_millis(),
+                c.job_delay.as_millis(),
             );
         }
         None => out.push_str("null"),
@@ -127,8 +132,7 @@ mod tests {
         let _guard = claim(Role::Worker, ThreadState::Idle).unwrap();
         set_job(ThreadState::Running, 7);
         set_endpoint(3);
-        let snapshot = crate::metrics::Snapshot {
-            pending_jobs: 1,
+        let snapshot = Snapshot {
             accepting: true,
             ..Default::default()
         };

@@ -273,7 +273,8 @@ fn the_api_index_lists_every_endpoint_with_its_method_and_body() {
         .iter()
         .map(|e| e["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths.len(), 20);
+    assert_eq!(paths.len(), 21);
+    assert!(paths.contains(&"/api/trace"));
     assert!(paths.contains(&"/api/state_mean_by_category"));
     assert!(paths.contains(&"/api"));
 }
