@@ -214,9 +214,7 @@ impl Api {
                     Refused::ShuttingDown => Refusal::ShuttingDown,
                     Refused::IdsUnavailable | Refused::IdsExhausted => Refusal::NoIds,
                 });
-                ApiError::from_refused(refused, || {
-                    self.lifecycle.requested()
-                })
+                ApiError::from_refused(refused, || self.lifecycle.requested())
             })?;
         crate::metrics::job_submitted(endpoint);
         Ok(Response::json(200, format!(r#"{{"job_id": "{id}"}}"#)))
