@@ -130,6 +130,7 @@ impl Api {
             accepting: self.jobs.is_accepting(),
             log_queue_depth: self.logs.iter().map(Logger::queue_depth).sum(),
             log_lines_dropped: self.logs.iter().map(Logger::dropped_lines).sum(),
+            degraded: self.jobs.degraded_cause(),
         }
     }
 

@@ -95,6 +95,7 @@ struct Registry {
     refused_queue_full: AtomicU64,
     refused_shutting_down: AtomicU64,
     refused_ids_unavailable: AtomicU64,
+    refused_degraded: AtomicU64,
     /// Fed by the result store's owner: one per result file not written.
     result_write_failures: AtomicU64,
     /// Connections served (under the connection cap).
@@ -116,6 +117,7 @@ impl Registry {
             refused_queue_full: AtomicU64::new(0),
             refused_shutting_down: AtomicU64::new(0),
             refused_ids_unavailable: AtomicU64::new(0),
+            refused_degraded: AtomicU64::new(0),
             result_write_failures: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
@@ -155,7 +157,7 @@ pub fn connection_refused() {
     REGISTRY.connections_refused.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts a result file that could not be written (its job fails).
+/// Counts a job whose result could not be saved (it ends `error`).
 pub fn result_write_failed() {
     REGISTRY
         .result_write_failures
@@ -187,6 +189,7 @@ pub fn job_refused(refused: Refused) -> Refused {
         Refused::ShuttingDown => &REGISTRY.refused_shutting_down,
         // No id can be handed out either way: one counter for both.
         Refused::IdsUnavailable | Refused::IdsExhausted => &REGISTRY.refused_ids_unavailable,
+        Refused::Degraded(_) => &REGISTRY.refused_degraded,
     }
     .fetch_add(1, Ordering::Relaxed);
     refused
@@ -229,7 +232,7 @@ pub fn job_finished(done: bool) {
 }
 
 /// Values owned by other modules, read by the API when it renders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Jobs queued or running ([`crate::jobs::Jobs::pending`]).
     pub pending_jobs: usize,
@@ -239,6 +242,9 @@ pub struct Snapshot {
     pub log_queue_depth: usize,
     /// Lines the logger dropped since start.
     pub log_lines_dropped: u64,
+    /// Why results cannot be saved, while the server is degraded
+    /// ([`crate::jobs::Jobs::degraded_cause`]).
+    pub degraded: Option<std::sync::Arc<str>>,
 }
 
 impl Snapshot {

@@ -124,6 +124,12 @@ fn write_job_counters(out: &mut String) {
         "reason=\"ids_unavailable\"",
         r.refused_ids_unavailable.load(Ordering::Relaxed),
     );
+    sample(
+        out,
+        "jobs_refused_total",
+        "reason=\"degraded\"",
+        r.refused_degraded.load(Ordering::Relaxed),
+    );
 }
 
 /// How long jobs waited in the queue and ran.
@@ -159,7 +165,7 @@ fn write_gauges(out: &mut String, snapshot: &Snapshot, threads: &[ThreadView]) {
     let r = &REGISTRY;
     let running = scoreboard::count(threads, Role::Worker, ThreadState::Running);
     let idle = scoreboard::count(threads, Role::Worker, ThreadState::Idle);
-    let gauges: [(&str, &str, u64); 5] = [
+    let gauges: [(&str, &str, u64); 6] = [
         (
             "jobs_queued",
             "Jobs accepted and not yet taken by a worker.",
@@ -182,8 +188,13 @@ fn write_gauges(out: &mut String, snapshot: &Snapshot, threads: &[ThreadView]) {
         ),
         (
             "result_write_failures_total",
-            "Result files that could not be written.",
+            "Jobs whose result could not be saved (they ended error).",
             r.result_write_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "degraded",
+            "1 while results cannot be saved and new jobs are refused (the cause is in /api/status and the log).",
+            u64::from(snapshot.degraded.is_some()),
         ),
     ];
     for (name, help, value) in gauges {

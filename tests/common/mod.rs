@@ -88,10 +88,24 @@ impl ServerProcess {
     /// Starts the server on `data` with its results and log in `dir`; `extra`
     /// flags are appended. Waits (with a deadline) for its `listening` line.
     pub fn start(data: &Path, dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::start_with_env(data, dir, extra, &[])
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables. The
+    /// binary is this build's, or `LSS_TEST_SERVER_BIN` when set (to run a
+    /// test against another build, e.g. the main branch's).
+    pub fn start_with_env(
+        data: &Path,
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> ServerProcess {
         let results_dir = dir.join("results");
         let log_file = dir.join("webserver.log");
         let access_log = dir.join("access.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_le-stats-sportif"))
+        let binary = std::env::var_os("LSS_TEST_SERVER_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_le-stats-sportif").into());
+        let mut child = Command::new(binary)
             .arg("--port")
             .arg("0")
             .arg("--data")
@@ -103,6 +117,7 @@ impl ServerProcess {
             .arg("--access-log")
             .arg(&access_log)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -14,6 +14,7 @@ mod concurrency_map;
 mod cookbook;
 mod curl_e2e;
 mod dataset;
+mod fault_e2e;
 mod http_fuzz;
 mod http_parser;
 mod http_socket;
