@@ -2,30 +2,31 @@
 //!
 //! # Life of a job
 //!
-//! 1. [`Jobs::submit`] takes the table lock, gives the job the next id,
-//!    records it `Running`, counts it pending, and queues it on the
-//!    [`ThreadPool`] — all before the lock is released, so the id is
-//!    `Running` from the moment the caller sees it (never briefly unknown).
+//! 1. [`Jobs::submit`] refuses at once while the server is degraded
+//!    (`degraded.rs`), then takes the table lock, gives the job the next
+//!    id — below the id reservation already on stable storage
+//!    (`reservation.rs`; written outside the lock) — records it `Running`,
+//!    counts it pending, and queues it on the [`ThreadPool`] — all before
+//!    the lock is released, so the id is `Running` from the moment the
+//!    caller sees it (never briefly unknown).
 //! 2. A worker runs the [`Work`] with *no* lock held, under `catch_unwind`
-//!    (a panic becomes `Error("internal error: job panicked")`), and writes
-//!    the result (or the failure) file through the [`ResultStore`] — in
-//!    durable mode that returns once the file is on stable storage.
-//! 3. Only then is the job recorded, under the table lock: `Done(bytes)` or
-//!    `Error(reason)`, and one less pending. In durable mode the worker
-//!    hands the job to the persister thread and goes on; the persister
-//!    flushes the directory once for every job handed over meanwhile, then
-//!    records them all (group commit). Without durability the worker
-//!    records it at once. A client that sees `done` can therefore also read
-//!    the file (durably, by default), with one deliberate exception: if the
-//!    job's file cannot be written (a full disk, a lost mount), or the
-//!    directory flush meant to make it durable fails or panics, the job is
-//!    still answered `done` (or `error`) from memory, not held `running`
-//!    and not failed; the failure is logged once per cause, and the file is
-//!    written (and flushed) again as soon as another write succeeds (see
-//!    `JobRecords::unsaved`). So in that case `done` does not mean durable.
-//!    Otherwise the order is checked:
-//!    `tests::a_durable_job_is_done_only_after_its_directory_flush`.
-//!
+//!    (a panic becomes `Error("internal error: job panicked")`), and saves
+//!    the result (or the failure) through the [`ResultStore`]: the file's
+//!    data flushed, then renamed (or linked) into place.
+//! 3. Only then is the job recorded, under the table lock. Durable mode:
+//!    the worker hands the job to the persister thread and goes on; the
+//!    persister flushes the directory once for every job handed over
+//!    meanwhile, then records them all (group commit). `--no-fsync`: the
+//!    worker records it at once. So `done` means saved, with no exception
+//!    (`tests::a_durable_job_is_done_only_after_its_directory_flush`, and
+//!    with the real calls logged by a shim,
+//!    `fault_e2e::failing_flushes_never_answer_done`). A result that cannot
+//!    be saved — the write fails twice (the second time with a new file),
+//!    or the directory flush of its batch fails — ends the job `error` with
+//!    the cause and what to do, and the server turns degraded until a save
+//!    works again; nothing is kept to be written later
+//!    (`tests/integration/jobs.rs::results_that_cannot_be_saved_end_as_errors_and_are_never_written_later`).
+
 //! The server log gets a job's lines in causal order: `job_id_7 submitted:
 //! states_mean` is queued by [`Jobs::submit_as`] *before* the job is handed
 //! to the pool (so no worker can log its end first), then one line when it
@@ -39,7 +40,8 @@
 //! [`Jobs::stop_accepting`] clears `accepting` and closes the pool under
 //! the table lock; [`Jobs::close_and_wait`] then waits for the pool, which
 //! drains its queue first, and then closes and joins the persister, which
-//! records the last jobs the workers handed over. Every accepted job runs
+//! records the last jobs the workers handed over (while degraded they end
+//! `error`, and the log says how many ended unsaved). Every accepted job runs
 //! and is recorded; none is accepted after. Of several concurrent callers
 //! of `close_and_wait` the first does the work and the others wait for it
 //! (`close_finished`), so that every caller returns only once the
@@ -83,6 +85,7 @@
 //! - `table`: the job table, its Condvar shards, submitting, outcomes,
 //!   waits and listing pages;
 //! - `reservation`: the id reservation on disk, so that no id is reused;
+//! - `degraded`: the degraded state after a failed save, and its probe;
 //! - `finish`: a job's run on its worker, its file, and its recording
 //!   (the group commit through the persister thread);
 //! - this file: the public types, opening and shutting down.

@@ -83,7 +83,8 @@ impl IdReservation {
     /// Under the table lock, for an id that [`covers`](Self::covers):
     /// whether the next block should be written ahead.
     pub(super) fn is_low(&self, id: u64) -> bool {
-        self.usable_below.load(Ordering::Acquire) - id <= LOW_WATER
+        // Saturating: the limit may have dropped to 0 since `covers`.
+        self.usable_below.load(Ordering::Acquire).saturating_sub(id) <= LOW_WATER
     }
 
     /// Before the table lock: if the file was deleted (its link count is
@@ -166,6 +167,11 @@ impl IdReservation {
             }
             state.writing = true;
         }
+        self.write_claimed(store, limit)
+    }
+
+    /// The write of the one writer, which set `writing`.
+    fn write_claimed(&self, store: &ResultStore, limit: u64) -> io::Result<()> {
         let written = store.reserve_ids_below(limit);
         let mut state = self.lock();
         state.writing = false;
@@ -188,19 +194,57 @@ impl IdReservation {
 
     /// At shutdown, once no id can be handed out any more: shrinks the
     /// reservation to `next` (the first id not handed out), so that a clean
-    /// restart numbers on without a gap; also rewrites a lost file.
+    /// restart numbers on without a gap; also rewrites a lost file. Waits
+    /// for a writer still at work (a submitter that started before
+    /// shutdown), then writes as the one writer.
     pub(super) fn shrink_to(&self, store: &ResultStore, next: u64) -> io::Result<()> {
         self.check_in_place(store);
-        let usable = self.usable_below.load(Ordering::Acquire);
-        let written = self.lock().written_below;
-        if next >= written && usable != 0 {
+        let mut state = self
+            .write_ended
+            .wait_while(self.lock(), |s| s.writing)
+            .unwrap_or_else(PoisonError::into_inner);
+        let lost = self.usable_below.load(Ordering::Acquire) == 0;
+        if next >= state.written_below && !lost {
             return Ok(());
         }
-        let file = store.reserve_ids_below(next)?;
-        let mut state = self.lock();
-        state.written_below = next;
-        state.file = Some(Arc::new(file));
-        self.usable_below.store(next, Ordering::Release);
-        Ok(())
+        state.writing = true;
+        drop(state);
+        self.write_claimed(store, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{ResultsLock, RESERVED_IDS_FILE};
+    use std::fs;
+
+    /// One write per block, ahead of need; a deleted file is noticed by its
+    /// link count and written again; shutdown shrinks to the next id.
+    #[test]
+    fn blocks_are_written_ahead_and_a_deleted_file_is_rewritten() {
+        let dir = std::env::temp_dir().join(format!("lss-reserve-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (store, _) = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
+        let on_disk = || fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap();
+        let reservation = IdReservation::new(1, 0);
+        assert!(!reservation.covers(1));
+        reservation.cover(&store, 1).unwrap();
+        assert_eq!(on_disk(), (1 + ID_RESERVATION_BLOCK).to_string());
+        assert!(reservation.covers(ID_RESERVATION_BLOCK));
+        assert!(!reservation.is_low(1));
+        assert!(reservation.is_low(1 + LOW_WATER));
+        reservation.write_ahead(&store);
+        assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
+        fs::remove_file(dir.join(RESERVED_IDS_FILE)).unwrap();
+        reservation.check_in_place(&store);
+        assert!(!reservation.covers(2), "nothing usable once the file is gone");
+        reservation.cover(&store, 2).unwrap();
+        assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
+        reservation.check_in_place(&store);
+        assert!(reservation.covers(2), "a rewritten file is in place");
+        reservation.shrink_to(&store, 3).unwrap();
+        assert_eq!(on_disk(), "3");
+        let _ = fs::remove_dir_all(&dir);
     }
 }

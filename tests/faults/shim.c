@@ -6,7 +6,8 @@
  *                  on paths under it are touched.
  *   FAULT_CONTROL  a directory the test writes. A file named OP.ERRNO there
  *                  makes OP fail with that errno under FAULT_DIR, while it
- *                  exists: OP is open, write, rename, link or fsync (fsync
+ *                  exists: OP is open (opens for writing only, as on a
+ *                  read-only mount), write, rename, link or fsync (fsync
  *                  covers fdatasync); ERRNO is ENOSPC, EIO, EROFS, EMFILE or
  *                  EMLINK. `hold.reserved` blocks the flush of the id
  *                  reservation's file, `hold.fsync` every flush, until the
@@ -98,6 +99,10 @@ static void log_line(const char *fmt, ...) {
     close(fd);
 }
 
+static int opens_to_write(int flags) {
+    return (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
+}
+
 static int fail_with(int error) {
     errno = error;
     return -1;
@@ -112,7 +117,7 @@ int open(const char *path, int flags, ...) {
         mode = va_arg(args, mode_t);
         va_end(args);
     }
-    int error = under_dir(path) ? injected("open") : 0;
+    int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
     if (error)
         return fail_with(error);
     REAL(open, int, const char *, int, ...)
@@ -127,7 +132,7 @@ int open64(const char *path, int flags, ...) {
         mode = va_arg(args, mode_t);
         va_end(args);
     }
-    int error = under_dir(path) ? injected("open") : 0;
+    int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
     if (error)
         return fail_with(error);
     REAL(open64, int, const char *, int, ...)
@@ -142,7 +147,7 @@ int openat(int dirfd, const char *path, int flags, ...) {
         mode = va_arg(args, mode_t);
         va_end(args);
     }
-    int error = under_dir(path) ? injected("open") : 0;
+    int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
     if (error)
         return fail_with(error);
     REAL(openat, int, int, const char *, int, ...)
@@ -157,7 +162,7 @@ int openat64(int dirfd, const char *path, int flags, ...) {
         mode = va_arg(args, mode_t);
         va_end(args);
     }
-    int error = under_dir(path) ? injected("open") : 0;
+    int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
     if (error)
         return fail_with(error);
     REAL(openat64, int, int, const char *, int, ...)

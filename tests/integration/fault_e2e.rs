@@ -402,3 +402,38 @@ fn de_duplication_links_only_the_file_it_wrote() {
     server.wait_exit(DEADLINE);
     served_identically(&faults.restart(), &done);
 }
+
+/// A server started on a results directory it cannot write (every open
+/// for writing fails with `EROFS`) starts degraded: it says why in its log,
+/// serves the results it can read, refuses new jobs with the cause, and
+/// recovers by itself once the directory is writable.
+#[test]
+fn a_read_only_directory_starts_degraded() {
+    if common::subset_csv().is_none() {
+        eprintln!("SKIPPED a_read_only_directory_starts_degraded: no course subset in ../shared");
+        return;
+    }
+    let faults = Faults::new("fault-readonly");
+    let mut server = faults.start(&[]);
+    let mut done = BTreeMap::new();
+    let (id, answer) = faults.run(&server, &state_body(STATES[0])).unwrap();
+    done.insert(id, answer.text());
+    server.signal("KILL");
+    server.wait_exit(DEADLINE);
+    faults.set("open.EROFS");
+    let server = faults.start(&[]);
+    let status = server.get("/api/status").json();
+    assert_eq!(status["saving"]["state"], "degraded", "{status}");
+    served_identically(&server, &done);
+    let refused = server.post("/api/state_mean", &state_body(STATES[1]));
+    assert_eq!(refused.status, 503);
+    assert!(refused.text().contains("Read-only file system"), "{}", refused.text());
+    let log = common::poll(DEADLINE, || {
+        let log = faults.server_log();
+        log.contains("starting degraded").then_some(log)
+    });
+    assert!(log.contains("Read-only file system (os error 30)"), "{log}");
+    faults.clear("open.EROFS");
+    let (_, answer) = common::poll(DEADLINE, || faults.run(&server, &state_body(STATES[1])).ok());
+    assert_eq!(answer.json()["status"], "done");
+}
