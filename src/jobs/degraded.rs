@@ -25,9 +25,9 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// Whether saves work, and why not.
 #[derive(Debug, Default)]
 pub(super) struct Degraded {
-    /// Mirrors `state.cause.is_some()`, so that the common case (healthy)
+    /// Whether degraded: mirrors `state.cause.is_some()`, so that the common case (healthy)
     /// costs one load, no lock.
-    degraded: AtomicBool,
+    active: AtomicBool,
     /// Invariant: `cause` is `Some` exactly while degraded; `probing` while
     /// one caller of `admit` runs the probe (no lock held meanwhile).
     /// Poisoning: each update is one assignment; recovered.
@@ -50,7 +50,7 @@ impl Degraded {
 
     /// The cause, while degraded.
     pub(super) fn cause(&self) -> Option<Arc<str>> {
-        if !self.degraded.load(Ordering::Acquire) {
+        if !self.active.load(Ordering::Acquire) {
             return None;
         }
         self.lock().cause.clone()
@@ -66,7 +66,7 @@ impl Degraded {
         let cause: Arc<str> = format!("cannot save results in {}: {error}", dir.display()).into();
         state.cause = Some(Arc::clone(&cause));
         state.last_probe = Some(Instant::now());
-        self.degraded.store(true, Ordering::Release);
+        self.active.store(true, Ordering::Release);
         drop(state);
         logger.error(format!(
             "degraded: {cause}; new jobs are refused (503) until a save works again; saved results are still served"
@@ -75,16 +75,18 @@ impl Degraded {
 
     /// A save worked: leaves the degraded state (logged once, when it ends).
     pub(super) fn save_worked(&self, logger: &Logger) {
-        if !self.degraded.load(Ordering::Acquire) {
+        if !self.active.load(Ordering::Acquire) {
             return;
         }
         let mut state = self.lock();
         let Some(cause) = state.cause.take() else {
             return;
         };
-        self.degraded.store(false, Ordering::Release);
+        self.active.store(false, Ordering::Release);
         drop(state);
-        logger.info(format!("no longer degraded: saving works again (it failed: {cause})"));
+        logger.info(format!(
+            "no longer degraded: saving works again (it failed: {cause})"
+        ));
     }
 
     /// Counts a job that ended `error` because its result was not saved.
@@ -108,7 +110,7 @@ impl Degraded {
         logger: &Logger,
         probe: impl FnOnce() -> io::Result<()>,
     ) -> Result<(), Refused> {
-        if !self.degraded.load(Ordering::Acquire) {
+        if !self.active.load(Ordering::Acquire) {
             return Ok(());
         }
         let mut state = self.lock();
@@ -174,10 +176,16 @@ mod tests {
     fn a_failed_save_refuses_until_a_save_works() {
         let degraded = Degraded::default();
         let logger = Logger::disabled();
-        assert_eq!(degraded.admit(&logger, || panic!("healthy: no probe")), Ok(()));
+        assert_eq!(
+            degraded.admit(&logger, || panic!("healthy: no probe")),
+            Ok(())
+        );
         degraded.save_failed(&logger, Path::new("/r"), &io::Error::from_raw_os_error(5));
         let cause = degraded.cause().unwrap();
-        assert_eq!(&*cause, "cannot save results in /r: Input/output error (os error 5)");
+        assert_eq!(
+            &*cause,
+            "cannot save results in /r: Input/output error (os error 5)"
+        );
         assert_eq!(
             degraded.admit(&logger, || panic!("not due yet")),
             Err(Refused::Degraded(Arc::clone(&cause)))

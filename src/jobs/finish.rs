@@ -150,7 +150,8 @@ impl JobRecords {
         self.degraded.count_unsaved();
         if matches!(finished.entry, Entry::Done(_)) {
             let reason = unsaved_reason(error);
-            self.logger.error(format!("{} error: {reason}", finished.id));
+            self.logger
+                .error(format!("{} error: {reason}", finished.id));
             let _ = self.store.write_error(finished.id, &reason);
             finished.entry = Entry::Error(reason.into());
         }

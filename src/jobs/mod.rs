@@ -26,7 +26,7 @@
 //!    the cause and what to do, and the server turns degraded until a save
 //!    works again; nothing is kept to be written later
 //!    (`tests/integration/jobs.rs::results_that_cannot_be_saved_end_as_errors_and_are_never_written_later`).
-
+//!
 //! The server log gets a job's lines in causal order: `job_id_7 submitted:
 //! states_mean` is queued by [`Jobs::submit_as`] *before* the job is handed
 //! to the pool (so no worker can log its end first), then one line when it
@@ -56,7 +56,9 @@
 //! `error` from then on), and
 //! new ids continue after the highest — and after every id an earlier run
 //! may have handed out (its id reservation), so an id given to a job that a
-//! crash killed in the queue is never given again. Ids below that which
+//! crash killed in the queue is never given again
+//! (`tests/integration/jobs.rs::ids_handed_out_before_a_crash_are_never_given_again`,
+//! `fault_e2e::a_held_reservation_flush_blocks_no_reader`). Ids below that which
 //! have no file never finished and are "no such job".
 //!
 //! # Memory per job
@@ -481,7 +483,10 @@ mod tests {
     fn poll(mut done: impl FnMut() -> bool) {
         let deadline = std::time::Instant::now() + DEADLINE;
         while !done() {
-            assert!(std::time::Instant::now() < deadline, "not within {DEADLINE:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not within {DEADLINE:?}"
+            );
             thread::sleep(Duration::from_millis(5));
         }
     }
@@ -553,7 +558,9 @@ mod tests {
             panic!("not an error");
         };
         assert!(
-            reason.as_str().starts_with("the result could not be saved: the directory flush panicked"),
+            reason
+                .as_str()
+                .starts_with("the result could not be saved: the directory flush panicked"),
             "{reason}"
         );
         assert!(!dir.join(format!("{failed}.json")).exists());
@@ -577,7 +584,11 @@ mod tests {
         drop(jobs);
         assert!(logger.flush());
         let log = std::fs::read_to_string(&log_path).unwrap();
-        assert_eq!(log.matches("degraded: cannot save results").count(), 1, "{log}");
+        assert_eq!(
+            log.matches("degraded: cannot save results").count(),
+            1,
+            "{log}"
+        );
         assert_eq!(log.matches("no longer degraded").count(), 1, "{log}");
         assert!(log.contains("1 jobs ended unsaved"), "{log}");
         let _ = std::fs::remove_dir_all(&dir);
@@ -605,7 +616,10 @@ mod tests {
             let Some(JobOutcome::Error(reason)) = jobs.outcome_within(id, DEADLINE) else {
                 panic!("{id} not an error");
             };
-            assert!(reason.as_str().contains("test-made flush failure"), "{reason}");
+            assert!(
+                reason.as_str().contains("test-made flush failure"),
+                "{reason}"
+            );
             assert!(!dir.join(format!("{id}.json")).exists(), "{id}");
         }
         drop(jobs);

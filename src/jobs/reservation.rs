@@ -238,7 +238,10 @@ mod tests {
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         fs::remove_file(dir.join(RESERVED_IDS_FILE)).unwrap();
         reservation.check_in_place(&store);
-        assert!(!reservation.covers(2), "nothing usable once the file is gone");
+        assert!(
+            !reservation.covers(2),
+            "nothing usable once the file is gone"
+        );
         reservation.cover(&store, 2).unwrap();
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         reservation.check_in_place(&store);

@@ -48,7 +48,9 @@ fn shim() -> &'static Path {
             .arg(&source)
             .arg("-ldl")
             .status()
-            .unwrap_or_else(|e| panic!("gcc is needed to build the fault shim ({e}): .ci/run installs it"));
+            .unwrap_or_else(|e| {
+                panic!("gcc is needed to build the fault shim ({e}): .ci/run installs it")
+            });
         assert!(status.success(), "gcc failed on {}", source.display());
         out
     })
@@ -120,12 +122,17 @@ impl Faults {
             .create(true)
             .open(&self.log)
             .unwrap();
-        log.write_all(format!("answered {id}\n").as_bytes()).unwrap();
+        log.write_all(format!("answered {id}\n").as_bytes())
+            .unwrap();
     }
 
     /// Submits `body` and waits for its end; the id and the final answer,
     /// or `Err` with the refusal.
-    fn run(&self, server: &ServerProcess, body: &str) -> Result<(String, HttpResponse), HttpResponse> {
+    fn run(
+        &self,
+        server: &ServerProcess,
+        body: &str,
+    ) -> Result<(String, HttpResponse), HttpResponse> {
         let r = server.post("/api/state_mean", body);
         if r.status != 200 {
             return Err(r);
@@ -163,7 +170,9 @@ fn assert_saved_before_answered(log: &str, results: &Path, done: &BTreeMap<Strin
         let final_name = format!("{dir}/{id}.json = 0");
         let placed = before
             .iter()
-            .rposition(|l| (l.starts_with("rename ") || l.starts_with("link ")) && l.ends_with(&final_name))
+            .rposition(|l| {
+                (l.starts_with("rename ") || l.starts_with("link ")) && l.ends_with(&final_name)
+            })
             .unwrap_or_else(|| panic!("{id}: not renamed or linked before its answer:\n{log}"));
         if before[placed].starts_with("rename ") {
             let data_flush = format!("fdatasync {dir}/.tmp-{id}.json = 0");
@@ -191,7 +200,9 @@ fn assert_saved_before_answered(log: &str, results: &Path, done: &BTreeMap<Strin
 #[test]
 fn a_full_disk_answers_errors_then_recovers() {
     if common::subset_csv().is_none() {
-        eprintln!("SKIPPED a_full_disk_answers_errors_then_recovers: no course subset in ../shared");
+        eprintln!(
+            "SKIPPED a_full_disk_answers_errors_then_recovers: no course subset in ../shared"
+        );
         return;
     }
     let faults = Faults::new("fault-enospc");
@@ -199,22 +210,36 @@ fn a_full_disk_answers_errors_then_recovers() {
     let mut states = STATES.iter();
     let mut done = BTreeMap::new();
     for _ in 0..2 {
-        let (id, answer) = faults.run(&server, &state_body(states.next().unwrap())).unwrap();
+        let (id, answer) = faults
+            .run(&server, &state_body(states.next().unwrap()))
+            .unwrap();
         assert_eq!(answer.json()["status"], "done");
         done.insert(id, answer.text());
     }
     for (fault, cause, advice) in [
-        ("write.ENOSPC", "No space left on device (os error 28)", "resubmit once the disk has room"),
-        ("rename.EROFS", "Read-only file system (os error 30)", "resubmit once the results directory is writable again"),
+        (
+            "write.ENOSPC",
+            "No space left on device (os error 28)",
+            "resubmit once the disk has room",
+        ),
+        (
+            "rename.EROFS",
+            "Read-only file system (os error 30)",
+            "resubmit once the results directory is writable again",
+        ),
     ] {
         faults.set(fault);
-        let (failed, answer) = faults.run(&server, &state_body(states.next().unwrap())).unwrap();
+        let (failed, answer) = faults
+            .run(&server, &state_body(states.next().unwrap()))
+            .unwrap();
         assert_eq!(
             answer.json()["reason"],
             format!("the result could not be saved: {cause}; {advice}"),
             "{fault}"
         );
-        let refused = faults.run(&server, &state_body(states.next().unwrap())).unwrap_err();
+        let refused = faults
+            .run(&server, &state_body(states.next().unwrap()))
+            .unwrap_err();
         assert_eq!(refused.status, 503, "{fault}");
         assert_eq!(refused.header("retry-after"), Some("1"));
         let reason = refused.json()["reason"].as_str().unwrap().to_string();
@@ -230,7 +255,9 @@ fn a_full_disk_answers_errors_then_recovers() {
         faults.clear(fault);
         // Recovers by itself: a probe at most once a second.
         let (id, answer) = common::poll(DEADLINE, || {
-            faults.run(&server, &state_body(states.clone().next().unwrap())).ok()
+            faults
+                .run(&server, &state_body(states.clone().next().unwrap()))
+                .ok()
         });
         states.next();
         assert_eq!(answer.json()["status"], "done");
@@ -246,7 +273,11 @@ fn a_full_disk_answers_errors_then_recovers() {
         let log = faults.server_log();
         (log.matches("no longer degraded").count() == 2).then_some(log)
     });
-    assert_eq!(log.matches("degraded: cannot save results").count(), 2, "{log}");
+    assert_eq!(
+        log.matches("degraded: cannot save results").count(),
+        2,
+        "{log}"
+    );
     assert_saved_before_answered(&faults.fault_log(), &faults.results, &done);
     server.signal("KILL");
     server.wait_exit(DEADLINE);
@@ -287,7 +318,9 @@ fn failing_flushes_never_answer_done() {
     // Three jobs queued behind a held flush, then the flushes fail and
     // the server is told to stop.
     faults.clear("fsync.EIO");
-    let (id, answer) = common::poll(DEADLINE, || faults.run(&server, &state_body(STATES[6])).ok());
+    let (id, answer) = common::poll(DEADLINE, || {
+        faults.run(&server, &state_body(STATES[6])).ok()
+    });
     assert_eq!(answer.json()["status"], "done");
     done.insert(id, answer.text());
     faults.set("hold.fsync");
@@ -295,7 +328,9 @@ fn failing_flushes_never_answer_done() {
         .iter()
         .map(|state| server.submit("state_mean", &state_body(state)))
         .collect();
-    common::poll(DEADLINE, || faults.fault_log().contains("\nhold ").then_some(()));
+    common::poll(DEADLINE, || {
+        faults.fault_log().contains("\nhold ").then_some(())
+    });
     faults.set("fsync.EIO");
     server.signal("TERM");
     faults.clear("hold.fsync");
@@ -309,7 +344,11 @@ fn failing_flushes_never_answer_done() {
         let r = restarted.get(&format!("/api/get_results/{id}"));
         // Its error record could not be flushed either: unknown (404) or
         // an error, never `done`.
-        assert!(r.status == 404 || r.json()["status"] == "error", "{id}: {}", r.text());
+        assert!(
+            r.status == 404 || r.json()["status"] == "error",
+            "{id}: {}",
+            r.text()
+        );
     }
 }
 
@@ -321,7 +360,9 @@ fn failing_flushes_never_answer_done() {
 #[test]
 fn a_held_reservation_flush_blocks_no_reader() {
     if common::subset_csv().is_none() {
-        eprintln!("SKIPPED a_held_reservation_flush_blocks_no_reader: no course subset in ../shared");
+        eprintln!(
+            "SKIPPED a_held_reservation_flush_blocks_no_reader: no course subset in ../shared"
+        );
         return;
     }
     let faults = Faults::new("fault-reserve");
@@ -333,18 +374,28 @@ fn a_held_reservation_flush_blocks_no_reader() {
     fs::remove_file(faults.results.join(".reserved_ids")).unwrap();
     let addr = server.addr;
     let submitter = std::thread::spawn(move || {
-        common::http(addr, "POST", "/api/state_mean", Some(state_body(STATES[1]).as_bytes()))
+        common::http(
+            addr,
+            "POST",
+            "/api/state_mean",
+            Some(state_body(STATES[1]).as_bytes()),
+        )
     });
     // The old binary never rewrites it: this poll then fails.
     common::poll(Duration::from_secs(10), || {
         let log = faults.fault_log();
         log.contains("hold ").then_some(())
     });
-    assert!(faults.fault_log().contains("hold ") && faults.fault_log().contains(".tmp-.reserved_ids"));
+    assert!(
+        faults.fault_log().contains("hold ") && faults.fault_log().contains(".tmp-.reserved_ids")
+    );
     assert_eq!(server.get("/api/num_jobs").status, 200);
     assert_eq!(server.get("/metrics").status, 200);
     assert_eq!(server.get("/api/status").status, 200);
-    assert!(!submitter.is_finished(), "the submission waits for the reservation");
+    assert!(
+        !submitter.is_finished(),
+        "the submission waits for the reservation"
+    );
     faults.clear("hold.reserved");
     let submitted = submitter.join().unwrap();
     assert_eq!(submitted.status, 200, "{}", submitted.text());
@@ -372,7 +423,9 @@ fn a_held_reservation_flush_blocks_no_reader() {
 #[test]
 fn de_duplication_links_only_the_file_it_wrote() {
     if common::subset_csv().is_none() {
-        eprintln!("SKIPPED de_duplication_links_only_the_file_it_wrote: no course subset in ../shared");
+        eprintln!(
+            "SKIPPED de_duplication_links_only_the_file_it_wrote: no course subset in ../shared"
+        );
         return;
     }
     let faults = Faults::new("fault-dedup");
@@ -427,13 +480,19 @@ fn a_read_only_directory_starts_degraded() {
     served_identically(&server, &done);
     let refused = server.post("/api/state_mean", &state_body(STATES[1]));
     assert_eq!(refused.status, 503);
-    assert!(refused.text().contains("Read-only file system"), "{}", refused.text());
+    assert!(
+        refused.text().contains("Read-only file system"),
+        "{}",
+        refused.text()
+    );
     let log = common::poll(DEADLINE, || {
         let log = faults.server_log();
         log.contains("starting degraded").then_some(log)
     });
     assert!(log.contains("Read-only file system (os error 30)"), "{log}");
     faults.clear("open.EROFS");
-    let (_, answer) = common::poll(DEADLINE, || faults.run(&server, &state_body(STATES[1])).ok());
+    let (_, answer) = common::poll(DEADLINE, || {
+        faults.run(&server, &state_body(STATES[1])).ok()
+    });
     assert_eq!(answer.json()["status"], "done");
 }

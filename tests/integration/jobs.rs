@@ -365,7 +365,9 @@ fn results_that_cannot_be_saved_end_as_errors_and_are_never_written_later() {
         panic!("{a} not an error");
     };
     assert!(
-        reason.as_str().starts_with("the result could not be saved: ")
+        reason
+            .as_str()
+            .starts_with("the result could not be saved: ")
             && reason.as_str().contains("; resubmit once"),
         "{reason}"
     );
@@ -387,12 +389,22 @@ fn results_that_cannot_be_saved_end_as_errors_and_are_never_written_later() {
     assert_eq!(wait_finished(&jobs, d), done("[3]"));
     assert_eq!(jobs.degraded_cause(), None);
     jobs.close_and_wait();
-    assert!(!results.join(format!("{a}.json")).exists(), "never written later");
-    assert!(!results.join(format!("{c}.error")).exists(), "never written later");
+    assert!(
+        !results.join(format!("{a}.json")).exists(),
+        "never written later"
+    );
+    assert!(
+        !results.join(format!("{c}.error")).exists(),
+        "never written later"
+    );
     assert_eq!(fs::read(results.join(format!("{d}.json"))).unwrap(), b"[3]");
     logger.flush();
     let log = fs::read_to_string(&log_path).unwrap();
-    assert_eq!(log.matches("degraded: cannot save results").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("degraded: cannot save results").count(),
+        1,
+        "{log}"
+    );
     assert_eq!(log.matches("no longer degraded").count(), 1, "{log}");
     assert!(log.contains("2 jobs ended unsaved"), "{log}");
 }
