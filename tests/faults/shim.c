@@ -109,64 +109,46 @@ static int fail_with(int error) {
 }
 
 /* ---- open ---- */
-int open(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
+/* The mode argument, present only when the flags create a file. */
+#define MODE_ARG(flags, mode)                                                  \
+    mode_t mode = 0;                                                           \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                                     \
+        va_list args;                                                          \
+        va_start(args, flags);                                                 \
+        mode = va_arg(args, mode_t);                                           \
+        va_end(args);                                                          \
     }
+
+/* Whether this open is to fail (errno set). */
+static int open_refused(const char *path, int flags) {
     int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
     if (error)
-        return fail_with(error);
+        errno = error;
+    return error != 0;
+}
+
+int open(const char *path, int flags, ...) {
+    MODE_ARG(flags, mode)
     REAL(open, int, const char *, int, ...)
-    return real_open(path, flags, mode);
+    return open_refused(path, flags) ? -1 : real_open(path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
-    }
-    int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
-    if (error)
-        return fail_with(error);
+    MODE_ARG(flags, mode)
     REAL(open64, int, const char *, int, ...)
-    return real_open64(path, flags, mode);
+    return open_refused(path, flags) ? -1 : real_open64(path, flags, mode);
 }
 
 int openat(int dirfd, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
-    }
-    int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
-    if (error)
-        return fail_with(error);
+    MODE_ARG(flags, mode)
     REAL(openat, int, int, const char *, int, ...)
-    return real_openat(dirfd, path, flags, mode);
+    return open_refused(path, flags) ? -1 : real_openat(dirfd, path, flags, mode);
 }
 
 int openat64(int dirfd, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
-    }
-    int error = opens_to_write(flags) && under_dir(path) ? injected("open") : 0;
-    if (error)
-        return fail_with(error);
+    MODE_ARG(flags, mode)
     REAL(openat64, int, int, const char *, int, ...)
-    return real_openat64(dirfd, path, flags, mode);
+    return open_refused(path, flags) ? -1 : real_openat64(dirfd, path, flags, mode);
 }
 
 /* ---- write ---- */

@@ -65,18 +65,30 @@ struct Faults {
 }
 
 impl Faults {
-    fn new(tag: &str) -> Faults {
+    /// `None` (saying so loudly) without the course subset.
+    fn new(tag: &str) -> Option<Faults> {
+        if common::subset_csv().is_none() {
+            eprintln!("SKIPPED fault_e2e {tag}: no course subset in ../shared");
+            return None;
+        }
         let dir = TempDir::new(tag);
         // Canonical: the shim compares against /proc/self/fd's paths.
         let root = fs::canonicalize(dir.path()).unwrap();
         let control = root.join("control");
         fs::create_dir_all(&control).unwrap();
-        Faults {
+        Some(Faults {
             results: root.join("results"),
             log: root.join("fault.log"),
             control,
             dir,
-        }
+        })
+    }
+
+    /// `kill -9`, then a restart without the shim.
+    fn kill_and_restart(&self, mut server: ServerProcess) -> ServerProcess {
+        server.signal("KILL");
+        server.wait_exit(DEADLINE);
+        self.restart()
     }
 
     fn start(&self, extra: &[&str]) -> ServerProcess {
@@ -190,7 +202,8 @@ fn assert_saved_before_answered(log: &str, results: &Path, done: &BTreeMap<Strin
 }
 
 /// Failures 1 and 3 of issue 16 (and 2, for a read-only mount): writes
-/// failing with `ENOSPC`, then renames with `EROFS`. A job whose result
+/// failing with `ENOSPC`, then renames with `EROFS`, then opens with
+/// `EMFILE`. A job whose result
 /// cannot be saved is answered `error` with the cause and what to do, never
 /// `done`; the server is degraded (503 with `Retry-After` for new jobs,
 /// reads served, `/api/status` and `/metrics` say so, the log says it once
@@ -199,14 +212,10 @@ fn assert_saved_before_answered(log: &str, results: &Path, done: &BTreeMap<Strin
 /// `done` is served identically.
 #[test]
 fn a_full_disk_answers_errors_then_recovers() {
-    if common::subset_csv().is_none() {
-        eprintln!(
-            "SKIPPED a_full_disk_answers_errors_then_recovers: no course subset in ../shared"
-        );
+    let Some(faults) = Faults::new("fault-enospc") else {
         return;
-    }
-    let faults = Faults::new("fault-enospc");
-    let mut server = faults.start(&[]);
+    };
+    let server = faults.start(&[]);
     let mut states = STATES.iter();
     let mut done = BTreeMap::new();
     for _ in 0..2 {
@@ -226,6 +235,11 @@ fn a_full_disk_answers_errors_then_recovers() {
             "rename.EROFS",
             "Read-only file system (os error 30)",
             "resubmit once the results directory is writable again",
+        ),
+        (
+            "open.EMFILE",
+            "Too many open files (os error 24)",
+            "resubmit once the server has file descriptors to spare",
         ),
     ] {
         faults.set(fault);
@@ -271,17 +285,15 @@ fn a_full_disk_answers_errors_then_recovers() {
     }
     let log = common::poll(DEADLINE, || {
         let log = faults.server_log();
-        (log.matches("no longer degraded").count() == 2).then_some(log)
+        (log.matches("no longer degraded").count() == 3).then_some(log)
     });
     assert_eq!(
         log.matches("degraded: cannot save results").count(),
-        2,
+        3,
         "{log}"
     );
     assert_saved_before_answered(&faults.fault_log(), &faults.results, &done);
-    server.signal("KILL");
-    server.wait_exit(DEADLINE);
-    served_identically(&faults.restart(), &done);
+    served_identically(&faults.kill_and_restart(server), &done);
 }
 
 /// Failure 2 of issue 16: while every flush fails with `EIO`, no job is
@@ -292,11 +304,9 @@ fn a_full_disk_answers_errors_then_recovers() {
 /// after a restart every `done` is served identically and no failed job is.
 #[test]
 fn failing_flushes_never_answer_done() {
-    if common::subset_csv().is_none() {
-        eprintln!("SKIPPED failing_flushes_never_answer_done: no course subset in ../shared");
+    let Some(faults) = Faults::new("fault-eio") else {
         return;
-    }
-    let faults = Faults::new("fault-eio");
+    };
     let mut server = faults.start(&["--threads", "1"]);
     let mut done = BTreeMap::new();
     for state in &STATES[..2] {
@@ -359,14 +369,10 @@ fn failing_flushes_never_answer_done() {
 /// `kill -9`, no id a client holds is handed out again.
 #[test]
 fn a_held_reservation_flush_blocks_no_reader() {
-    if common::subset_csv().is_none() {
-        eprintln!(
-            "SKIPPED a_held_reservation_flush_blocks_no_reader: no course subset in ../shared"
-        );
+    let Some(faults) = Faults::new("fault-reserve") else {
         return;
-    }
-    let faults = Faults::new("fault-reserve");
-    let mut server = faults.start(&[]);
+    };
+    let server = faults.start(&[]);
     let mut done = BTreeMap::new();
     let (first, answer) = faults.run(&server, &state_body(STATES[0])).unwrap();
     done.insert(first, answer.text());
@@ -408,9 +414,7 @@ fn a_held_reservation_flush_blocks_no_reader() {
     let answer = server.wait_result(&second);
     assert_eq!(answer.json()["status"], "done");
     done.insert(second, answer.text());
-    server.signal("KILL");
-    server.wait_exit(DEADLINE);
-    let restarted = faults.restart();
+    let restarted = faults.kill_and_restart(server);
     served_identically(&restarted, &done);
     let next = restarted.submit("state_mean", &state_body(STATES[2]));
     assert!(!done.contains_key(&next), "{next} handed out again");
@@ -422,13 +426,9 @@ fn a_held_reservation_flush_blocks_no_reader() {
 /// writing the bytes. After `kill -9` both are served identically.
 #[test]
 fn de_duplication_links_only_the_file_it_wrote() {
-    if common::subset_csv().is_none() {
-        eprintln!(
-            "SKIPPED de_duplication_links_only_the_file_it_wrote: no course subset in ../shared"
-        );
+    let Some(faults) = Faults::new("fault-dedup") else {
         return;
-    }
-    let faults = Faults::new("fault-dedup");
+    };
     let mut server = faults.start(&[]);
     let (first, answer) = faults.run(&server, &state_body(STATES[0])).unwrap();
     let same = answer.text();
@@ -451,9 +451,7 @@ fn de_duplication_links_only_the_file_it_wrote() {
         faults.fault_log()
     );
     done.insert(linked, same);
-    server.signal("KILL");
-    server.wait_exit(DEADLINE);
-    served_identically(&faults.restart(), &done);
+    served_identically(&faults.kill_and_restart(server), &done);
 }
 
 /// A server started on a results directory it cannot write (every open
@@ -462,11 +460,9 @@ fn de_duplication_links_only_the_file_it_wrote() {
 /// recovers by itself once the directory is writable.
 #[test]
 fn a_read_only_directory_starts_degraded() {
-    if common::subset_csv().is_none() {
-        eprintln!("SKIPPED a_read_only_directory_starts_degraded: no course subset in ../shared");
+    let Some(faults) = Faults::new("fault-readonly") else {
         return;
-    }
-    let faults = Faults::new("fault-readonly");
+    };
     let mut server = faults.start(&[]);
     let mut done = BTreeMap::new();
     let (id, answer) = faults.run(&server, &state_body(STATES[0])).unwrap();
