@@ -429,7 +429,7 @@ fn de_duplication_links_only_the_file_it_wrote() {
     let Some(faults) = Faults::new("fault-dedup") else {
         return;
     };
-    let mut server = faults.start(&[]);
+    let server = faults.start(&[]);
     let (first, answer) = faults.run(&server, &state_body(STATES[0])).unwrap();
     let same = answer.text();
     let (other, _) = faults.run(&server, &state_body(STATES[1])).unwrap();
