@@ -17,8 +17,9 @@
  *                  `fdatasync PATH = 0`, `rename FROM TO = 0`, ... and
  *                  `hold PATH` when a flush starts waiting.
  *
- * std (Rust 1.8x, glibc) calls open64, write, fdatasync, fsync, rename and
- * linkat for what the server does; the other entry points are wrapped too. */
+ * The server binary imports open64, write, fdatasync, fsync, rename and
+ * linkat (`nm -D`; metadata goes through statx, not wrapped); the other
+ * entry points are wrapped too. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
