@@ -246,7 +246,9 @@ impl Jobs {
     /// was called; [`Refused::QueueFull`] while `max_pending` jobs are pending;
     /// [`Refused::IdsUnavailable`] when the id reservation cannot be written
     /// (no id is used then: the next submission gets the same one);
-    /// [`Refused::IdsExhausted`] when every id is used.
+    /// [`Refused::IdsExhausted`] when every id is used;
+    /// [`Refused::Degraded`] while results cannot be saved (see
+    /// `degraded.rs`: at most once a second, one submission probes first).
     pub fn submit(&self, work: Work) -> Result<JobId, Refused> {
         self.submit_logged(None, work)
     }

@@ -87,7 +87,7 @@ fn write_job_counters(out: &mut String) {
         out,
         "jobs_finished_total",
         "counter",
-        "Jobs finished, by endpoint and outcome (done or error).",
+        "Jobs whose work finished, by endpoint and the work's outcome (done or error); a result that could not be saved counts here as done, and in result_write_failures_total.",
     );
     for (outcome, counters) in [("done", &r.jobs_done), ("error", &r.jobs_error)] {
         for (endpoint, counter) in Endpoint::ALL.iter().zip(counters) {

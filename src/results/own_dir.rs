@@ -1,6 +1,8 @@
 //! The results directory this store holds the lock on, re-created when a
 //! client removes it: every write goes into the locked directory, never
-//! into one another server made at the same path.
+//! into one another server made at the same path
+//! (`results::store::tests::a_directory_replaced_under_another_server_s_lock_is_not_written_into`,
+//! `tests/integration/jobs.rs::a_vanished_results_directory_is_recreated_on_the_next_write`).
 
 use super::{LockError, ResultsLock};
 use std::fs;

@@ -84,28 +84,59 @@ pub struct ServerProcess {
     stdout: BufReader<ChildStdout>,
 }
 
+/// The server binary the end-to-end tests run: `$TEST_SERVER_BIN` when set
+/// (to run a test against another build, such as the one before a fix),
+/// else this crate's.
+pub fn server_bin() -> PathBuf {
+    std::env::var_os("TEST_SERVER_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_le-stats-sportif")),
+        PathBuf::from,
+    )
+}
+
+/// How [`ServerProcess::start_with`] runs the server.
+pub struct Launch {
+    /// A command that runs the server as its last arguments (`prlimit
+    /// --nofile=64:64 --`); empty to run it directly.
+    pub wrapper: Vec<String>,
+    /// Where the server's stderr goes.
+    pub stderr: Stdio,
+    /// Environment variables added to the server's.
+    pub env: Vec<(String, std::ffi::OsString)>,
+}
+
+impl Default for Launch {
+    fn default() -> Launch {
+        Launch {
+            wrapper: Vec::new(),
+            stderr: Stdio::null(),
+            env: Vec::new(),
+        }
+    }
+}
+
 impl ServerProcess {
     /// Starts the server on `data` with its results and log in `dir`; `extra`
     /// flags are appended. Waits (with a deadline) for its `listening` line.
     pub fn start(data: &Path, dir: &Path, extra: &[&str]) -> ServerProcess {
-        ServerProcess::start_with_env(data, dir, extra, &[])
+        ServerProcess::start_with(data, dir, extra, Launch::default())
     }
 
-    /// [`ServerProcess::start`] with extra environment variables. The
-    /// binary is this build's, or `LSS_TEST_SERVER_BIN` when set (to run a
-    /// test against another build, e.g. the main branch's).
-    pub fn start_with_env(
-        data: &Path,
-        dir: &Path,
-        extra: &[&str],
-        env: &[(&str, &std::ffi::OsStr)],
-    ) -> ServerProcess {
+    /// [`ServerProcess::start`], run as `launch` says. A wrapper must
+    /// `exec` the server, so that the child's pid is the server's.
+    pub fn start_with(data: &Path, dir: &Path, extra: &[&str], launch: Launch) -> ServerProcess {
         let results_dir = dir.join("results");
         let log_file = dir.join("webserver.log");
         let access_log = dir.join("access.log");
-        let binary = std::env::var_os("LSS_TEST_SERVER_BIN")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_le-stats-sportif").into());
-        let mut child = Command::new(binary)
+        let mut command = match launch.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server_bin());
+                command
+            }
+            None => Command::new(server_bin()),
+        };
+        let mut child = command
             .arg("--port")
             .arg("0")
             .arg("--data")
@@ -117,9 +148,9 @@ impl ServerProcess {
             .arg("--access-log")
             .arg(&access_log)
             .args(extra)
-            .envs(env.iter().copied())
+            .envs(launch.env)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(launch.stderr)
             .spawn()
             .expect("spawn the server binary");
         let stdout = child.stdout.take().expect("stdout is piped");

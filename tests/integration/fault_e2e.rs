@@ -13,7 +13,7 @@
 
 use crate::common;
 
-use common::{HttpResponse, ServerProcess, TempDir};
+use common::{HttpResponse, Launch, ServerProcess, TempDir};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
@@ -93,15 +93,17 @@ impl Faults {
 
     fn start(&self, extra: &[&str]) -> ServerProcess {
         let data = common::subset_csv().expect("the course subset");
-        let env: [(&str, OsString); 4] = [
-            ("LD_PRELOAD", shim().into()),
-            ("FAULT_DIR", self.results.clone().into()),
-            ("FAULT_CONTROL", self.control.clone().into()),
-            ("FAULT_LOG", self.log.clone().into()),
+        let env: Vec<(String, OsString)> = vec![
+            ("LD_PRELOAD".into(), shim().into()),
+            ("FAULT_DIR".into(), self.results.clone().into()),
+            ("FAULT_CONTROL".into(), self.control.clone().into()),
+            ("FAULT_LOG".into(), self.log.clone().into()),
         ];
-        let env: Vec<(&str, &std::ffi::OsStr)> =
-            env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
-        ServerProcess::start_with_env(&data, self.dir.path(), extra, &env)
+        let launch = Launch {
+            env,
+            ..Launch::default()
+        };
+        ServerProcess::start_with(&data, self.dir.path(), extra, launch)
     }
 
     /// The same directory, without the shim.
