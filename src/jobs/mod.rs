@@ -602,9 +602,10 @@ mod tests {
         let dir = scratch("flush-fails");
         let jobs = durable_jobs(&dir, Logger::disabled());
         let held = crate::results::flush_gate::hold(&dir);
-        // The first flush waits at the gate with one job; three queued
-        // behind it (4 jobs, 3 queued) can only be the second batch.
+        // The first flush waits at the gate with the first job; the three
+        // queued behind it are the second batch.
         let first = jobs.submit(ok_job("0")).unwrap();
+        poll(|| crate::results::flush_gate::is_waiting(&dir));
         let batch: Vec<JobId> = (1..4)
             .map(|i| jobs.submit(Box::new(move || Ok(format!("[{i}]")))).unwrap())
             .collect();

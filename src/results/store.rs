@@ -607,6 +607,8 @@ pub(crate) mod flush_gate {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Action {
         Hold,
+        /// Marks a flush waiting at a `Hold` (see `is_waiting`).
+        Waiting,
         PanicOnce,
         FailOnce,
     }
@@ -623,11 +625,16 @@ pub(crate) mod flush_gate {
 
     /// Called by `flush_dir` (before it counts or flushes).
     pub(crate) fn pass(dir: &Path) -> io::Result<()> {
-        let mut gates = RELEASED
-            .wait_while(gates(), |g| {
-                g.iter().any(|(d, a)| d == dir && *a == Action::Hold)
-            })
+        let held =
+            |g: &Vec<(PathBuf, Action)>| g.iter().any(|(d, a)| d == dir && *a == Action::Hold);
+        let mut gates = gates();
+        if held(&gates) {
+            gates.push((dir.to_path_buf(), Action::Waiting));
+        }
+        gates = RELEASED
+            .wait_while(gates, |g| held(g))
             .unwrap_or_else(PoisonError::into_inner);
+        gates.retain(|(d, a)| !(d == dir && *a == Action::Waiting));
         let Some(at) = gates.iter().position(|(d, _)| d == dir) else {
             return Ok(());
         };
@@ -636,7 +643,7 @@ pub(crate) mod flush_gate {
         match action {
             Action::PanicOnce => panic!("test-made panic in the directory flush"),
             Action::FailOnce => Err(io::Error::other("test-made flush failure")),
-            Action::Hold => unreachable!("waited until no Hold is left"),
+            Action::Hold | Action::Waiting => unreachable!("none is left for this directory"),
         }
     }
 
@@ -645,6 +652,13 @@ pub(crate) mod flush_gate {
     pub(crate) fn hold(dir: &Path) -> Held {
         gates().push((dir.to_path_buf(), Action::Hold));
         Held(dir.to_path_buf())
+    }
+
+    /// Whether a flush of `dir` is waiting at a `Hold`.
+    pub(crate) fn is_waiting(dir: &Path) -> bool {
+        gates()
+            .iter()
+            .any(|(d, a)| d == dir && *a == Action::Waiting)
     }
 
     /// The next flush of `dir` panics (once).
