@@ -101,8 +101,6 @@ pub struct Launch {
     pub wrapper: Vec<String>,
     /// Where the server's stderr goes.
     pub stderr: Stdio,
-    /// Environment variables added to the server's.
-    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Default for Launch {
@@ -110,7 +108,6 @@ impl Default for Launch {
         Launch {
             wrapper: Vec::new(),
             stderr: Stdio::null(),
-            env: Vec::new(),
         }
     }
 }
@@ -148,7 +145,6 @@ impl ServerProcess {
             .arg("--access-log")
             .arg(&access_log)
             .args(extra)
-            .envs(launch.env)
             .stdout(Stdio::piped())
             .stderr(launch.stderr)
             .spawn()
@@ -295,23 +291,33 @@ impl HttpResponse {
     }
 }
 
-/// One request on a fresh connection (`Connection: close`).
+/// One request on a fresh connection (`Connection: close`), as a client
+/// such as curl sends it: `Host: localhost`, no `Origin`, no `Sec-Fetch-*`.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> HttpResponse {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let body = body.unwrap_or(b"");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+    let headers = [("Host", "localhost"), ("Content-Type", "application/json")];
+    http_with(addr, method, path, &headers, body.unwrap_or(b""))
+}
+
+/// One HTTP/1.1 request on a fresh connection with exactly `headers` (no
+/// `Host` unless given) plus `Connection: close` and `Content-Length`.
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    let mut request = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body).expect("write body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
-    parse_response(&raw).expect("a complete response")
+    ));
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    parse_response(&raw(addr, &request)).expect("a complete response")
 }
 
 /// A keep-alive connection that sends requests one after another.
@@ -332,7 +338,7 @@ impl Client {
 
     pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
         let mut message = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();

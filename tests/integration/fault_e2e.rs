@@ -15,7 +15,6 @@ use crate::common;
 
 use common::{HttpResponse, Launch, ServerProcess, TempDir};
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -93,14 +92,17 @@ impl Faults {
 
     fn start(&self, extra: &[&str]) -> ServerProcess {
         let data = common::subset_csv().expect("the course subset");
-        let env: Vec<(String, OsString)> = vec![
-            ("LD_PRELOAD".into(), shim().into()),
-            ("FAULT_DIR".into(), self.results.clone().into()),
-            ("FAULT_CONTROL".into(), self.control.clone().into()),
-            ("FAULT_LOG".into(), self.log.clone().into()),
-        ];
+        // `env` execs the server with the shim loaded: the child's pid is
+        // the server's.
+        let setting = |name: &str, path: &Path| format!("{name}={}", path.display());
         let launch = Launch {
-            env,
+            wrapper: vec![
+                "env".to_string(),
+                setting("LD_PRELOAD", shim()),
+                setting("FAULT_DIR", &self.results),
+                setting("FAULT_CONTROL", &self.control),
+                setting("FAULT_LOG", &self.log),
+            ],
             ..Launch::default()
         };
         ServerProcess::start_with(&data, self.dir.path(), extra, launch)
