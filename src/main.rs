@@ -97,6 +97,11 @@ fn run(config: &Config) -> Result<(), String> {
             config.results_dir.display()
         )
     })?;
+    if let Some(cause) = jobs.degraded_cause() {
+        eprintln!(
+            "le-stats-sportif: starting degraded: {cause}; new jobs are refused until a save works, saved results are still served"
+        );
+    }
     let jobs = Arc::new(jobs);
     let lifecycle = Arc::new(Lifecycle::new());
     install_signal_handler(&lifecycle)?;

@@ -56,6 +56,9 @@ pub enum ApiError {
     /// A computing request while job ids cannot be reserved on disk (503,
     /// `Retry-After`).
     IdsUnavailable,
+    /// A computing request while results cannot be saved (503,
+    /// `Retry-After`); the cause.
+    Degraded(std::sync::Arc<str>),
     /// A computing request once every job id is used (503, no retry).
     IdsExhausted,
 }
@@ -99,6 +102,7 @@ impl ApiError {
             Refused::QueueFull => ApiError::QueueFull,
             Refused::IdsUnavailable => ApiError::IdsUnavailable,
             Refused::IdsExhausted => ApiError::IdsExhausted,
+            Refused::Degraded(cause) => ApiError::Degraded(cause),
         }
     }
 
@@ -245,6 +249,10 @@ impl ApiError {
             ApiError::IdsUnavailable => Response::error(503, &Refused::IdsUnavailable.to_string())
                 .with_header("Retry-After", "1"),
             ApiError::IdsExhausted => Response::error(503, &Refused::IdsExhausted.to_string()),
+            ApiError::Degraded(cause) => {
+                Response::error(503, &Refused::Degraded(cause).to_string())
+                    .with_header("Retry-After", "1")
+            }
         }
     }
 }

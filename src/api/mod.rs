@@ -169,6 +169,7 @@ impl Api {
             accepting: self.jobs.is_accepting(),
             log_queue_depth: self.logs.iter().map(Logger::queue_depth).sum(),
             log_lines_dropped: self.logs.iter().map(Logger::dropped_lines).sum(),
+            degraded: self.jobs.degraded_cause(),
         }
     }
 
@@ -213,6 +214,7 @@ impl Api {
                     Refused::QueueFull => Refusal::QueueFull,
                     Refused::ShuttingDown => Refusal::ShuttingDown,
                     Refused::IdsUnavailable | Refused::IdsExhausted => Refusal::NoIds,
+                    Refused::Degraded(_) => Refusal::Degraded,
                 });
                 ApiError::from_refused(refused, || self.lifecycle.requested())
             })?;

@@ -2,29 +2,30 @@
 //!
 //! # Life of a job
 //!
-//! 1. [`Jobs::submit`] takes the table lock, gives the job the next id,
-//!    records it `Running`, counts it pending, and queues it on the
-//!    [`ThreadPool`] — all before the lock is released, so the id is
-//!    `Running` from the moment the caller sees it (never briefly unknown).
+//! 1. [`Jobs::submit`] refuses at once while the server is degraded
+//!    (`degraded.rs`), then takes the table lock, gives the job the next
+//!    id — below the id reservation already on stable storage
+//!    (`reservation.rs`; written outside the lock) — records it `Running`,
+//!    counts it pending, and queues it on the [`ThreadPool`] — all before
+//!    the lock is released, so the id is `Running` from the moment the
+//!    caller sees it (never briefly unknown).
 //! 2. A worker runs the [`Work`] with *no* lock held, under `catch_unwind`
-//!    (a panic becomes `Error("internal error: job panicked")`), and writes
-//!    the result (or the failure) file through the [`ResultStore`] — in
-//!    durable mode that returns once the file is on stable storage.
-//! 3. Only then is the job recorded, under the table lock: `Done(bytes)` or
-//!    `Error(reason)`, and one less pending. In durable mode the worker
-//!    hands the job to the persister thread and goes on; the persister
-//!    flushes the directory once for every job handed over meanwhile, then
-//!    records them all (group commit). Without durability the worker
-//!    records it at once. A client that sees `done` can therefore also read
-//!    the file (durably, by default), with one deliberate exception: if the
-//!    job's file cannot be written (a full disk, a lost mount), or the
-//!    directory flush meant to make it durable fails or panics, the job is
-//!    still answered `done` (or `error`) from memory, not held `running`
-//!    and not failed; the failure is logged once per cause, and the file is
-//!    written (and flushed) again as soon as another write succeeds (see
-//!    `JobRecords::unsaved`). So in that case `done` does not mean durable.
-//!    Otherwise the order is checked:
-//!    `tests::a_durable_job_is_done_only_after_its_directory_flush`.
+//!    (a panic becomes `Error("internal error: job panicked")`), and saves
+//!    the result (or the failure) through the [`ResultStore`]: the file's
+//!    data flushed, then renamed (or linked) into place.
+//! 3. Only then is the job recorded, under the table lock. Durable mode:
+//!    the worker hands the job to the persister thread and goes on; the
+//!    persister flushes the directory once for every job handed over
+//!    meanwhile, then records them all (group commit). `--no-fsync`: the
+//!    worker records it at once. So `done` means saved, with no exception
+//!    (`tests::a_durable_job_is_done_only_after_its_directory_flush`, and
+//!    with the real calls logged by a shim,
+//!    `fault_e2e::failing_flushes_never_answer_done`). A result that cannot
+//!    be saved — the write fails twice (the second time with a new file),
+//!    or the directory flush of its batch fails — ends the job `error` with
+//!    the cause and what to do, and the server turns degraded until a save
+//!    works again; nothing is kept to be written later
+//!    (`tests/integration/jobs.rs::results_that_cannot_be_saved_end_as_errors_and_are_never_written_later`).
 //!
 //! The server log gets a job's lines in causal order: `job_id_7 submitted:
 //! states_mean` is queued by [`Jobs::submit_as`] *before* the job is handed
@@ -39,7 +40,8 @@
 //! [`Jobs::stop_accepting`] clears `accepting` and closes the pool under
 //! the table lock; [`Jobs::close_and_wait`] then waits for the pool, which
 //! drains its queue first, and then closes and joins the persister, which
-//! records the last jobs the workers handed over. Every accepted job runs
+//! records the last jobs the workers handed over (while degraded they end
+//! `error`, and the log says how many ended unsaved). Every accepted job runs
 //! and is recorded; none is accepted after. Of several concurrent callers
 //! of `close_and_wait` the first does the work and the others wait for it
 //! (`close_finished`), so that every caller returns only once the
@@ -54,7 +56,9 @@
 //! `error` from then on), and
 //! new ids continue after the highest — and after every id an earlier run
 //! may have handed out (its id reservation), so an id given to a job that a
-//! crash killed in the queue is never given again. Ids below that which
+//! crash killed in the queue is never given again
+//! (`tests/integration/jobs.rs::ids_handed_out_before_a_crash_are_never_given_again`,
+//! `fault_e2e::a_held_reservation_flush_blocks_no_reader`). Ids below that which
 //! have no file never finished and are "no such job".
 //!
 //! # Memory per job
@@ -83,6 +87,7 @@
 //! - `table`: the job table, its Condvar shards, submitting, outcomes,
 //!   waits and listing pages;
 //! - `reservation`: the id reservation on disk, so that no id is reused;
+//! - `degraded`: the degraded state after a failed save, and its probe;
 //! - `finish`: a job's run on its worker, its file, and its recording
 //!   (the group commit through the persister thread);
 //! - this file: the public types, opening and shutting down.
@@ -91,11 +96,13 @@
 //! overview: a job's whole life, in one place, is the map to the files
 //! below.)
 
+mod degraded;
 mod finish;
 mod id;
 mod reservation;
 mod table;
 
+pub use degraded::PROBE_INTERVAL;
 pub use id::JobId;
 
 use crate::limits::MAX_PENDING_JOBS;
@@ -174,7 +181,7 @@ impl fmt::Display for JobError {
 }
 
 /// Why [`Jobs::submit`] refused a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     /// Shutdown has begun: no job is accepted any more.
     ShuttingDown,
@@ -184,6 +191,9 @@ pub enum Refused {
     /// The id reservation cannot be written (the results directory is not
     /// writable): handing out an id anyway could reuse it after a crash.
     IdsUnavailable,
+    /// A save failed and none has worked since (the server is degraded):
+    /// a new job's result could not be saved either. The cause.
+    Degraded(Arc<str>),
     /// Every job id has been handed out (ids start below 2^53 and grow by
     /// one per job, so this takes centuries): refusing is better than
     /// reusing one.
@@ -199,6 +209,12 @@ impl fmt::Display for Refused {
                 "cannot reserve job ids: the results directory is not writable; retry later"
             }
             Refused::IdsExhausted => "every job id has been used; no new job can be numbered",
+            Refused::Degraded(cause) => {
+                return write!(
+                    f,
+                    "the server cannot save results now ({cause}); reads still work; retry later"
+                );
+            }
         })
     }
 }
@@ -319,6 +335,16 @@ impl Jobs {
                 records.first_id
             ));
         }
+        // The first block of ids, before the first submission. A directory
+        // that cannot be written starts the server degraded: it serves what
+        // it can read, and says why.
+        let first_id = JobId(records.first_id);
+        if records.reserve(first_id).is_err() {
+            records.logger.error(format!(
+                "starting degraded: results cannot be saved in {}; new jobs are refused until a save works",
+                results_dir.display()
+            ));
+        }
         let pool = ThreadPool::build(options.threads)?;
         let persister_thread = if options.durable {
             Some(finish::spawn_persister(Arc::clone(&records))?)
@@ -342,6 +368,19 @@ impl Jobs {
     #[must_use]
     pub fn directory_flushes(&self) -> u64 {
         self.records.store.directory_flushes()
+    }
+
+    /// Why results cannot be saved, while they cannot (the server is
+    /// degraded and refuses new jobs); `None` when saves work.
+    #[must_use]
+    pub fn degraded_cause(&self) -> Option<Arc<str>> {
+        self.records.degraded.cause()
+    }
+
+    /// How many jobs ended `error` because their result could not be saved.
+    #[must_use]
+    pub fn unsaved_jobs(&self) -> u64 {
+        self.records.degraded.unsaved()
     }
 
     /// Whether [`stop_accepting`](Jobs::stop_accepting) has been called.
@@ -400,16 +439,22 @@ impl Jobs {
         // Empty unless the persister thread died with jobs queued: they
         // are recorded here, so that no job stays `running`.
         self.records.record_left_over();
-        // A last try for results whose files could not be written.
-        self.records.write_unsaved();
-        let lost = self.records.lock_unsaved().jobs.len();
-        if lost > 0 {
+        let unsaved = self.records.degraded.unsaved();
+        if unsaved > 0 {
             self.records.logger.error(format!(
-                "{lost} finished jobs could not be written to {}; their results are lost at exit",
+                "{unsaved} jobs ended unsaved (answered `error`): their results could not be saved in {}",
                 self.records.store.dir().display()
             ));
         }
-        self.records.shrink_reservation();
+        let records = &self.records;
+        let next = records.next_id(&records.lock_table());
+        if let Some(next) = next {
+            if let Err(error) = records.reservation.shrink_to(&records.store, next.0) {
+                records
+                    .logger
+                    .error(format!("cannot record the id reservation: {error}"));
+            }
+        }
     }
 
     fn lock_closing(&self) -> MutexGuard<'_, Closing> {
@@ -433,6 +478,18 @@ mod tests {
     use std::time::Duration;
 
     const DEADLINE: Duration = Duration::from_secs(20);
+
+    /// Until `done` holds, with a deadline.
+    fn poll(mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not within {DEADLINE:?}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
 
     fn scratch(tag: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("lss-jobs-{tag}-{}", std::process::id()));
@@ -483,87 +540,91 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A panic in the persister's flush loses no job: the batch is recorded
-    /// (from memory, its files kept to be written and flushed again), later
-    /// jobs go through the persister as before, and shutdown does not hang.
+    /// A panic in the persister's flush leaves no job running: the job of
+    /// that batch ends `error` (its file is not known to be durable) and
+    /// its file is removed, the server is degraded, and once a save works
+    /// again jobs go through the persister as before; shutdown does not
+    /// hang.
     #[test]
-    fn a_panicking_flush_leaves_no_job_running() {
+    fn a_panicking_flush_ends_its_batch_unsaved_and_leaves_no_job_running() {
         let dir = scratch("flush-panic");
         let log_path = dir.with_extension("log");
         let _ = std::fs::remove_file(&log_path);
         let logger = Logger::open(&log_path, 1 << 20, 1).unwrap();
         let jobs = durable_jobs(&dir, logger.clone());
-        let first = jobs.submit(ok_job("1")).unwrap();
-        assert!(matches!(
-            jobs.outcome_within(first, DEADLINE),
-            Some(JobOutcome::Done(_))
-        ));
         crate::results::flush_gate::panic_once(&dir);
-        let ids: Vec<JobId> = (0..5).map(|_| jobs.submit(ok_job("7")).unwrap()).collect();
-        for &id in &ids {
-            assert_eq!(
-                jobs.outcome_within(id, DEADLINE),
-                Some(JobOutcome::Done(Arc::from(&b"7"[..]))),
-                "{id}"
-            );
-        }
+        let failed = jobs.submit(ok_job("7")).unwrap();
+        let Some(JobOutcome::Error(reason)) = jobs.outcome_within(failed, DEADLINE) else {
+            panic!("not an error");
+        };
+        assert!(
+            reason
+                .as_str()
+                .starts_with("the result could not be saved: the directory flush panicked"),
+            "{reason}"
+        );
+        assert!(!dir.join(format!("{failed}.json")).exists());
+        assert!(jobs.degraded_cause().is_some());
         let flushes = jobs.directory_flushes();
-        let last = jobs.submit(ok_job("8")).unwrap();
-        assert!(matches!(
+        // Refused until the probe (at most once a second) works.
+        let mut last = None;
+        poll(|| {
+            last = jobs.submit(ok_job("8")).ok();
+            last.is_some()
+        });
+        let last = last.unwrap();
+        assert_eq!(
             jobs.outcome_within(last, DEADLINE),
-            Some(JobOutcome::Done(_))
-        ));
+            Some(JobOutcome::Done(Arc::from(&b"8"[..])))
+        );
         assert!(jobs.directory_flushes() > flushes, "the persister goes on");
+        assert_eq!(jobs.degraded_cause(), None);
         jobs.close_and_wait();
-        for id in ids.iter().chain([&last]) {
-            assert!(dir.join(format!("{id}.json")).exists(), "{id}");
-        }
+        assert!(dir.join(format!("{last}.json")).exists());
         drop(jobs);
         assert!(logger.flush());
         let log = std::fs::read_to_string(&log_path).unwrap();
-        assert!(
-            log.contains("the directory flush panicked: test-made panic in the directory flush"),
+        assert_eq!(
+            log.matches("degraded: cannot save results").count(),
+            1,
             "{log}"
         );
+        assert_eq!(log.matches("no longer degraded").count(), 1, "{log}");
+        assert!(log.contains("1 jobs ended unsaved"), "{log}");
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&log_path);
     }
 
-    /// `write_unsaved` logs a failed directory flush (once per cause) and
-    /// keeps the files it wrote, to flush them again later.
+    /// A failed directory flush fails every job of its batch: each ends
+    /// `error` with the cause and loses its result file.
     #[test]
-    fn a_failed_flush_of_rewritten_files_is_logged_once_and_kept() {
-        let dir = scratch("unsaved-flush");
-        let log_path = dir.with_extension("log");
-        let _ = std::fs::remove_file(&log_path);
-        let logger = Logger::open(&log_path, 1 << 20, 1).unwrap();
-        let jobs = durable_jobs(&dir, logger.clone());
-        let records = &jobs.records;
-        let entry = table::Entry::Done(records.store.intern(b"3".to_vec()));
-        records.lock_unsaved().jobs.push((JobId(4242), entry));
+    fn a_failed_flush_fails_every_job_of_its_batch() {
+        let dir = scratch("flush-fails");
+        let jobs = durable_jobs(&dir, Logger::disabled());
+        let held = crate::results::flush_gate::hold(&dir);
+        // The first flush waits at the gate with the first job; the three
+        // queued behind it are the second batch.
+        let first = jobs.submit(ok_job("0")).unwrap();
+        poll(|| crate::results::flush_gate::is_waiting(&dir));
+        let batch: Vec<JobId> = (1..4)
+            .map(|i| jobs.submit(Box::new(move || Ok(format!("[{i}]")))).unwrap())
+            .collect();
+        poll(|| jobs.records.persister.queued() == batch.len());
         crate::results::flush_gate::fail_once(&dir);
-        records.write_unsaved();
-        assert_eq!(records.lock_unsaved().jobs.len(), 1, "kept");
         crate::results::flush_gate::fail_once(&dir);
-        records.write_unsaved();
-        assert_eq!(records.lock_unsaved().jobs.len(), 1, "still kept");
-        records.write_unsaved();
-        assert!(records.lock_unsaved().jobs.is_empty(), "flushed at last");
+        drop(held);
+        for id in std::iter::once(first).chain(batch.iter().copied()) {
+            let Some(JobOutcome::Error(reason)) = jobs.outcome_within(id, DEADLINE) else {
+                panic!("{id} not an error");
+            };
+            assert!(
+                reason.as_str().contains("test-made flush failure"),
+                "{reason}"
+            );
+            assert!(!dir.join(format!("{id}.json")).exists(), "{id}");
+        }
         drop(jobs);
-        assert!(logger.flush());
-        let log = std::fs::read_to_string(&log_path).unwrap();
-        assert_eq!(
-            log.matches("test-made flush failure").count(),
-            1,
-            "once per cause: {log}"
-        );
-        assert_eq!(
-            log.matches("wrote 1 files kept in memory").count(),
-            1,
-            "{log}"
-        );
         let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_file(&log_path);
     }
 
     /// Two concurrent `close_and_wait`: the second must not return while

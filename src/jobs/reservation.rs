@@ -1,168 +1,253 @@
-//! The id reservation: every id this process may hand out is first recorded
-//! on disk, so that a restart after a crash never gives an id twice.
+//! The id reservation: every id handed out is below a reservation already
+//! on stable storage (`.reserved_ids`), so that a restart after a crash
+//! never gives an id twice — and no file I/O happens under the job table's
+//! lock.
+//!
+//! The table lock only reads [`IdReservation::usable_below`] (one atomic
+//! load). The file is written by submitters, outside that lock, one at a
+//! time: the submitter whose id crosses the low-water mark writes the next
+//! block ahead ([`IdReservation::write_ahead`]); a submitter whose id is
+//! not covered yet writes it, or waits on a Condvar for the one writing
+//! ([`IdReservation::cover`]). The file is kept open: its link count
+//! dropping to 0 (deleted, or the directory removed) makes the next
+//! submission rewrite it before any id is handed out
+//! ([`IdReservation::check_in_place`]). Held by
+//! `tests/integration/jobs.rs::a_deleted_reservation_is_rewritten_before_the_next_id`
+//! and, with the flush held by a shim, `fault_e2e::a_held_reservation_flush_blocks_no_reader`.
 
-use super::table::{JobRecords, JobTable};
-use super::{JobId, Refused};
-use crate::results::MAX_RESTORED_ID;
+use crate::results::{ResultStore, MAX_RESTORED_ID};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-/// How many ids one reservation covers: one small file write (and, durable,
-/// two flushes) per block, under the table lock. Large, so that a submit
-/// flood pays it rarely (a block of 1,024 cost a flood's p99 15 ms in `make
-/// bench`); the price is a gap of at most this many ids after a crash (a
-/// clean shutdown trims the reservation, so a clean restart has no gap).
+/// How many ids one reservation covers: one small file write and two
+/// flushes per block. The price is a gap of at most this many ids after a
+/// crash (a clean shutdown trims the reservation, so a clean restart has no
+/// gap).
 pub(super) const ID_RESERVATION_BLOCK: u64 = 1 << 16;
 
-/// The reservation's state, kept in the [`JobTable`] under its lock.
-#[derive(Debug)]
+/// The next block is written once fewer than this many ids are left.
+const LOW_WATER: u64 = ID_RESERVATION_BLOCK / 2;
+
 pub(super) struct IdReservation {
-    /// Every id below this is recorded on disk as possibly handed out (see
-    /// [`crate::results::ResultStore::reserve_ids_below`]) — unless `lost`.
-    reserved_below: u64,
-    /// The results directory was re-created since the reservation was last
-    /// written, so the file is gone: it must be written again before the
-    /// next id is handed out.
-    lost: bool,
-    /// The last reservation write failed (its error was logged): log the
-    /// next failure only after a success, not once per refused submission.
-    failing: bool,
+    /// Ids below this may be handed out: the reservation on stable storage,
+    /// its file in place as far as this process knows; 0 once the file is
+    /// found gone. Only raised by a writer after its write succeeded.
+    usable_below: AtomicU64,
+    /// Invariant: one writer at a time (`writing`), with no lock held
+    /// while it writes; `written_below` is the last value written, and
+    /// covers every id handed out. Poisoning: each update is one
+    /// assignment; recovered.
+    state: Mutex<ReservationState>,
+    /// Condition: "`writing` is false" (a write ended, in success or not).
+    write_ended: Condvar,
+}
+
+struct ReservationState {
+    written_below: u64,
+    writing: bool,
+    /// The file last written, open (`None` before the first write).
+    file: Option<Arc<File>>,
+    /// Bumped by every failed write: a waiter whose writer failed fails too.
+    failed_writes: u64,
 }
 
 impl IdReservation {
-    /// The reservation at start-up: ids below `first_id` are used up.
-    pub(super) fn starting_at(first_id: u64) -> IdReservation {
+    /// Nothing usable yet: ids from `first_id` on need a write (made at
+    /// start by [`IdReservation::cover`]). `reserved_at_start` is what the
+    /// file says.
+    pub(super) fn new(first_id: u64, reserved_at_start: u64) -> IdReservation {
         IdReservation {
-            reserved_below: first_id,
-            lost: false,
-            failing: false,
+            usable_below: AtomicU64::new(first_id),
+            state: Mutex::new(ReservationState {
+                written_below: reserved_at_start.max(first_id),
+                writing: false,
+                file: None,
+                failed_writes: 0,
+            }),
+            write_ended: Condvar::new(),
         }
     }
-}
 
-impl JobRecords {
-    /// Makes sure `id` is reserved on disk before it is handed out; called
-    /// by `submit` under the table lock. If the results directory was
-    /// re-created since the last write ([`crate::results::ResultStore::take_recreated`]),
-    /// the reservation is written again first, covering every id handed
-    /// out.
-    ///
-    /// File I/O under the table lock, once per [`ID_RESERVATION_BLOCK`]
-    /// ids: the reservation must be on disk before the id is returned, and
-    /// every submission waiting for the lock meanwhile would need this
-    /// id's block anyway.
+    fn lock(&self) -> MutexGuard<'_, ReservationState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Under the table lock: whether `id` may be handed out now (no I/O).
+    pub(super) fn covers(&self, id: u64) -> bool {
+        id < self.usable_below.load(Ordering::Acquire)
+    }
+
+    /// Under the table lock, for an id that [`covers`](Self::covers):
+    /// whether the next block should be written ahead.
+    pub(super) fn is_low(&self, id: u64) -> bool {
+        // Saturating: the limit may have dropped to 0 since `covers`.
+        self.usable_below.load(Ordering::Acquire).saturating_sub(id) <= LOW_WATER
+    }
+
+    /// Before the table lock: if the file was deleted (its link count is
+    /// 0) or the directory re-created, nothing is usable until it is
+    /// written again. One `fstat`.
+    pub(super) fn check_in_place(&self, store: &ResultStore) {
+        let recreated = store.take_recreated();
+        let Some(file) = self.lock().file.clone() else {
+            return;
+        };
+        let gone = recreated || file.metadata().is_ok_and(|m| m.nlink() == 0);
+        if gone {
+            let state = self.lock();
+            // Not if a writer replaced the file meanwhile (that, too,
+            // drops the old one's link count to 0).
+            if recreated || state.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, &file)) {
+                self.usable_below.store(0, Ordering::Release);
+            }
+        }
+    }
+
+    /// Outside the table lock: returns once `id` is covered, writing the
+    /// reservation itself if no one is, or waiting for the one who is.
     ///
     /// # Errors
-    /// [`Refused::IdsUnavailable`] when the reservation cannot be written;
-    /// nothing changes then, so the next submission tries the same id.
-    pub(super) fn reserve(&self, table: &mut JobTable, id: JobId) -> Result<(), Refused> {
-        let reservation = &mut table.reservation;
-        if self.store.take_recreated() {
-            reservation.lost = true;
-        }
-        if id.0 < reservation.reserved_below && !reservation.lost {
-            return Ok(());
-        }
-        // Never past the last id (a larger number would be read back as
-        // damaged, and so as no reservation at all).
-        let limit = if id.0 < reservation.reserved_below {
-            reservation.reserved_below
-        } else {
-            id.0.saturating_add(ID_RESERVATION_BLOCK)
-                .min(MAX_RESTORED_ID)
-        };
-        if let Err(error) = self.store.reserve_ids_below(limit) {
-            // Handing out the id anyway could let a restart after a crash
-            // give it again: refuse, and do not advance.
-            if !reservation.failing {
-                reservation.failing = true;
-                self.logger.error(format!(
-                    "cannot record the id reservation in {}: {error}; refusing new jobs until it can",
-                    self.store.dir().display()
-                ));
+    /// The write's error, when the write this call made or waited for failed.
+    pub(super) fn cover(&self, store: &ResultStore, id: u64) -> io::Result<()> {
+        let mut state = self.lock();
+        loop {
+            if self.covers(id) {
+                return Ok(());
             }
-            return Err(Refused::IdsUnavailable);
+            if !state.writing {
+                // Rewrite what was written if that covers `id` (the file was
+                // lost), else a new block past `id`.
+                let limit = if id < state.written_below {
+                    state.written_below
+                } else {
+                    id.saturating_add(ID_RESERVATION_BLOCK).min(MAX_RESTORED_ID)
+                };
+                drop(state);
+                return self.write(store, limit);
+            }
+            let failed_before = state.failed_writes;
+            state = self
+                .write_ended
+                .wait_while(state, |s| s.writing)
+                .unwrap_or_else(PoisonError::into_inner);
+            if state.failed_writes != failed_before {
+                return Err(io::Error::other("the id reservation could not be written"));
+            }
         }
-        reservation.failing = false;
-        reservation.lost = false;
-        reservation.reserved_below = limit;
-        Ok(())
     }
 
-    /// At shutdown, once every accepted job has finished and no more are
-    /// accepted: shrinks the reservation to the ids really handed out, so
-    /// that a clean restart numbers on right after them, without a gap.
-    ///
-    /// The file is written with no lock held. That is race-free because
-    /// nothing else writes the reservation any more: `submit` writes it
-    /// only under the table lock after checking `accepting`, which
-    /// `stop_accepting` cleared before this is called, and only the first
-    /// caller of `close_and_wait` calls this.
-    pub(super) fn shrink_reservation(&self) {
-        let (next, reserved_below, lost) = {
-            let table = self.lock_table();
-            let lost = table.reservation.lost || self.store.take_recreated();
-            (self.next_id(&table), table.reservation.reserved_below, lost)
-        };
-        let Some(next) = next else {
-            return; // every id used: nothing to shrink to
-        };
-        // A lost reservation is written even when there is nothing to trim.
-        if next.0 >= reserved_below && !lost {
-            return;
-        }
-        match self.store.reserve_ids_below(next.0) {
-            Ok(()) => {
-                let mut table = self.lock_table();
-                table.reservation.reserved_below = next.0;
-                table.reservation.lost = false;
+    /// Outside the table lock, after handing out an id for which
+    /// [`is_low`](Self::is_low): writes the next block, unless someone is
+    /// writing already. A failure is left for [`cover`](Self::cover) to meet.
+    pub(super) fn write_ahead(&self, store: &ResultStore) {
+        let limit = {
+            let state = self.lock();
+            if state.writing {
+                return;
             }
-            Err(error) => self
-                .logger
-                .error(format!("cannot record the id reservation: {error}")),
+            let usable = self.usable_below.load(Ordering::Acquire);
+            usable
+                .max(state.written_below)
+                .saturating_add(ID_RESERVATION_BLOCK)
+                .min(MAX_RESTORED_ID)
+        };
+        let _ = self.write(store, limit);
+    }
+
+    /// Writes `limit` as the one writer (claimed here), with no lock held
+    /// during the I/O; wakes the waiters.
+    fn write(&self, store: &ResultStore, limit: u64) -> io::Result<()> {
+        {
+            let mut state = self.lock();
+            if state.writing {
+                return Ok(()); // lost the race to another writer
+            }
+            state.writing = true;
         }
+        self.write_claimed(store, limit)
+    }
+
+    /// The write of the one writer, which set `writing`.
+    fn write_claimed(&self, store: &ResultStore, limit: u64) -> io::Result<()> {
+        let written = store.reserve_ids_below(limit);
+        let mut state = self.lock();
+        state.writing = false;
+        let result = match written {
+            Ok(file) => {
+                state.written_below = limit;
+                state.file = Some(Arc::new(file));
+                self.usable_below.store(limit, Ordering::Release);
+                Ok(())
+            }
+            Err(error) => {
+                state.failed_writes += 1;
+                Err(error)
+            }
+        };
+        drop(state);
+        self.write_ended.notify_all();
+        result
+    }
+
+    /// At shutdown, once no id can be handed out any more: shrinks the
+    /// reservation to `next` (the first id not handed out), so that a clean
+    /// restart numbers on without a gap; also rewrites a lost file. Waits
+    /// for a writer still at work (a submitter that started before
+    /// shutdown), then writes as the one writer.
+    pub(super) fn shrink_to(&self, store: &ResultStore, next: u64) -> io::Result<()> {
+        self.check_in_place(store);
+        let mut state = self
+            .write_ended
+            .wait_while(self.lock(), |s| s.writing)
+            .unwrap_or_else(PoisonError::into_inner);
+        let lost = self.usable_below.load(Ordering::Acquire) == 0;
+        if next >= state.written_below && !lost {
+            return Ok(());
+        }
+        state.writing = true;
+        drop(state);
+        self.write_claimed(store, next)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::table::Entry;
-    use crate::log::Logger;
-    use crate::results::{ResultStore, ResultsLock, RESERVED_IDS_FILE};
+    use crate::results::{ResultsLock, RESERVED_IDS_FILE};
     use std::fs;
 
-    fn on_disk(dir: &std::path::Path) -> String {
-        fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap()
-    }
-
-    /// One write per block: the first id reserves a block, the ids inside
-    /// it write nothing, the first past it the next block; at shutdown the
-    /// reservation shrinks to the next id (so a clean restart has no gap).
+    /// One write per block, ahead of need; a deleted file is noticed by its
+    /// link count and written again; shutdown shrinks to the next id.
     #[test]
-    fn ids_are_reserved_a_block_at_a_time_and_shrunk_at_shutdown() {
+    fn blocks_are_written_ahead_and_a_deleted_file_is_rewritten() {
         let dir = std::env::temp_dir().join(format!("lss-reserve-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let (store, restored) =
-            ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
-        let records = JobRecords::new(store, restored, Logger::disabled());
-        let mut table = records.lock_table();
-        records.reserve(&mut table, JobId(1)).unwrap();
-        assert_eq!(on_disk(&dir), (1 + ID_RESERVATION_BLOCK).to_string());
+        let (store, _) = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
+        let on_disk = || fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap();
+        let reservation = IdReservation::new(1, 0);
+        assert!(!reservation.covers(1));
+        reservation.cover(&store, 1).unwrap();
+        assert_eq!(on_disk(), (1 + ID_RESERVATION_BLOCK).to_string());
+        assert!(reservation.covers(ID_RESERVATION_BLOCK));
+        assert!(!reservation.is_low(1));
+        assert!(reservation.is_low(1 + LOW_WATER));
+        reservation.write_ahead(&store);
+        assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         fs::remove_file(dir.join(RESERVED_IDS_FILE)).unwrap();
-        records
-            .reserve(&mut table, JobId(ID_RESERVATION_BLOCK))
-            .unwrap();
+        reservation.check_in_place(&store);
         assert!(
-            !dir.join(RESERVED_IDS_FILE).exists(),
-            "inside the block: no write"
+            !reservation.covers(2),
+            "nothing usable once the file is gone"
         );
-        records
-            .reserve(&mut table, JobId(ID_RESERVATION_BLOCK + 1))
-            .unwrap();
-        assert_eq!(on_disk(&dir), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
-        table.entries.extend((0..3).map(|_| Entry::Running));
-        drop(table);
-        records.shrink_reservation();
-        assert_eq!(on_disk(&dir), "4");
+        reservation.cover(&store, 2).unwrap();
+        assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
+        reservation.check_in_place(&store);
+        assert!(reservation.covers(2), "a rewritten file is in place");
+        reservation.shrink_to(&store, 3).unwrap();
+        assert_eq!(on_disk(), "3");
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -2,7 +2,8 @@
 //! on, and the operations on it — submitting, outcomes, waits and listing
 //! pages.
 
-use super::finish::{Finished, Unsaved};
+use super::degraded::Degraded;
+use super::finish::Finished;
 use super::reservation::IdReservation;
 use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
 use crate::log::Logger;
@@ -29,13 +30,11 @@ pub(super) struct JobRecords {
     pub(super) first_id: u64,
     pub(super) store: ResultStore,
     pub(super) logger: Logger,
-    /// Finished jobs whose file could not be written. Invariant: every
-    /// entry is a finished job of this process whose file is not on disk;
-    /// `cause` is the kind of the last write failure logged, `None` once
-    /// writing works again. Only pushes and swaps under the lock; the
-    /// writes happen outside it. Poisoning: recovered (each update is one
-    /// push or assignment).
-    pub(super) unsaved: Mutex<Unsaved>,
+    /// The id reservation: read (one atomic load) under the table lock,
+    /// written outside it.
+    pub(super) reservation: IdReservation,
+    /// Whether saves work; new jobs are refused while they do not.
+    pub(super) degraded: Degraded,
     /// Durable mode: finished jobs whose files are renamed into place wait
     /// here for the directory flush that makes them durable; the persister
     /// thread then records them (group commit, see [`Persister`]).
@@ -70,7 +69,8 @@ pub(super) const FINISHED_SHARDS: usize = 64;
 ///   [`Jobs::stop_accepting`], under this lock, after `accepting` became
 ///   false; so `submit`, which checks `accepting` under this lock, never
 ///   meets a closed pool. Lock order: table, then the pool's sender.
-/// - `reservation` covers every id handed out (see `reservation.rs`).
+/// - Every id handed out is below [`JobRecords::reservation`]'s usable
+///   limit, read under this lock (no file I/O happens under it).
 ///
 /// Poisoning: each update is one assignment, push or increment, which a
 /// panic cannot leave half done; a poisoned lock is recovered with
@@ -79,7 +79,6 @@ pub(super) struct JobTable {
     pub(super) entries: Vec<Entry>,
     pub(super) pending: usize,
     pub(super) accepting: bool,
-    pub(super) reservation: IdReservation,
 }
 
 /// The state of one job submitted by this process (24 bytes:
@@ -133,14 +132,14 @@ impl JobRecords {
                 entries: Vec::new(),
                 pending: 0,
                 accepting: true,
-                reservation: IdReservation::starting_at(first_id),
             }),
+            reservation: IdReservation::new(first_id, store.reserved_at_start()),
+            degraded: Degraded::default(),
             damaged: restored.iter().map(|_| AtomicBool::new(false)).collect(),
             restored: restored.into_boxed_slice(),
             first_id,
             store,
             logger,
-            unsaved: Mutex::new(Unsaved::default()),
             persister: Persister::default(),
             finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
         }
@@ -166,6 +165,26 @@ impl JobRecords {
             .checked_add(len)
             .filter(|&id| id < MAX_RESTORED_ID)
             .map(JobId)
+    }
+
+    /// Makes sure `id` is covered by the reservation on disk (outside the
+    /// table lock); a failure turns the server degraded.
+    ///
+    /// # Errors
+    /// [`Refused::IdsUnavailable`] when the reservation cannot be written;
+    /// no id is used then.
+    pub(super) fn reserve(&self, id: JobId) -> Result<(), Refused> {
+        match self.reservation.cover(&self.store, id.0) {
+            Ok(()) => {
+                self.degraded.save_worked(&self.logger);
+                Ok(())
+            }
+            Err(error) => {
+                self.degraded
+                    .save_failed(&self.logger, self.store.dir(), &error);
+                Err(Refused::IdsUnavailable)
+            }
+        }
     }
 
     /// Which of the `finished` condvars job `id` signals.
@@ -227,7 +246,9 @@ impl Jobs {
     /// was called; [`Refused::QueueFull`] while `max_pending` jobs are pending;
     /// [`Refused::IdsUnavailable`] when the id reservation cannot be written
     /// (no id is used then: the next submission gets the same one);
-    /// [`Refused::IdsExhausted`] when every id is used.
+    /// [`Refused::IdsExhausted`] when every id is used;
+    /// [`Refused::Degraded`] while results cannot be saved (see
+    /// `degraded.rs`: at most once a second, one submission probes first).
     pub fn submit(&self, work: Work) -> Result<JobId, Refused> {
         self.submit_logged(None, work)
     }
@@ -243,43 +264,62 @@ impl Jobs {
     }
 
     fn submit_logged(&self, what: Option<&str>, work: Work) -> Result<JobId, Refused> {
-        let mut table = self.records.lock_table();
-        if !table.accepting {
-            return Err(Refused::ShuttingDown);
-        }
-        if table.pending >= self.max_pending {
-            return Err(Refused::QueueFull);
-        }
-        let id = self.records.next_id(&table).ok_or(Refused::IdsExhausted)?;
-        self.records.reserve(&mut table, id)?;
-        let queued = QueuedJob {
-            records: Arc::clone(&self.records),
-            id,
-            work,
-        };
-        table.entries.push(Entry::Running);
-        table.pending += 1;
-        crate::job_events::queued(id.0);
-        // Before `execute`: once a worker has the job it may log `done` at
-        // any moment. `info` never waits (it drops the line if the log is
-        // full), so this holds the table lock for one short push only.
-        match what {
-            Some(what) => self.records.logger.info(format!("{id} submitted: {what}")),
-            None => self.records.logger.info(format!("{id} submitted")),
-        }
-        // Cannot fail: `accepting` is true and we hold the table lock, so the
-        // pool is open (see the invariant at `JobTable`). If it ever did, the
-        // job is recorded as failed rather than left `Running` forever.
-        if self.pool.execute(Box::new(move || queued.run())).is_err() {
-            if let Some(entry) = table.entries.last_mut() {
-                *entry = Entry::Error("internal error: the worker pool is closed".into());
+        let records = &self.records;
+        records
+            .degraded
+            .admit(&records.logger, || records.store.probe())?;
+        records.reservation.check_in_place(&records.store);
+        loop {
+            let mut table = records.lock_table();
+            if !table.accepting {
+                return Err(Refused::ShuttingDown);
             }
-            table.pending -= 1;
-            self.records
-                .logger
-                .error(format!("{id} error: submitted to a closed pool"));
+            if table.pending >= self.max_pending {
+                return Err(Refused::QueueFull);
+            }
+            let id = records.next_id(&table).ok_or(Refused::IdsExhausted)?;
+            if !records.reservation.covers(id.0) {
+                // Written (or waited for) outside the table lock; then the
+                // checks again, as another submitter may have taken the id.
+                drop(table);
+                records.reserve(id)?;
+                continue;
+            }
+            let write_ahead = records.reservation.is_low(id.0);
+            let queued = QueuedJob {
+                records: Arc::clone(records),
+                id,
+                work,
+            };
+            table.entries.push(Entry::Running);
+            table.pending += 1;
+            crate::job_events::queued(id.0);
+            // Before `execute`: once a worker has the job it may log `done`
+            // at any moment. `info` never waits (it drops the line if the
+            // log is full), so this holds the table lock for one short push.
+            match what {
+                Some(what) => records.logger.info(format!("{id} submitted: {what}")),
+                None => records.logger.info(format!("{id} submitted")),
+            }
+            // Cannot fail: `accepting` is true and we hold the table lock,
+            // so the pool is open (see the invariant at `JobTable`). If it
+            // ever did, the job is recorded as failed rather than left
+            // `Running` forever.
+            if self.pool.execute(Box::new(move || queued.run())).is_err() {
+                if let Some(entry) = table.entries.last_mut() {
+                    *entry = Entry::Error("internal error: the worker pool is closed".into());
+                }
+                table.pending -= 1;
+                records
+                    .logger
+                    .error(format!("{id} error: submitted to a closed pool"));
+            }
+            drop(table);
+            if write_ahead {
+                records.reservation.write_ahead(&records.store);
+            }
+            return Ok(id);
         }
-        Ok(id)
     }
 
     /// The outcome of job `id`, waiting up to `wait` for it to finish if it

@@ -99,6 +99,7 @@ struct Registry {
     refused_queue_full: AtomicU64,
     refused_shutting_down: AtomicU64,
     refused_ids_unavailable: AtomicU64,
+    refused_degraded: AtomicU64,
     /// Fed by the result store's owner: one per result file not written.
     result_write_failures: AtomicU64,
     /// Connections served (under the connection cap).
@@ -120,6 +121,7 @@ impl Registry {
             refused_queue_full: AtomicU64::new(0),
             refused_shutting_down: AtomicU64::new(0),
             refused_ids_unavailable: AtomicU64::new(0),
+            refused_degraded: AtomicU64::new(0),
             result_write_failures: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
@@ -150,7 +152,7 @@ pub fn connection_refused() {
     REGISTRY.connections_refused.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts a result file that could not be written (its job fails).
+/// Counts a job whose result could not be saved (it ends `error`).
 pub fn result_write_failed() {
     REGISTRY
         .result_write_failures
@@ -182,6 +184,8 @@ pub enum Refusal {
     /// No id can be handed out (the reservation cannot be written, or every
     /// id is used).
     NoIds,
+    /// Results cannot be saved (the server is degraded).
+    Degraded,
 }
 
 /// Counts a refused submission.
@@ -190,6 +194,7 @@ pub fn job_refused(refusal: Refusal) {
         Refusal::QueueFull => &REGISTRY.refused_queue_full,
         Refusal::ShuttingDown => &REGISTRY.refused_shutting_down,
         Refusal::NoIds => &REGISTRY.refused_ids_unavailable,
+        Refusal::Degraded => &REGISTRY.refused_degraded,
     }
     .fetch_add(1, Ordering::Relaxed);
 }

@@ -87,7 +87,7 @@ fn write_job_counters(out: &mut String) {
         out,
         "jobs_finished_total",
         "counter",
-        "Jobs finished, by endpoint and outcome (done or error).",
+        "Jobs whose work finished, by endpoint and the work's outcome (done or error); a result that could not be saved counts here as done, and in result_write_failures_total.",
     );
     for (outcome, counters) in [("done", &r.jobs_done), ("error", &r.jobs_error)] {
         for (endpoint, counter) in Endpoint::ALL.iter().zip(counters) {
@@ -124,6 +124,12 @@ fn write_job_counters(out: &mut String) {
         "reason=\"ids_unavailable\"",
         r.refused_ids_unavailable.load(Ordering::Relaxed),
     );
+    sample(
+        out,
+        "jobs_refused_total",
+        "reason=\"degraded\"",
+        r.refused_degraded.load(Ordering::Relaxed),
+    );
 }
 
 /// How long jobs waited in the queue and ran.
@@ -159,7 +165,7 @@ fn write_gauges(out: &mut String, snapshot: &Snapshot, threads: &[ThreadView]) {
     let r = &REGISTRY;
     // One load: the same counts as `/api/status`'s `queue`.
     let jobs = scoreboard::job_counts();
-    let gauges: [(&str, &str, u64); 6] = [
+    let gauges: [(&str, &str, u64); 7] = [
         (
             "jobs_queued",
             "Jobs accepted and not yet taken by a worker.",
@@ -187,8 +193,13 @@ fn write_gauges(out: &mut String, snapshot: &Snapshot, threads: &[ThreadView]) {
         ),
         (
             "result_write_failures_total",
-            "Result files that could not be written.",
+            "Jobs whose result could not be saved (they ended error).",
             r.result_write_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "degraded",
+            "1 while results cannot be saved and new jobs are refused (the cause is in /api/status and the log).",
+            u64::from(snapshot.degraded.is_some()),
         ),
     ];
     for (name, help, value) in gauges {

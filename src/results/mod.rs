@@ -26,49 +26,54 @@
 //! any entry of the folder: a client deleting `.lock` (which only records
 //! the holder's pid, for the refusal message) frees nothing.
 //!
-//! # Atomicity and durability
+//! # Atomicity and durability: `done` means saved
 //!
 //! A reader must never see half a file. Every file is written to a temporary
 //! name in the same directory, then renamed over its final name: `rename`
 //! replaces the directory entry in one step. A job whose bytes an earlier
-//! job of this process already wrote gets a *hard link* to that job's file
-//! instead (one directory entry, no data blocks); should that file have
-//! been deleted, the job's file is written out again.
+//! job of this process already saved gets a *hard link* to that job's file
+//! instead, checked after linking to be that very file ([`dedup`]).
 //!
-//! Durable mode (the default): the temporary file's data is flushed
-//! (`sync_data`) before the rename, and the directory is flushed
-//! (`sync_all` on the directory, [`ResultStore::flush_dir`]) after it, before
-//! the job turns `done` — so a `done` result survives a power loss. The
-//! directory flush is a *group commit* ([`Persister`]): a worker hands its
-//! renamed job to the persister thread and takes its next job; the
-//! persister flushes once for every job handed over meanwhile.
-//! With `--no-fsync` nothing is flushed: files survive a crash of the
-//! process (atomic rename), not a power loss.
+//! Durable mode (the default), in this order: the temporary file's data is
+//! flushed (`fdatasync`), the file is renamed (or linked) into place, and
+//! the directory is flushed (`fsync`, [`ResultStore::flush_dir`]) — and only
+//! then does the job turn `done`. The shim test
+//! `fault_e2e::failing_flushes_never_answer_done` logs the calls and checks
+//! that order for every job answered `done`. The directory flush is a *group
+//! commit* ([`Persister`]): one flush for every job handed over meanwhile;
+//! if it fails, every job of that batch ends `error`. With `--no-fsync`
+//! nothing is flushed: a job is `done` once its file is in place; files
+//! survive a crash of the process (atomic rename), not a power loss.
+//!
+//! A result that cannot be saved (a full disk, `EIO`, a read-only mount, no
+//! file descriptor left, a vanished directory that cannot be re-created)
+//! ends its job `error` with the cause; nothing is kept to be written later
+//! (see [`crate::jobs`] for the degraded state that follows).
 //!
 //! # A directory that disappears
 //!
 //! Every write first checks (one `stat`) that the path still names the
-//! directory this server locked. A write that finds it gone (or another
-//! directory in its place) re-creates it if needed and locks it, then
-//! writes; if another server holds the lock on the directory now at the
-//! path, nothing is written into it and the write fails with an error
-//! saying so. The re-creation is reported to [`crate::jobs`]
-//! ([`ResultStore::take_recreated`]), whose next submission writes the id
-//! reservation (`.reserved_ids`, gone with the old directory) again before
-//! handing out its id. Other failures (a full disk, a read-only mount) are
-//! returned; [`crate::jobs`] keeps such results in memory and writes them
-//! when writing works again.
-
+//! directory this server locked (`own_dir`). A write that finds it gone
+//! re-creates and locks it, then writes; if another server holds the lock
+//! on the directory now at the path, nothing is written into it and the
+//! write fails with an error saying so. The id reservation
+//! (`.reserved_ids`, gone with the old directory) is written again before
+//! the next id is handed out (see `jobs/reservation.rs`).
 //!
 //! # Files of this module
 //!
 //! - `lock`: [`ResultsLock`], one server per directory;
 //! - `persister`: [`Persister`], the group commit of directory flushes;
-//! - `store`: [`ResultStore`], the job files — atomic writes, hard-link
-//!   de-duplication, the id reservation, damaged-file checks on reading.
+//! - `store`: [`ResultStore`], the job files — atomic writes, the id
+//!   reservation's file, the save probe, damaged-file checks on reading;
+//! - `dedup`: equal results as checked hard links;
+//! - `own_dir`: the locked directory, re-created when removed;
+//! - `names`: what a file name means.
 
+mod dedup;
 mod lock;
 mod names;
+mod own_dir;
 mod persister;
 mod store;
 

@@ -11,6 +11,8 @@ pub const RESERVED_IDS_FILE: &str = ".reserved_ids";
 /// Where servers before the flat layout kept the reservation; still read,
 /// so that an upgrade never reuses an id.
 pub(super) const LEGACY_RESERVED_IDS_FILE: &str = "reserved_ids";
+/// The file a save probe writes and removes (see `ResultStore::probe`).
+pub(super) const PROBE_FILE: &str = ".probe";
 /// Prefix of temporary files: `.tmp-` + the final name. Only names of this
 /// shape whose final name is ours are deleted at start-up.
 pub(super) const TEMP_PREFIX: &str = ".tmp-";
@@ -50,10 +52,11 @@ pub(super) fn parse_job_file_name(name: &str) -> Option<RestoredJob> {
 }
 
 /// Whether `name` is a temporary file this server makes: `.tmp-` followed
-/// by a job file name or the reservation file name.
+/// by a job file name, the reservation's or the probe's.
 pub(super) fn is_our_temp_name(name: &str) -> bool {
-    name.strip_prefix(TEMP_PREFIX)
-        .is_some_and(|rest| rest == RESERVED_IDS_FILE || parse_job_file_name(rest).is_some())
+    name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
+        rest == RESERVED_IDS_FILE || rest == PROBE_FILE || parse_job_file_name(rest).is_some()
+    })
 }
 
 /// The number in a reservation file; 0 when there is none or it is not a

@@ -71,6 +71,12 @@ impl<T> Persister<T> {
         Ok(())
     }
 
+    /// How many items wait for the next flush (tests observe batches).
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.lock_queue().items.len()
+    }
+
     /// Refuses further pushes; [`run`](Persister::run) delivers what is
     /// queued and returns. Idempotent.
     pub fn close(&self) {

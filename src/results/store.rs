@@ -1,24 +1,22 @@
-//! The job files: atomic writes, hard-link de-duplication of equal
-//! results, the id reservation, and damaged-file checks when a restored
-//! job's file is read back. See the [module docs](super) for the layout.
-//!
-//! Longer than most files here (about 440 lines before its tests) on
-//! purpose: the write path, the re-creation of a vanished directory and the
-//! read-back share one invariant — a file is only ever written into the
-//! directory this store holds the lock on — and read best side by side.
+//! The job files: atomic writes (file flushed, renamed into place,
+//! directory flushed), the id reservation's file, the save probe, and
+//! damaged-file checks when a restored job's file is read back. See the
+//! [module docs](super) for the layout. De-duplication is in
+//! [`super::dedup`], directory re-creation in `own_dir`.
 
+use super::dedup::{self, Dedup};
 use super::names::{
     is_our_temp_name, parse_job_file_name, read_reservation, RestoredJob, LEGACY_RESERVED_IDS_FILE,
-    MAX_RESTORED_ID, RESERVED_IDS_FILE, TEMP_PREFIX,
+    MAX_RESTORED_ID, PROBE_FILE, RESERVED_IDS_FILE, TEMP_PREFIX,
 };
-use super::{LockError, ResultsLock};
+use super::own_dir::OwnDir;
+use super::ResultsLock;
 use crate::jobs::JobId;
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What a restored job's file holds, read back by [`ResultStore::read_back`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,38 +35,16 @@ pub enum ReadBack {
 #[derive(Debug)]
 pub struct ResultStore {
     dir: PathBuf,
-    /// Flush files and the directory before a write returns (not with
-    /// `--no-fsync`).
+    /// Flush files and the directory (not with `--no-fsync`).
     durable: bool,
-    /// The lock on the directory `dir` names. Invariant: every write goes
-    /// into the directory this lock holds — a write first checks that `dir`
-    /// still names it, and if not (the directory was removed) re-creates
-    /// and locks the directory at `dir`, under this mutex, or fails. Held
-    /// only for that check and re-creation. Poisoning: the one update is an
-    /// assignment; recovered with [`PoisonError::into_inner`].
-    lock: Mutex<ResultsLock>,
-    /// Set when the directory was re-created, so its `.reserved_ids` went
-    /// with the old one; cleared by [`ResultStore::take_recreated`], whose
-    /// caller then writes the reservation again.
-    recreated: AtomicBool,
-    /// Distinct result bytes, by [`hash`], and a job whose file holds them.
-    ///
-    /// Invariant: `file_of`, when set, names a job whose file this process
-    /// wrote with exactly `bytes` (it may have been deleted since: linking
-    /// then fails and the bytes are written out). Only lookups and inserts
-    /// happen under the lock, no I/O. Poisoning: each update is one insert
-    /// or assignment; recovered with [`PoisonError::into_inner`].
-    interned: Mutex<HashMap<u64, Interned>>,
+    /// The locked directory, re-created if removed.
+    own_dir: OwnDir,
+    /// Equal results: one allocation, one file.
+    dedup: Dedup,
     /// Directory flushes run by [`ResultStore::flush_dir`].
     flushes: AtomicU64,
     /// The reservation found at start-up (0 if none).
     reserved_at_start: u64,
-}
-
-#[derive(Debug)]
-struct Interned {
-    bytes: Arc<[u8]>,
-    file_of: Option<JobId>,
 }
 
 impl ResultStore {
@@ -113,9 +89,8 @@ impl ResultStore {
         let store = ResultStore {
             dir,
             durable,
-            lock: Mutex::new(lock),
-            recreated: AtomicBool::new(false),
-            interned: Mutex::new(HashMap::new()),
+            own_dir: OwnDir::new(lock),
+            dedup: Dedup::default(),
             flushes: AtomicU64::new(0),
             reserved_at_start,
         };
@@ -129,11 +104,9 @@ impl ResultStore {
     }
 
     /// Whether the directory was re-created since the last call (so the id
-    /// reservation on disk is gone); clears the mark. The caller must write
-    /// the reservation again ([`ResultStore::reserve_ids_below`]) before it
-    /// hands out another id.
+    /// reservation on disk is gone); clears the mark.
     pub fn take_recreated(&self) -> bool {
-        self.recreated.swap(false, Ordering::AcqRel)
+        self.own_dir.take_recreated()
     }
 
     /// The results directory.
@@ -141,17 +114,31 @@ impl ResultStore {
         &self.dir
     }
 
-    /// Records, atomically (and durably, in durable mode), that ids below
-    /// `limit` may be handed out. A restarted server starts numbering at or
-    /// above the recorded limit, so an id given to a job that never
-    /// finished is never given to another job.
+    /// Records, atomically and (durable mode) on stable storage — file,
+    /// rename, directory — that ids below `limit` may be handed out. A
+    /// restarted server starts numbering at or above the recorded limit.
+    /// Returns the file written, open: its link count drops to 0 once it is
+    /// deleted or replaced.
     ///
     /// # Errors
-    /// When the file cannot be written; the caller must then not hand out
-    /// ids at or above the previous limit.
-    pub fn reserve_ids_below(&self, limit: u64) -> io::Result<()> {
-        self.write_file(RESERVED_IDS_FILE, limit.to_string().as_bytes())?;
-        self.flush_dir()
+    /// When the file cannot be written or flushed.
+    pub fn reserve_ids_below(&self, limit: u64) -> io::Result<File> {
+        self.own_dir.ensure()?;
+        let file = self.write_in_own_dir(RESERVED_IDS_FILE, limit.to_string().as_bytes())?;
+        self.flush_dir()?;
+        Ok(file)
+    }
+
+    /// Whether a save works now: a small file written, flushed, renamed and
+    /// removed, and the directory flushed, as a job's result would be.
+    ///
+    /// # Errors
+    /// Why a save would fail.
+    pub fn probe(&self) -> io::Result<()> {
+        self.own_dir.ensure()?;
+        self.write_in_own_dir(PROBE_FILE, b"probe")?;
+        self.flush_dir()?;
+        fs::remove_file(self.dir.join(PROBE_FILE))
     }
 
     /// Where job `id`'s result lives.
@@ -162,61 +149,41 @@ impl ResultStore {
     /// `bytes` as a shared allocation: the same `Arc` for every result with
     /// equal bytes, so that equal results cost memory once.
     pub fn intern(&self, bytes: Vec<u8>) -> Arc<[u8]> {
-        let key = hash(&bytes);
-        let mut interned = self.lock_interned();
-        match interned.get(&key) {
-            Some(known) if *known.bytes == *bytes => Arc::clone(&known.bytes),
-            // A hash collision: keep it out of the map.
-            Some(_) => Arc::from(bytes),
-            None => {
-                let shared: Arc<[u8]> = Arc::from(bytes);
-                interned.insert(
-                    key,
-                    Interned {
-                        bytes: Arc::clone(&shared),
-                        file_of: None,
-                    },
-                );
-                shared
-            }
-        }
+        self.dedup.intern(bytes)
     }
 
-    /// Writes `bytes` as job `id`'s result file, atomically — a hard link
-    /// to an earlier job's file with the same bytes when there is one. In
-    /// durable mode the file's data is on stable storage when this returns;
-    /// its directory entry is once [`ResultStore::flush_dir`] has run.
+    /// Writes `bytes` as job `id`'s result file, atomically — a checked
+    /// hard link to an earlier job's file with the same bytes when there
+    /// is one ([`super::dedup`]). Durable mode: the file's data is on stable
+    /// storage before it is renamed into place; its directory entry is once
+    /// [`ResultStore::flush_dir`] has run.
     ///
     /// # Errors
     /// When the file cannot be written; no file (and no partial file) then
     /// exists under the job's name.
     pub fn write_result(&self, id: JobId, bytes: &[u8]) -> io::Result<()> {
-        let key = hash(bytes);
-        let source = self
-            .lock_interned()
-            .get(&key)
-            .filter(|known| *known.bytes == *bytes)
-            .and_then(|known| known.file_of);
+        // Before linking too: a link into a directory another server made
+        // at our path would be a write into it.
+        self.own_dir.ensure()?;
         let name = format!("{id}.json");
-        // Before linking too: a link into a directory another server made at
-        // our path would be a write into it.
-        self.ensure_own_dir()?;
         // The source's data is already durable (this process wrote it, in
-        // the same mode): a link needs only the directory flush. Any
-        // failure — the source deleted, another file system, the link
-        // limit, the name taken — falls back to writing the bytes out.
-        let linked = source.is_some_and(|source| {
-            source != id && fs::hard_link(self.path_of(source), self.dir.join(&name)).is_ok()
+        // the same mode): a link needs only the directory flush.
+        let linked = self.dedup.saved_copy(bytes).is_some_and(|source| {
+            source.id != id && dedup::link(source, &self.path_of(source.id), &self.dir.join(&name))
         });
         if !linked {
-            self.write_in_own_dir(&name, bytes)?;
-            if let Some(known) = self.lock_interned().get_mut(&key) {
-                if *known.bytes == *bytes {
-                    known.file_of = Some(id);
-                }
+            let file = self.write_in_own_dir(&name, bytes)?;
+            if let Ok(metadata) = file.metadata() {
+                self.dedup.remember(bytes, id, &metadata);
             }
         }
         Ok(())
+    }
+
+    /// Removes job `id`'s result file (best effort): its job ended `error`
+    /// because the directory flush meant to make it durable failed.
+    pub fn remove_result(&self, id: JobId) {
+        let _ = fs::remove_file(self.path_of(id));
     }
 
     /// Where job `id`'s failure is recorded.
@@ -231,7 +198,9 @@ impl ResultStore {
     /// # Errors
     /// When the file cannot be written.
     pub fn write_error(&self, id: JobId, reason: &str) -> io::Result<()> {
-        self.write_file(&format!("{id}.error"), reason.as_bytes())
+        self.own_dir.ensure()?;
+        self.write_in_own_dir(&format!("{id}.error"), reason.as_bytes())
+            .map(drop)
     }
 
     /// Reads why job `id` failed (the text [`ResultStore::write_error`] wrote).
@@ -296,57 +265,24 @@ impl ResultStore {
         self.flushes.load(Ordering::Relaxed)
     }
 
-    fn lock_interned(&self) -> MutexGuard<'_, HashMap<u64, Interned>> {
-        self.interned.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Writes `bytes` to `.tmp-NAME`, flushes it in durable mode, and
-    /// renames it to `NAME`, in this store's own locked directory (see
-    /// [`ResultStore::ensure_own_dir`]).
-    fn write_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        self.ensure_own_dir()?;
-        self.write_in_own_dir(name, bytes)
-    }
-
-    /// [`ResultStore::write_file`] once `dir` was checked: if the directory
-    /// has gone meanwhile, re-creates (and locks) it and tries once more.
-    fn write_in_own_dir(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    /// renames it to `NAME`, in the locked directory (checked by the
+    /// caller): if the directory has gone meanwhile, re-creates (and locks)
+    /// it and tries once more, with a new file. Returns the file, open.
+    fn write_in_own_dir(&self, name: &str, bytes: &[u8]) -> io::Result<File> {
         match self.try_write_file(name, bytes) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                self.recreate_dir()?;
+                self.own_dir.recreate()?;
                 self.try_write_file(name, bytes)
             }
             result => result,
         }
     }
 
-    /// Makes sure `dir` names the directory this store holds the lock on:
-    /// one `stat`, and a comparison under the mutex. When it does not (the
-    /// directory was removed, and perhaps another made in its place),
-    /// [`ResultStore::recreate_dir`].
-    ///
-    /// # Errors
-    /// As [`ResultStore::recreate_dir`].
-    fn ensure_own_dir(&self) -> io::Result<()> {
-        let found = fs::metadata(&self.dir).ok();
-        let own = found.is_some_and(|metadata| {
-            self.lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is(&metadata)
-        });
-        if own {
-            Ok(())
-        } else {
-            self.recreate_dir()
-        }
-    }
-
-    fn try_write_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    fn try_write_file(&self, name: &str, bytes: &[u8]) -> io::Result<File> {
         // Unique without a counter: one job's file is written by one thread
-        // at a time, and the reservation by one thread at a time too (under
-        // the job table's lock, or at shutdown once no submission can; see
-        // `jobs/reservation.rs`).
+        // at a time, and the reservation and the probe by one thread at a
+        // time too (see `jobs/reservation.rs` and `jobs/degraded.rs`).
         let temp = self.dir.join(format!("{TEMP_PREFIX}{name}"));
         let result = OpenOptions::new()
             .write(true)
@@ -358,50 +294,16 @@ impl ResultStore {
                 if self.durable {
                     file.sync_data()?;
                 }
-                Ok(())
-            })
-            .and_then(|()| fs::rename(&temp, self.dir.join(name)));
+                fs::rename(&temp, self.dir.join(name))?;
+                Ok(file)
+            });
         if result.is_err() {
             // Best effort: it may not even exist; a leftover is removed at
-            // the next start anyway.
+            // the next start anyway. A failed flush is never retried on
+            // this file: a retry writes a new one.
             let _ = fs::remove_file(&temp);
         }
         result
-    }
-
-    /// Re-creates a vanished results directory and locks it (the old lock
-    /// went with the old directory), marking the id reservation lost
-    /// ([`ResultStore::take_recreated`]). Does nothing if `dir` still names
-    /// the locked directory: a `NotFound` was then a file a client removed
-    /// (a temporary one, mid-write), and a retry is all it takes.
-    ///
-    /// A directory someone else made at `dir` meanwhile is locked and used
-    /// the same way — unless another server holds its lock: then nothing is
-    /// written into it.
-    ///
-    /// # Errors
-    /// When it cannot be created or locked, or another server holds it.
-    fn recreate_dir(&self) -> io::Result<()> {
-        // Under the lock's mutex, so that of two writers that both found
-        // the directory gone, one re-creates and locks it and the other
-        // then finds it is ours (instead of meeting its own process's lock).
-        let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        if fs::metadata(&self.dir).is_ok_and(|metadata| held.is(&metadata)) {
-            return Ok(());
-        }
-        *held = ResultsLock::acquire(&self.dir).map_err(|error| match error {
-            LockError::Held { dir, holder } => io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!(
-                    "results directory {} was removed, and another server{} holds the lock on the one now in its place: not writing into it",
-                    dir.display(),
-                    holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
-                ),
-            ),
-            error @ LockError::Io { .. } => error.into(),
-        })?;
-        self.recreated.store(true, Ordering::Release);
-        Ok(())
     }
 }
 
@@ -412,15 +314,6 @@ fn remove_leftover(path: &Path) {
             path.display()
         );
     }
-}
-
-/// 64-bit FNV-1a of `bytes`: tiny and stable; collisions are checked.
-fn hash(bytes: &[u8]) -> u64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes
-        .iter()
-        .fold(OFFSET_BASIS, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
 /// Outside tests the directory flush passes no gate (see the test build's
@@ -443,6 +336,7 @@ mod flush_gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::LockError;
 
     /// A fresh directory under the temp dir, removed on drop.
     struct Scratch(PathBuf);
@@ -479,14 +373,6 @@ mod tests {
             .collect();
         names.sort();
         names
-    }
-
-    #[test]
-    fn fnv1a_known_values() {
-        // Reference values of 64-bit FNV-1a.
-        assert_eq!(hash(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(hash(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(hash(b"foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[test]
@@ -721,6 +607,8 @@ pub(crate) mod flush_gate {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Action {
         Hold,
+        /// Marks a flush waiting at a `Hold` (see `is_waiting`).
+        Waiting,
         PanicOnce,
         FailOnce,
     }
@@ -737,11 +625,16 @@ pub(crate) mod flush_gate {
 
     /// Called by `flush_dir` (before it counts or flushes).
     pub(crate) fn pass(dir: &Path) -> io::Result<()> {
-        let mut gates = RELEASED
-            .wait_while(gates(), |g| {
-                g.iter().any(|(d, a)| d == dir && *a == Action::Hold)
-            })
+        let held =
+            |g: &Vec<(PathBuf, Action)>| g.iter().any(|(d, a)| d == dir && *a == Action::Hold);
+        let mut gates = gates();
+        if held(&gates) {
+            gates.push((dir.to_path_buf(), Action::Waiting));
+        }
+        gates = RELEASED
+            .wait_while(gates, |g| held(g))
             .unwrap_or_else(PoisonError::into_inner);
+        gates.retain(|(d, a)| !(d == dir && *a == Action::Waiting));
         let Some(at) = gates.iter().position(|(d, _)| d == dir) else {
             return Ok(());
         };
@@ -750,7 +643,7 @@ pub(crate) mod flush_gate {
         match action {
             Action::PanicOnce => panic!("test-made panic in the directory flush"),
             Action::FailOnce => Err(io::Error::other("test-made flush failure")),
-            Action::Hold => unreachable!("waited until no Hold is left"),
+            Action::Hold | Action::Waiting => unreachable!("none is left for this directory"),
         }
     }
 
@@ -759,6 +652,13 @@ pub(crate) mod flush_gate {
     pub(crate) fn hold(dir: &Path) -> Held {
         gates().push((dir.to_path_buf(), Action::Hold));
         Held(dir.to_path_buf())
+    }
+
+    /// Whether a flush of `dir` is waiting at a `Hold`.
+    pub(crate) fn is_waiting(dir: &Path) -> bool {
+        gates()
+            .iter()
+            .any(|(d, a)| d == dir && *a == Action::Waiting)
     }
 
     /// The next flush of `dir` panics (once).

@@ -543,7 +543,7 @@ fn old_view(slot: &Slot, between: impl FnOnce()) -> Option<(Option<Role>, Thread
 }
 /// Values owned by other modules, read by the API when it renders
 /// `/api/status` and `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// False once shutdown has begun.
     pub accepting: bool,
@@ -551,6 +551,9 @@ pub struct Snapshot {
     pub log_queue_depth: usize,
     /// Lines the logger dropped since start.
     pub log_lines_dropped: u64,
+    /// Why results cannot be saved, while the server is degraded
+    /// ([`crate::jobs::Jobs::degraded_cause`]).
+    pub degraded: Option<std::sync::Arc<str>>,
 }
 
 impl Snapshot {

@@ -37,6 +37,17 @@ pub fn render_json(snapshot: &Snapshot) -> String {
         jobs.saving,
         snapshot.log_queue_depth,
     );
+    out.push_str(", \"saving\": ");
+    match &snapshot.degraded {
+        None => out.push_str("{\"state\": \"ok\", \"cause\": null}"),
+        Some(cause) => {
+            let _ = write!(
+                out,
+                "{{\"state\": \"degraded\", \"cause\": {}}}",
+                json_string(cause)
+            );
+        }
+    }
     out.push_str(", \"limits\": ");
     write_limits(&mut out);
     out.push_str(", \"counts\": {");

@@ -15,6 +15,7 @@ mod cookbook;
 mod curl_e2e;
 mod dataset;
 mod descriptors_e2e;
+mod fault_e2e;
 mod http_fuzz;
 mod http_parser;
 mod http_socket;

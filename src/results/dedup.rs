@@ -1,0 +1,139 @@
+//! De-duplication of equal results: a job whose bytes an earlier job of this
+//! process already saved gets a hard link to that job's file instead of a
+//! copy — checked *after* linking to be still the file that was written.
+//!
+//! Each file written is remembered with its device, inode and size. A link
+//! is made by path, so the path may name another file by then (a client
+//! replaced it with `mv`): the new link is `stat`ed and must be that same
+//! inode and size, or the caller writes the bytes out instead. Linking
+//! itself may fail (the source deleted, `EMLINK` at 65,000 links on ext4):
+//! the caller writes the bytes out then too
+//! (`tests/integration/jobs.rs::a_replaced_source_file_is_not_linked`).
+
+use crate::jobs::JobId;
+use std::collections::HashMap;
+use std::fs::{self, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Equal results share one allocation and, on disk, one file.
+#[derive(Debug, Default)]
+pub(super) struct Dedup {
+    /// Distinct result bytes, by [`hash`], and the file that holds them.
+    ///
+    /// Invariant: `saved`, when set, is a file this process wrote with
+    /// exactly `bytes`, identified by device and inode (it may have been
+    /// deleted or replaced since: [`Dedup::link`] checks). Only lookups and
+    /// inserts under the lock, no I/O. Poisoning: each update is one insert
+    /// or assignment; recovered with [`PoisonError::into_inner`].
+    interned: Mutex<HashMap<u64, Interned>>,
+}
+
+#[derive(Debug)]
+struct Interned {
+    bytes: Arc<[u8]>,
+    saved: Option<SavedFile>,
+}
+
+/// A result file this process wrote: whose it is, and what it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SavedFile {
+    pub(super) id: JobId,
+    dev: u64,
+    ino: u64,
+    size: u64,
+}
+
+impl SavedFile {
+    fn is(&self, metadata: &Metadata) -> bool {
+        metadata.is_file()
+            && metadata.dev() == self.dev
+            && metadata.ino() == self.ino
+            && metadata.len() == self.size
+    }
+}
+
+impl Dedup {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Interned>> {
+        self.interned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `bytes` as a shared allocation: the same `Arc` for every result with
+    /// equal bytes, so that equal results cost memory once.
+    pub(super) fn intern(&self, bytes: Vec<u8>) -> Arc<[u8]> {
+        let key = hash(&bytes);
+        let mut interned = self.lock();
+        match interned.get(&key) {
+            Some(known) if *known.bytes == *bytes => Arc::clone(&known.bytes),
+            // A hash collision: keep it out of the map.
+            Some(_) => Arc::from(bytes),
+            None => {
+                let shared: Arc<[u8]> = Arc::from(bytes);
+                let entry = Interned {
+                    bytes: Arc::clone(&shared),
+                    saved: None,
+                };
+                interned.insert(key, entry);
+                shared
+            }
+        }
+    }
+
+    /// The file an earlier job saved `bytes` in, if any.
+    pub(super) fn saved_copy(&self, bytes: &[u8]) -> Option<SavedFile> {
+        self.lock()
+            .get(&hash(bytes))
+            .filter(|known| *known.bytes == *bytes)
+            .and_then(|known| known.saved)
+    }
+
+    /// Remembers that job `id`'s file, described by `metadata`, holds `bytes`.
+    pub(super) fn remember(&self, bytes: &[u8], id: JobId, metadata: &Metadata) {
+        if let Some(known) = self.lock().get_mut(&hash(bytes)) {
+            if *known.bytes == *bytes {
+                known.saved = Some(SavedFile {
+                    id,
+                    dev: metadata.dev(),
+                    ino: metadata.ino(),
+                    size: metadata.len(),
+                });
+            }
+        }
+    }
+}
+
+/// Links `target` to `source` (found at `source_path`); whether `target` is
+/// now that very file. `false` when linking failed or the path named
+/// another file: the caller then writes the bytes out (its atomic rename
+/// replaces a wrong link).
+pub(super) fn link(source: SavedFile, source_path: &Path, target: &Path) -> bool {
+    if fs::hard_link(source_path, target).is_err() {
+        return false;
+    }
+    // After linking, not before: the path may have been replaced at any
+    // moment up to the link.
+    fs::symlink_metadata(target).is_ok_and(|metadata| source.is(&metadata))
+}
+
+/// 64-bit FNV-1a of `bytes`: tiny and stable; collisions are checked.
+fn hash(bytes: &[u8]) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .iter()
+        .fold(OFFSET_BASIS, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_known_values() {
+        // Reference values of 64-bit FNV-1a.
+        assert_eq!(hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(hash(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}
