@@ -552,7 +552,7 @@ pub struct Snapshot {
     /// Lines the logger dropped since start.
     pub log_lines_dropped: u64,
     /// Why results cannot be saved, while the server is degraded
-    /// ([`crate::jobs::Jobs::degraded_cause`]).
+    /// (`Jobs::degraded_cause`, read by the API).
     pub degraded: Option<std::sync::Arc<str>>,
 }
 

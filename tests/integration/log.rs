@@ -509,7 +509,7 @@ fn http_1_2_is_served_as_1_1_and_a_latin1_user_agent_is_logged_escaped() {
     let mut server = ServerProcess::start(&common::fixture("survey.csv"), dir.path(), &[]);
     let reply = common::raw(
         server.addr,
-        b"GET /api/num_jobs HTTP/1.2\r\nHost: t\r\nUser-Agent: Mozilla caf\xe9\r\nReferer: http://r/\xff\r\nConnection: close\r\n\r\n",
+        b"GET /api/num_jobs HTTP/1.2\r\nHost: localhost\r\nUser-Agent: Mozilla caf\xe9\r\nReferer: http://r/\xff\r\nConnection: close\r\n\r\n",
     );
     let text = String::from_utf8_lossy(&reply);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
