@@ -53,3 +53,4 @@ pub mod results;
 pub mod scoreboard;
 pub mod server;
 pub mod stats;
+pub mod sync;

@@ -17,7 +17,8 @@
 //! lock to set the flag, and the waiter holds it until `wait` atomically
 //! releases it.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use crate::sync::lock_order::LIFECYCLE_REQUESTS;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// What has been asked of the process so far. Flags only ever go from
 /// `false` to `true`.
@@ -30,7 +31,7 @@ struct Requests {
 }
 
 /// See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Lifecycle {
     /// Invariant: the only state read by the waits on `request_arrived`.
     requests: Mutex<Requests>,
@@ -49,7 +50,10 @@ impl Lifecycle {
     /// No request made yet.
     #[must_use]
     pub fn new() -> Lifecycle {
-        Lifecycle::default()
+        Lifecycle {
+            requests: Mutex::new(LIFECYCLE_REQUESTS, Requests::default()),
+            request_arrived: Condvar::new(),
+        }
     }
 
     /// Asks for a drain (the `graceful_shutdown` endpoint). Idempotent.

@@ -27,12 +27,13 @@
 //! (`join_from_inside_a_job_is_an_error_not_a_deadlock`,
 //! `two_joiners_and_a_join_from_a_job_all_finish`).
 
+use crate::sync::lock_order::{POOL_JOINS, POOL_RECEIVER, POOL_SENDER};
+use crate::sync::mpsc::{self, Receiver, Sender};
+use crate::sync::thread::{self, JoinHandle, ThreadId};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::any::Any;
 use std::io::{self, Write as _};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle, ThreadId};
 
 use crate::scoreboard::{Role, ThreadState};
 
@@ -127,14 +128,17 @@ impl ThreadPool {
     /// shut down and joined before this returns.
     pub fn build(size: usize) -> io::Result<ThreadPool> {
         let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let receiver = Arc::new(Mutex::new(POOL_RECEIVER, receiver));
         let size = size.max(1);
         let mut pool = ThreadPool {
-            sender: Mutex::new(Some(sender)),
-            joins: Mutex::new(JoinState {
-                workers: Vec::with_capacity(size),
-                joining: false,
-            }),
+            sender: Mutex::new(POOL_SENDER, Some(sender)),
+            joins: Mutex::new(
+                POOL_JOINS,
+                JoinState {
+                    workers: Vec::with_capacity(size),
+                    joining: false,
+                },
+            ),
             join_finished: Condvar::new(),
             worker_ids: Vec::with_capacity(size),
         };

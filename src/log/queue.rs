@@ -6,8 +6,9 @@
 //! wait for a disk (or a FIFO, or a network mount) that has stopped.
 
 use super::Message;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::lock_order::LOG_QUEUE;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -59,7 +60,7 @@ struct QueueState {
 impl Queue {
     pub(super) fn new(capacity: usize, batch_lines: usize, linger: Duration) -> Queue {
         Queue {
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(LOG_QUEUE, QueueState::default()),
             not_empty: Condvar::new(),
             written_or_gone: Condvar::new(),
             capacity,
