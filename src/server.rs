@@ -18,9 +18,9 @@ use crate::http::timed_stream::{answer_and_close, Linger, TimedStream};
 use crate::http::{Handler, Response};
 use crate::limits::{Limits, ACCEPT_ERROR_BACKOFF, CONNECTION_THREAD_STACK, REJECT_WRITE_TIMEOUT};
 use crate::scoreboard::{self, Role, ThreadState};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 

@@ -8,9 +8,10 @@ use super::{JobId, Work, PANIC_REASON};
 use crate::log::format_millis;
 use crate::pool::panic_message;
 use crate::scoreboard::{self, Role, ThreadState};
+use crate::sync::{MutexGuard, PoisonError};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 

@@ -7,8 +7,10 @@ use super::reservation::IdReservation;
 use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
 use crate::log::Logger;
 use crate::results::{Persister, ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID};
+use crate::sync::lock_order::{JOB_TABLE, JOB_UNSAVED};
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Every job this server knows — those of earlier runs and those submitted
@@ -129,18 +131,21 @@ impl JobRecords {
             .map_or(1, |last| last.id.0 + 1)
             .max(store.reserved_at_start());
         JobRecords {
-            table: Mutex::new(JobTable {
-                entries: Vec::new(),
-                pending: 0,
-                accepting: true,
-                reservation: IdReservation::starting_at(first_id),
-            }),
+            table: Mutex::new(
+                JOB_TABLE,
+                JobTable {
+                    entries: Vec::new(),
+                    pending: 0,
+                    accepting: true,
+                    reservation: IdReservation::starting_at(first_id),
+                },
+            ),
             damaged: restored.iter().map(|_| AtomicBool::new(false)).collect(),
             restored: restored.into_boxed_slice(),
             first_id,
             store,
             logger,
-            unsaved: Mutex::new(Unsaved::default()),
+            unsaved: Mutex::new(JOB_UNSAVED, Unsaved::default()),
             persister: Persister::default(),
             finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
         }

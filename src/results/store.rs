@@ -13,12 +13,14 @@ use super::names::{
 };
 use super::{LockError, ResultsLock};
 use crate::jobs::JobId;
+use crate::sync::lock_order::{RESULT_DIR_LOCK, RESULT_INTERNED};
+use crate::sync::{Mutex, MutexGuard, PoisonError};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 /// What a restored job's file holds, read back by [`ResultStore::read_back`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,9 +115,9 @@ impl ResultStore {
         let store = ResultStore {
             dir,
             durable,
-            lock: Mutex::new(lock),
+            lock: Mutex::new(RESULT_DIR_LOCK, lock),
             recreated: AtomicBool::new(false),
-            interned: Mutex::new(HashMap::new()),
+            interned: Mutex::new(RESULT_INTERNED, HashMap::new()),
             flushes: AtomicU64::new(0),
             reserved_at_start,
         };
