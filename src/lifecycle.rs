@@ -191,3 +191,60 @@ mod tests {
         });
     }
 }
+
+/// The model tests (loom), the first to read: CONCURRENCY.md, "Run one
+/// model test". loom runs each closure once per interleaving of its threads
+/// (within `LOOM_MAX_PREEMPTIONS`, unbounded by default), so a wake-up lost
+/// in any of them shows as a reported deadlock.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::sync::atomic::{AtomicBool, Ordering};
+    use crate::sync::{thread, Arc};
+
+    /// A drain requested before, while or after the main thread starts to
+    /// wait is never lost: the wait returns in every interleaving.
+    #[test]
+    fn a_request_racing_the_wait_is_never_lost() {
+        crate::sync::loom_model(None, || {
+            let lifecycle = Arc::new(Lifecycle::new());
+            let requester = {
+                let lifecycle = Arc::clone(&lifecycle);
+                thread::spawn(move || lifecycle.request_drain())
+            };
+            lifecycle.wait_for_drain_request();
+            requester.join().unwrap();
+        });
+    }
+
+    /// With a drain (`graceful_shutdown`) and an exit (a signal) racing the
+    /// main thread's two waits, the exit wait returns only after the exit
+    /// was asked for, whatever the order of the requests.
+    #[test]
+    fn drain_then_exit_in_any_order() {
+        crate::sync::loom_model(None, || {
+            let lifecycle = Arc::new(Lifecycle::new());
+            let exit_asked = Arc::new(AtomicBool::new(false));
+            let drainer = {
+                let lifecycle = Arc::clone(&lifecycle);
+                thread::spawn(move || lifecycle.request_drain())
+            };
+            let signal = {
+                let lifecycle = Arc::clone(&lifecycle);
+                let exit_asked = Arc::clone(&exit_asked);
+                thread::spawn(move || {
+                    exit_asked.store(true, Ordering::Relaxed);
+                    lifecycle.request_exit()
+                })
+            };
+            lifecycle.wait_for_drain_request();
+            lifecycle.wait_for_exit_request();
+            assert!(
+                exit_asked.load(Ordering::Relaxed),
+                "the exit wait returned before any exit was asked for"
+            );
+            drainer.join().unwrap();
+            assert_eq!(signal.join().unwrap(), ExitRequest::First);
+        });
+    }
+}

@@ -77,6 +77,9 @@ pub const PERSISTER_QUEUE: Rank = Rank::leaf("Persister::queue");
 pub const RESULT_INTERNED: Rank = Rank::leaf("ResultStore::interned");
 pub const LIFECYCLE_REQUESTS: Rank = Rank::leaf("Lifecycle::requests");
 pub const LOG_WRITER_HANDLE: Rank = Rank::leaf("OpenLog::writer");
+/// For a lock a test makes up (a model's stand-in for a file).
+#[cfg(test)]
+pub const TEST_LEAF: Rank = Rank::leaf("a test's own lock");
 
 #[cfg(all(feature = "lock-order", not(any(loom, shuttle))))]
 mod checker {

@@ -320,3 +320,16 @@ impl Rewrap {
         }
     }
 }
+
+/// Runs a loom model test: every interleaving of `test`'s threads with at
+/// most `preemptions` preemptions (`None`: unbounded), or with
+/// `LOOM_MAX_PREEMPTIONS` when that is set (CONCURRENCY.md, "Run one model
+/// test").
+#[cfg(all(test, loom))]
+pub(crate) fn loom_model(preemptions: Option<usize>, test: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+        builder.preemption_bound = preemptions;
+    }
+    builder.check(test);
+}

@@ -88,6 +88,17 @@ impl ServerProcess {
     /// Starts the server on `data` with its results and log in `dir`; `extra`
     /// flags are appended. Waits (with a deadline) for its `listening` line.
     pub fn start(data: &Path, dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::start_with_stderr(data, dir, extra, Stdio::null())
+    }
+
+    /// [`start`](ServerProcess::start), with the server's stderr sent to
+    /// `stderr` (a file, to read what a contained panic printed).
+    pub fn start_with_stderr(
+        data: &Path,
+        dir: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> ServerProcess {
         let results_dir = dir.join("results");
         let log_file = dir.join("webserver.log");
         let access_log = dir.join("access.log");
@@ -104,7 +115,7 @@ impl ServerProcess {
             .arg(&access_log)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn the server binary");
         let stdout = child.stdout.take().expect("stdout is piped");
