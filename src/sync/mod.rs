@@ -142,9 +142,7 @@ impl<T> Mutex<T> {
             Err(poisoned) => Err(PoisonError::new(guard(poisoned.into_inner()))),
         }
     }
-}
 
-impl<T> Mutex<T> {
     /// The value, through `&mut self`: no other thread can hold the lock,
     /// so none is taken and the lock order is not involved.
     ///
@@ -323,13 +321,25 @@ impl Rewrap {
 
 /// Runs a loom model test: every interleaving of `test`'s threads with at
 /// most `preemptions` preemptions (`None`: unbounded), or with
-/// `LOOM_MAX_PREEMPTIONS` when that is set (CONCURRENCY.md, "Run one model
-/// test").
+/// `LOOM_MAX_PREEMPTIONS` when that is set; then prints how many
+/// interleavings it ran (CONCURRENCY.md, "Run one model test").
 #[cfg(all(test, loom))]
 pub(crate) fn loom_model(preemptions: Option<usize>, test: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let mut builder = loom::model::Builder::new();
     if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
         builder.preemption_bound = preemptions;
     }
-    builder.check(test);
+    let bound = builder.preemption_bound;
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&runs);
+    builder.check(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        test();
+    });
+    let runs = runs.load(Ordering::Relaxed);
+    let bound = bound.map_or("unbounded".to_owned(), |n| {
+        format!("at most {n} preemptions")
+    });
+    eprintln!("loom: every interleaving passed: {runs} runs, {bound}");
 }
