@@ -39,6 +39,12 @@ pub struct Lifecycle {
     request_arrived: Condvar,
 }
 
+impl Default for Lifecycle {
+    fn default() -> Lifecycle {
+        Lifecycle::new()
+    }
+}
+
 /// Whether [`Lifecycle::request_exit`] was the first exit request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitRequest {

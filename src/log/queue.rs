@@ -77,6 +77,7 @@ struct QueueState {
 impl QueueState {
     /// Whether the linger's timer has fired: always false outside loom,
     /// where the timer is the wait's own timeout (see "Time in the model").
+    #[cfg_attr(not(loom), allow(clippy::unused_self))]
     fn linger_timer_fired(&self) -> bool {
         #[cfg(loom)]
         return self.timer_fired;

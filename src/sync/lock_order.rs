@@ -114,12 +114,11 @@ mod checker {
             }
         });
         if let Some((top, same_lock)) = violation {
-            if same_lock {
-                panic!(
-                    "lock order violated: `{}` taken again by the thread that holds it (a self-deadlock)",
-                    rank.name
-                );
-            }
+            assert!(
+                !same_lock,
+                "lock order violated: `{}` taken again by the thread that holds it (a self-deadlock)",
+                rank.name
+            );
             panic!(
                 "lock order violated: `{}` taken while holding `{}` (CONCURRENCY.md's lock order allows only the other way round, or neither)",
                 rank.name, top.name

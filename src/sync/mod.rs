@@ -39,6 +39,10 @@
 //!   (`loom::model`, `shuttle::check_*`), and loom's atomics are not `const`:
 //!   `static` atomics and `OnceLock`s stay `std` (the scoreboard and the
 //!   metrics registry, not modelled yet).
+//! - loom and shuttle are dev-dependencies, so `--cfg loom` / `--cfg
+//!   shuttle` builds only the library's own test binary (`cargo test --lib`,
+//!   as `make models` does); any other target built that way fails to find
+//!   them.
 //! - Under loom or shuttle the lock-order checker is off: their threads are
 //!   not OS threads, so a thread-local held-lock stack would be shared.
 //!
@@ -310,6 +314,9 @@ impl<'a, T> MutexGuard<'a, T> {
 }
 
 impl Rewrap {
+    // Without `lock-order` a `Rewrap` is empty, and `self` only marks the
+    // guard it came from as used up.
+    #[cfg_attr(not(feature = "lock-order"), allow(clippy::unused_self))]
     fn wrap<T>(self, inner: backend::MutexGuard<'_, T>) -> MutexGuard<'_, T> {
         MutexGuard {
             inner,

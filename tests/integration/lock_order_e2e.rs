@@ -2,15 +2,15 @@
 //! binary `make test` spawns: a request that takes two locks the wrong way
 //! round is caught there, named, and contained like any handler panic.
 
-use crate::common::{fixture, ServerProcess, TempDir};
-use std::fs::File;
-use std::process::Stdio;
-
 /// Built without the `lock-order-selftest` feature the endpoint does not
 /// exist; `make test` turns it on, so there this test cannot skip.
 #[cfg(feature = "lock-order-selftest")]
 #[test]
 fn an_inversion_in_a_spawned_server_names_both_locks() {
+    use crate::common::{fixture, ServerProcess, TempDir};
+    use std::fs::File;
+    use std::process::Stdio;
+
     let dir = TempDir::new("lock-order");
     let stderr_path = dir.path().join("stderr.txt");
     let stderr = File::create(&stderr_path).expect("create the stderr file");
