@@ -361,8 +361,19 @@ mod loom_model {
         flushed
     }
 
-    fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::JoinHandle<T> {
-        thread::spawn(f)
+    /// A queue of 8 lines with batches of `batch_lines`, its model file,
+    /// and `writer` running on clones of both.
+    fn start(
+        batch_lines: usize,
+        writer: impl FnOnce(&Queue, &Mutex<Vec<String>>) + Send + 'static,
+    ) -> (Arc<Queue>, Arc<Mutex<Vec<String>>>, thread::JoinHandle<()>) {
+        let queue = Arc::new(Queue::new(8, batch_lines, Duration::ZERO));
+        let file = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
+        let handle = {
+            let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
+            thread::spawn(move || writer(&queue, &file))
+        };
+        (queue, file, handle)
     }
 
     /// No lost wake-up when notifications are skipped: with batches of
@@ -373,15 +384,10 @@ mod loom_model {
     #[test]
     fn no_lost_wake_up_when_notifications_are_skipped() {
         crate::sync::loom_model(Some(2), || {
-            let queue = Arc::new(Queue::new(8, 2, Duration::ZERO));
-            let file = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
-            let writer = {
-                let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
-                spawn(move || writer_until(&queue, &file, 3))
-            };
+            let (queue, file, writer) = start(2, |queue, file| writer_until(queue, file, 3));
             let clock = {
                 let queue = Arc::clone(&queue);
-                spawn(move || queue.fire_linger_timer())
+                thread::spawn(move || queue.fire_linger_timer())
             };
             for l in ["1", "2", "3"] {
                 queue.push(line(l));
@@ -398,19 +404,14 @@ mod loom_model {
     #[test]
     fn flushes_return_true_with_every_earlier_line_written() {
         crate::sync::loom_model(Some(1), || {
-            let queue = Arc::new(Queue::new(8, 2, Duration::ZERO));
-            let file = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
-            let writer = {
-                let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
-                spawn(move || writer(&queue, &file, None))
-            };
+            let (queue, file, writer) = start(2, |queue, file| writer(queue, file, None));
             let three = {
                 let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
-                spawn(move || push_and_flush(&queue, &file, &["a1", "a2", "a3"]))
+                thread::spawn(move || push_and_flush(&queue, &file, &["a1", "a2", "a3"]))
             };
             let clock = {
                 let queue = Arc::clone(&queue);
-                spawn(move || queue.fire_linger_timer())
+                thread::spawn(move || queue.fire_linger_timer())
             };
             assert!(push_and_flush(&queue, &file, &["b1"]));
             assert!(three.join().unwrap());
@@ -427,15 +428,10 @@ mod loom_model {
     #[test]
     fn a_flush_never_outwaits_a_dead_writer_nor_claims_unwritten_lines() {
         crate::sync::loom_model(Some(2), || {
-            let queue = Arc::new(Queue::new(8, 8, Duration::ZERO));
-            let file = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
-            let writer = {
-                let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
-                spawn(move || writer(&queue, &file, Some(1)))
-            };
+            let (queue, file, writer) = start(8, |queue, file| writer(queue, file, Some(1)));
             let other = {
                 let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
-                spawn(move || push_and_flush(&queue, &file, &["a"]))
+                thread::spawn(move || push_and_flush(&queue, &file, &["a"]))
             };
             push_and_flush(&queue, &file, &["b"]);
             other.join().unwrap();
