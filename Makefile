@@ -49,11 +49,11 @@ test: data
 
 # The model tests (CONCURRENCY.md, "Model tests"): the library compiled
 # with loom's or shuttle's primitives, each in its own target directory so
-# that the normal build stays valid. SHUTTLE_ITERATIONS and
-# LOOM_MAX_PREEMPTIONS go deeper or bound them (CONCURRENCY.md).
+# that the normal build stays valid, in the cheap-to-build `models` profile.
+# SHUTTLE_ITERATIONS and LOOM_MAX_PREEMPTIONS go deeper (CONCURRENCY.md).
 models:
-	RUSTFLAGS="--cfg loom" cargo test --release --lib --target-dir target/loom loom_model
-	RUSTFLAGS="--cfg shuttle" cargo test --release --lib --target-dir target/shuttle shuttle_model
+	RUSTFLAGS="--cfg loom" cargo test --profile models --lib --target-dir target/loom loom_model
+	RUSTFLAGS="--cfg shuttle" cargo test --profile models --lib --target-dir target/shuttle shuttle_model
 
 run_unit_tests:
 	cargo test --lib
