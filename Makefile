@@ -9,8 +9,13 @@ BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 RESULTS_DIR ?= results
+# What `make test` builds with: the lock-order checker on every lock, and
+# the endpoint that shows it catching an inversion in a spawned server
+# (src/sync/lock_order.rs). `make build`, `run_server` and `bench` leave
+# both out.
+TEST_FEATURES := --features lock-order-selftest
 
-.PHONY: all data build run_server test run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
+.PHONY: all data build run_server test models run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
 
 all: build
 
@@ -29,15 +34,26 @@ run_server: data build
 test: data
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo build --release
-	cargo test --release
+	cargo build --release $(TEST_FEATURES)
+	cargo test --release $(TEST_FEATURES)
 	# Stack depth is a debug-build property: run the deep-JSON test there too.
-	cargo test --test deep_json
-	bash scripts/smoke.sh
-	bash scripts/access_log_check.sh
-	bash scripts/browser_test.sh
-	bash scripts/metrics_check.sh
-	bash scripts/status_page_test.sh
+	cargo test --test deep_json $(TEST_FEATURES)
+	$(MAKE) --no-print-directory models
+	# The scripts run the binary built above (lock order checked), not
+	# a build of their own.
+	BIN=$(BIN) bash scripts/smoke.sh
+	BIN=$(BIN) bash scripts/access_log_check.sh
+	BIN=$(BIN) bash scripts/browser_test.sh
+	BIN=$(BIN) bash scripts/metrics_check.sh
+	BIN=$(BIN) bash scripts/status_page_test.sh
+
+# The model tests (CONCURRENCY.md, "Model tests"): the library compiled
+# with loom's or shuttle's primitives, each in its own target directory so
+# that the normal build stays valid, in the cheap-to-build `models` profile.
+# SHUTTLE_ITERATIONS and LOOM_MAX_PREEMPTIONS go deeper (CONCURRENCY.md).
+models:
+	RUSTFLAGS="--cfg loom" cargo test --profile models --lib --target-dir target/loom loom_model
+	RUSTFLAGS="--cfg shuttle" cargo test --profile models --lib --target-dir target/shuttle shuttle_model
 
 run_unit_tests:
 	cargo test --lib

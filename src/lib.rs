@@ -56,4 +56,5 @@ pub mod results;
 pub mod scoreboard;
 pub mod server;
 pub mod stats;
+pub mod sync;
 pub mod trace;

@@ -17,7 +17,8 @@
 //! lock to set the flag, and the waiter holds it until `wait` atomically
 //! releases it.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use crate::sync::lock_order::LIFECYCLE_REQUESTS;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// What has been asked of the process so far. Flags only ever go from
 /// `false` to `true`.
@@ -30,7 +31,7 @@ struct Requests {
 }
 
 /// See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Lifecycle {
     /// Invariant: the only state read by the waits on `request_arrived`.
     /// Held only to read or set the flags, never across I/O or a wait
@@ -39,6 +40,12 @@ pub struct Lifecycle {
     requests: Mutex<Requests>,
     /// Notified (all waiters) every time a flag in `requests` is set.
     request_arrived: Condvar,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Lifecycle {
+        Lifecycle::new()
+    }
 }
 
 /// Whether [`Lifecycle::request_exit`] was the first exit request.
@@ -61,7 +68,10 @@ impl Lifecycle {
     /// No request made yet.
     #[must_use]
     pub fn new() -> Lifecycle {
-        Lifecycle::default()
+        Lifecycle {
+            requests: Mutex::new(LIFECYCLE_REQUESTS, Requests::default()),
+            request_arrived: Condvar::new(),
+        }
     }
 
     /// Asks for a drain (the `graceful_shutdown` endpoint). Idempotent.
@@ -218,6 +228,63 @@ mod tests {
                 woke_on_drain || done_rx.recv_timeout(Duration::from_secs(10)).is_ok();
             assert!(!woke_on_drain, "a drain request ended the wait for an exit");
             assert!(woke_on_exit, "the exit request did not end the wait");
+        });
+    }
+}
+
+/// The model tests (loom), the first to read: CONCURRENCY.md, "Run one
+/// model test". loom runs each closure once per interleaving of its threads
+/// (within `LOOM_MAX_PREEMPTIONS`, unbounded by default), so a wake-up lost
+/// in any of them shows as a reported deadlock.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::sync::atomic::{AtomicBool, Ordering};
+    use crate::sync::{thread, Arc};
+
+    /// A drain requested before, while or after the main thread starts to
+    /// wait is never lost: the wait returns in every interleaving.
+    #[test]
+    fn a_request_racing_the_wait_is_never_lost() {
+        crate::sync::loom_model(None, || {
+            let lifecycle = Arc::new(Lifecycle::new());
+            let requester = {
+                let lifecycle = Arc::clone(&lifecycle);
+                thread::spawn(move || lifecycle.request_drain())
+            };
+            lifecycle.wait_for_drain_request();
+            requester.join().unwrap();
+        });
+    }
+
+    /// With a drain (`graceful_shutdown`) and an exit (a signal) racing the
+    /// main thread's two waits, the exit wait returns only after the exit
+    /// was asked for, whatever the order of the requests.
+    #[test]
+    fn drain_then_exit_in_any_order() {
+        crate::sync::loom_model(None, || {
+            let lifecycle = Arc::new(Lifecycle::new());
+            let exit_asked = Arc::new(AtomicBool::new(false));
+            let drainer = {
+                let lifecycle = Arc::clone(&lifecycle);
+                thread::spawn(move || lifecycle.request_drain())
+            };
+            let signal = {
+                let lifecycle = Arc::clone(&lifecycle);
+                let exit_asked = Arc::clone(&exit_asked);
+                thread::spawn(move || {
+                    exit_asked.store(true, Ordering::Relaxed);
+                    lifecycle.request_exit()
+                })
+            };
+            lifecycle.wait_for_drain_request();
+            lifecycle.wait_for_exit_request();
+            assert!(
+                exit_asked.load(Ordering::Relaxed),
+                "the exit wait returned before any exit was asked for"
+            );
+            drainer.join().unwrap();
+            assert_eq!(signal.join().unwrap(), ExitRequest::First);
         });
     }
 }

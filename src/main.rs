@@ -17,13 +17,12 @@ use le_stats_sportif::limits::{
 use le_stats_sportif::log::Logger;
 use le_stats_sportif::results::ResultsLock;
 use le_stats_sportif::server::{Server, ServerHandle};
+use le_stats_sportif::sync::{thread, Arc};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::thread;
 use std::time::Instant;
 
 /// Exit status when a second Ctrl-C cuts the drain short (128 + SIGINT).

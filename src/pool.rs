@@ -27,12 +27,13 @@
 //! (`join_from_inside_a_job_is_an_error_not_a_deadlock`,
 //! `two_joiners_and_a_join_from_a_job_all_finish`).
 
+use crate::sync::lock_order::{POOL_JOINS, POOL_RECEIVER, POOL_SENDER};
+use crate::sync::mpsc::{self, Receiver, Sender};
+use crate::sync::thread::{self, JoinHandle, ThreadId};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::any::Any;
 use std::io::{self, Write as _};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle, ThreadId};
 
 use crate::scoreboard::{Role, ThreadState};
 
@@ -127,14 +128,17 @@ impl ThreadPool {
     /// shut down and joined before this returns.
     pub fn build(size: usize) -> io::Result<ThreadPool> {
         let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let receiver = Arc::new(Mutex::new(POOL_RECEIVER, receiver));
         let size = size.max(1);
         let mut pool = ThreadPool {
-            sender: Mutex::new(Some(sender)),
-            joins: Mutex::new(JoinState {
-                workers: Vec::with_capacity(size),
-                joining: false,
-            }),
+            sender: Mutex::new(POOL_SENDER, Some(sender)),
+            joins: Mutex::new(
+                POOL_JOINS,
+                JoinState {
+                    workers: Vec::with_capacity(size),
+                    joining: false,
+                },
+            ),
             join_finished: Condvar::new(),
             worker_ids: Vec::with_capacity(size),
         };
@@ -339,5 +343,96 @@ mod tests {
         assert_eq!(panic_message(&*formatted), "formatted 7");
         let other: Box<dyn Any + Send> = Box::new(7_u32);
         assert_eq!(panic_message(&*other), "(non-string panic payload)");
+    }
+}
+
+/// The model tests (shuttle) of the pool: it shuts down by dropping its only
+/// `Sender`, which loom's channel cannot model (`crate::sync`). Each test
+/// runs `SHUTTLE_ITERATIONS` random schedules and as many PCT schedules
+/// (depth 3); CONCURRENCY.md says how to run them.
+#[cfg(all(test, shuttle))]
+mod shuttle_model {
+    use super::*;
+    use crate::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Runs `test` under shuttle's random scheduler, then its PCT scheduler.
+    fn check(test: impl Fn() + Send + Sync + 'static) {
+        let iterations = std::env::var("SHUTTLE_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
+        let test = std::sync::Arc::new(test);
+        let again = std::sync::Arc::clone(&test);
+        shuttle::check_random(move || test(), iterations);
+        shuttle::check_pct(move || again(), iterations, 3);
+    }
+
+    fn counting_job(count: &Arc<AtomicUsize>) -> Job {
+        let count = Arc::clone(count);
+        Box::new(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    /// Two threads calling `close_and_wait` at once both return only after
+    /// every queued job has run and every worker is joined.
+    #[test]
+    fn concurrent_joiners_both_wait_for_every_job() {
+        check(|| {
+            let pool = Arc::new(ThreadPool::build(2).unwrap());
+            let ran = Arc::new(AtomicUsize::new(0));
+            for _ in 0..3 {
+                pool.execute(counting_job(&ran)).unwrap();
+            }
+            let other = {
+                let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+                thread::spawn(move || {
+                    pool.close_and_wait().unwrap();
+                    assert_eq!(ran.load(Ordering::SeqCst), 3);
+                })
+            };
+            pool.close_and_wait().unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 3);
+            other.join().unwrap();
+            assert_eq!(pool.execute(counting_job(&ran)), Err(PoolClosed));
+        });
+    }
+
+    /// A job calling `close_and_wait` on its own pool gets `JoinFromWorker`
+    /// at once (no deadlock), and the outside caller still waits for every
+    /// job, including one queued after it.
+    #[test]
+    fn a_join_from_inside_a_job_is_an_error_not_a_deadlock() {
+        check(|| {
+            let pool = Arc::new(ThreadPool::build(2).unwrap());
+            let ran = Arc::new(AtomicUsize::new(0));
+            let inner = {
+                let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+                Box::new(move || {
+                    assert_eq!(pool.close_and_wait(), Err(JoinFromWorker));
+                    ran.fetch_add(1, Ordering::SeqCst);
+                })
+            };
+            pool.execute(inner).unwrap();
+            // Refused once the job above closed the pool, else queued.
+            let later = pool.execute(counting_job(&ran)).is_ok();
+            pool.close_and_wait().unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 1 + usize::from(later));
+        });
+    }
+
+    /// A panicking job is contained: its worker (the only one) goes on to
+    /// run the next job, and `close_and_wait` returns.
+    #[test]
+    fn a_panicking_job_leaves_the_pool_whole() {
+        check(|| {
+            let pool = ThreadPool::build(1).unwrap();
+            let ran = Arc::new(AtomicUsize::new(0));
+            pool.execute(Box::new(|| panic!("a job that panics (expected)")))
+                .unwrap();
+            pool.execute(counting_job(&ran)).unwrap();
+            pool.close_and_wait().unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 1);
+        });
     }
 }

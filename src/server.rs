@@ -31,9 +31,9 @@ use crate::limits::{
     Limits, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, CONNECTION_THREAD_STACK, REJECT_WRITE_TIMEOUT,
 };
 use crate::scoreboard::{self, Role, ThreadState};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};

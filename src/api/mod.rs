@@ -160,6 +160,8 @@ impl Api {
                 200,
                 scoreboard::render_trace(query_string::parse_trace_seconds(query)?),
             )),
+            #[cfg(feature = "lock-order-selftest")]
+            Route::LockOrderSelftest => Ok(lock_order_inversion()),
         }
     }
 
@@ -319,4 +321,18 @@ fn json_string(text: &str) -> String {
     // Serialising a `&str` cannot fail: serde_json only fails on maps with
     // non-string keys and on I/O errors, neither possible here.
     serde_json::to_string(text).expect("serialising a string cannot fail")
+}
+/// Takes a lock ranked like `JobRecords::table` while holding one ranked
+/// like `ThreadPool::sender`: the inversion CONCURRENCY.md's lock order
+/// forbids. The `lock-order` checker panics before the second `lock`; the
+/// connection thread answers 500 (`lock_order_e2e` in `tests/integration`).
+#[cfg(feature = "lock-order-selftest")]
+fn lock_order_inversion() -> Response {
+    use crate::sync::lock_order::{JOB_TABLE, POOL_SENDER};
+    use crate::sync::{Mutex, PoisonError};
+    let table = Mutex::new(JOB_TABLE, ());
+    let sender = Mutex::new(POOL_SENDER, ());
+    let _sender = sender.lock().unwrap_or_else(PoisonError::into_inner);
+    let _table = table.lock().unwrap_or_else(PoisonError::into_inner);
+    Response::json(200, r#"{"lock_order": "not checked"}"#.to_owned())
 }

@@ -32,6 +32,11 @@ pub(super) enum Route<'a> {
     Trace,
     /// `/status`: the scoreboard page.
     StatusPage,
+    /// `/api/selftest/lock_order`: takes two locks out of order, so that a
+    /// test sees the lock-order checker catch it in a running server. Only
+    /// in builds with the `lock-order-selftest` feature (`make test`).
+    #[cfg(feature = "lock-order-selftest")]
+    LockOrderSelftest,
 }
 
 impl Route<'_> {
@@ -77,6 +82,10 @@ pub(super) fn route(path: &str) -> Option<Route<'_>> {
         _ => {}
     }
     let rest = path.strip_prefix("/api/")?;
+    #[cfg(feature = "lock-order-selftest")]
+    if rest == "selftest/lock_order" {
+        return Some(Route::LockOrderSelftest);
+    }
     if let Some(id) = rest.strip_prefix("get_results/") {
         return Some(Route::GetResults(id));
     }

@@ -13,17 +13,19 @@
 
 use super::Refused;
 use crate::log::Logger;
+use crate::sync::lock_order::JOB_DEGRADED;
+use crate::sync::{Mutex, MutexGuard, PoisonError};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// At most one probe per this interval while degraded.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Whether saves work, and why not.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Degraded {
     /// Whether degraded: mirrors `state.cause.is_some()`, so that the common case (healthy)
     /// costs one load, no lock.
@@ -34,6 +36,16 @@ pub(super) struct Degraded {
     state: Mutex<DegradedState>,
     /// Jobs that ended `error` because their result could not be saved.
     unsaved: AtomicU64,
+}
+
+impl Default for Degraded {
+    fn default() -> Degraded {
+        Degraded {
+            active: AtomicBool::new(false),
+            state: Mutex::new(JOB_DEGRADED, DegradedState::default()),
+            unsaved: AtomicU64::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]

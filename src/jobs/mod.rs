@@ -109,10 +109,12 @@ use crate::limits::MAX_PENDING_JOBS;
 use crate::log::Logger;
 use crate::pool::ThreadPool;
 use crate::results::{ResultStore, ResultsLock};
+use crate::sync::lock_order::JOBS_CLOSING;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::fmt;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use table::JobRecords;
 
@@ -355,10 +357,13 @@ impl Jobs {
             records,
             pool,
             max_pending: options.max_pending.max(1),
-            closing: Mutex::new(Closing {
-                persister_thread,
-                stage: CloseStage::Open,
-            }),
+            closing: Mutex::new(
+                JOBS_CLOSING,
+                Closing {
+                    persister_thread,
+                    stage: CloseStage::Open,
+                },
+            ),
             close_finished: Condvar::new(),
         })
     }

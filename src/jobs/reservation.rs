@@ -16,11 +16,13 @@
 //! and, with the flush held by a shim, `fault_e2e::a_held_reservation_flush_blocks_no_reader`.
 
 use crate::results::{ResultStore, MAX_RESTORED_ID};
+use crate::sync::lock_order::JOB_RESERVATION;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 /// How many ids one reservation covers: one small file write and two
 /// flushes per block. The price is a gap of at most this many ids after a
@@ -61,12 +63,15 @@ impl IdReservation {
     pub(super) fn new(first_id: u64, reserved_at_start: u64) -> IdReservation {
         IdReservation {
             usable_below: AtomicU64::new(first_id),
-            state: Mutex::new(ReservationState {
-                written_below: reserved_at_start.max(first_id),
-                writing: false,
-                file: None,
-                failed_writes: 0,
-            }),
+            state: Mutex::new(
+                JOB_RESERVATION,
+                ReservationState {
+                    written_below: reserved_at_start.max(first_id),
+                    writing: false,
+                    file: None,
+                    failed_writes: 0,
+                },
+            ),
             write_ended: Condvar::new(),
         }
     }

@@ -8,8 +8,10 @@ use super::reservation::IdReservation;
 use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
 use crate::log::Logger;
 use crate::results::{Persister, ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID};
+use crate::sync::lock_order::JOB_TABLE;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Every job this server knows — those of earlier runs and those submitted
@@ -128,11 +130,14 @@ impl JobRecords {
             .map_or(1, |last| last.id.0 + 1)
             .max(store.reserved_at_start());
         JobRecords {
-            table: Mutex::new(JobTable {
-                entries: Vec::new(),
-                pending: 0,
-                accepting: true,
-            }),
+            table: Mutex::new(
+                JOB_TABLE,
+                JobTable {
+                    entries: Vec::new(),
+                    pending: 0,
+                    accepting: true,
+                },
+            ),
             reservation: IdReservation::new(first_id, store.reserved_at_start()),
             degraded: Degraded::default(),
             damaged: restored.iter().map(|_| AtomicBool::new(false)).collect(),

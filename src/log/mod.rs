@@ -94,12 +94,13 @@ pub use format::{format_clf_time, format_millis, format_seconds, format_utc, pus
 
 use crate::http::RequestRecord;
 use crate::limits::{LOG_BATCH_LINES, LOG_FLUSH_TIMEOUT, LOG_LINGER, LOG_QUEUE_LINES};
+use crate::sync::lock_order::LOG_WRITER_HANDLE;
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::{Arc, Mutex, PoisonError};
 use queue::Queue;
 use std::io::{self, BufWriter};
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 use writer::{open_append, DropNotices, Writer};
 
@@ -220,7 +221,7 @@ impl Logger {
         Ok(Logger {
             shared: Some(Arc::new(OpenLog {
                 queue,
-                writer: Mutex::new(Some(handle)),
+                writer: Mutex::new(LOG_WRITER_HANDLE, Some(handle)),
             })),
         })
     }

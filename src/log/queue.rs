@@ -4,10 +4,25 @@
 //! the queue is full the line is dropped and counted, because every
 //! producer is a request, a job or the shutdown path, none of which may
 //! wait for a disk (or a FIFO, or a network mount) that has stopped.
+//!
+//! # Time in the model
+//!
+//! The writer lingers up to 2 ms for a batch to fill (`wait_timeout_while`),
+//! and a flush waits until a deadline. loom's timed waits never time out
+//! (`crate::sync`), so in the loom model (`log::queue::loom_model`) every
+//! wait must be ended by a notification — a skipped notify that matters
+//! shows as a deadlock — and the linger's timer is made explicit: under
+//! `cfg(loom)`, [`QueueState::linger_timer_fired`] is a flag that a model
+//! thread sets ([`Queue::fire_linger_timer`]) at whatever point loom
+//! chooses, once per test, so both "the timer ends the linger" and "a
+//! notification ends it first" are explored; once fired it stays fired
+//! (every later linger is over at once, as after a long stall). In every other build the flag
+//! is the constant `false` and the timeout is the real 2 ms.
 
 use super::Message;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::lock_order::LOG_QUEUE;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -54,12 +69,27 @@ struct QueueState {
     closed: bool,
     /// The writer thread has exited (or unwound out of its loop).
     writer_gone: bool,
+    /// The model's linger timer has fired (see "Time in the model").
+    #[cfg(loom)]
+    timer_fired: bool,
+}
+
+impl QueueState {
+    /// Whether the linger's timer has fired: always false outside loom,
+    /// where the timer is the wait's own timeout (see "Time in the model").
+    #[cfg_attr(not(loom), allow(clippy::unused_self))]
+    fn linger_timer_fired(&self) -> bool {
+        #[cfg(loom)]
+        return self.timer_fired;
+        #[cfg(not(loom))]
+        false
+    }
 }
 
 impl Queue {
     pub(super) fn new(capacity: usize, batch_lines: usize, linger: Duration) -> Queue {
         Queue {
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(LOG_QUEUE, QueueState::default()),
             not_empty: Condvar::new(),
             written_or_gone: Condvar::new(),
             capacity,
@@ -124,7 +154,10 @@ impl Queue {
         let (mut state, _) = self
             .not_empty
             .wait_timeout_while(state, self.linger, |s| {
-                !s.closed && !s.flush_wanted && s.messages.len() < self.batch_lines
+                !s.closed
+                    && !s.flush_wanted
+                    && s.messages.len() < self.batch_lines
+                    && !s.linger_timer_fired()
             })
             .unwrap_or_else(PoisonError::into_inner);
         if state.messages.is_empty() {
@@ -135,6 +168,14 @@ impl Queue {
         state.flush_wanted = false;
         self.depth.store(0, Ordering::Relaxed);
         Some(state.pushed)
+    }
+
+    /// The model's clock: ends the writer's linger as its 2 ms timeout
+    /// would (see "Time in the model").
+    #[cfg(loom)]
+    pub(super) fn fire_linger_timer(&self) {
+        self.lock().timer_fired = true;
+        self.not_empty.notify_one();
     }
 
     /// The writer has handed every message up to `upto` to the system.
@@ -242,5 +283,159 @@ mod tests {
         queue.close();
         batch.clear();
         assert_eq!(queue.take_batch(&mut batch), None);
+    }
+}
+
+/// The model tests (loom) of the queue's protocol, run on this very
+/// `Queue`. The writer thread is modelled by its three queue calls
+/// (`take_batch`, `mark_written`, `writer_exited`, as `Writer::run` makes
+/// them) with a `Vec` for the file. CONCURRENCY.md says how to run them.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::super::Level;
+    use super::*;
+    use crate::sync::lock_order::TEST_LEAF;
+    use crate::sync::{thread, Arc};
+    use std::time::SystemTime;
+
+    fn line(text: &str) -> Message {
+        Message::Line {
+            at: SystemTime::now(),
+            level: Level::Info,
+            text: text.to_owned(),
+        }
+    }
+
+    fn text(message: Message) -> String {
+        match message {
+            Message::Line { text, .. } => text,
+            _ => unreachable!("the model logs lines only"),
+        }
+    }
+
+    /// `Writer::run`'s loop over the queue, writing into `file`; with
+    /// `batches: Some(n)` the writer dies after `n` batches (as if its
+    /// thread were gone), without draining the rest.
+    fn writer(queue: &Queue, file: &Mutex<Vec<String>>, batches: Option<usize>) {
+        let mut batch = Vec::new();
+        let mut taken = 0;
+        while batches.is_none_or(|n| taken < n) {
+            let Some(upto) = queue.take_batch(&mut batch) else {
+                break;
+            };
+            file.lock().unwrap().extend(batch.drain(..).map(text));
+            queue.mark_written(upto);
+            taken += 1;
+        }
+        queue.writer_exited();
+    }
+
+    /// `Writer::run`'s loop, ended by the model once `lines` lines are in
+    /// `file` (no flush or close wakes this writer: only the pushes do).
+    fn writer_until(queue: &Queue, file: &Mutex<Vec<String>>, lines: usize) {
+        let mut batch = Vec::new();
+        while file.lock().unwrap().len() < lines {
+            let upto = queue
+                .take_batch(&mut batch)
+                .expect("the queue is never closed");
+            file.lock().unwrap().extend(batch.drain(..).map(text));
+            queue.mark_written(upto);
+        }
+        queue.writer_exited();
+    }
+
+    /// Pushes `lines` then flushes; returns whether the flush said every
+    /// earlier line was written, after checking that it was.
+    fn push_and_flush(queue: &Queue, file: &Mutex<Vec<String>>, lines: &[&str]) -> bool {
+        for l in lines {
+            queue.push(line(l));
+        }
+        let flushed = queue.flush_until(std::time::Instant::now());
+        let written = file.lock().unwrap();
+        let all_written = lines.iter().all(|l| written.iter().any(|w| w == l));
+        assert!(
+            !flushed || all_written,
+            "flush returned true before {lines:?} were written: {:?}",
+            *written
+        );
+        flushed
+    }
+
+    /// A queue of 8 lines with batches of `batch_lines`, its model file,
+    /// and `writer` running on clones of both.
+    fn start(
+        batch_lines: usize,
+        writer: impl FnOnce(&Queue, &Mutex<Vec<String>>) + Send + 'static,
+    ) -> (Arc<Queue>, Arc<Mutex<Vec<String>>>, thread::JoinHandle<()>) {
+        let queue = Arc::new(Queue::new(8, batch_lines, Duration::ZERO));
+        let file = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
+        let handle = {
+            let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
+            thread::spawn(move || writer(&queue, &file))
+        };
+        (queue, file, handle)
+    }
+
+    /// No lost wake-up when notifications are skipped: with batches of
+    /// two, only a push onto an empty queue or one that fills a batch
+    /// notifies, yet with no flush and no close every line pushed reaches
+    /// the writer — a missed wake-up leaves it asleep forever, which loom
+    /// reports as a deadlock.
+    #[test]
+    fn no_lost_wake_up_when_notifications_are_skipped() {
+        crate::sync::loom_model(Some(2), || {
+            let (queue, file, writer) = start(2, |queue, file| writer_until(queue, file, 3));
+            let clock = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.fire_linger_timer())
+            };
+            for l in ["1", "2", "3"] {
+                queue.push(line(l));
+            }
+            writer.join().unwrap();
+            clock.join().unwrap();
+            assert_eq!(*file.lock().unwrap(), ["1", "2", "3"]);
+        });
+    }
+
+    /// Both flushes (one behind three lines, one concurrent) return true,
+    /// and only once their lines are written, whether the linger timer or
+    /// a flush ends the writer's linger.
+    #[test]
+    fn flushes_return_true_with_every_earlier_line_written() {
+        crate::sync::loom_model(Some(1), || {
+            let (queue, file, writer) = start(2, |queue, file| writer(queue, file, None));
+            let three = {
+                let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
+                thread::spawn(move || push_and_flush(&queue, &file, &["a1", "a2", "a3"]))
+            };
+            let clock = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.fire_linger_timer())
+            };
+            assert!(push_and_flush(&queue, &file, &["b1"]));
+            assert!(three.join().unwrap());
+            clock.join().unwrap();
+            queue.close();
+            writer.join().unwrap();
+            assert_eq!(file.lock().unwrap().len(), 4);
+        });
+    }
+
+    /// With the writer gone after one batch, concurrent flushers neither
+    /// wait forever nor claim a line that was not written (each checks its
+    /// own lines when its flush returns true).
+    #[test]
+    fn a_flush_never_outwaits_a_dead_writer_nor_claims_unwritten_lines() {
+        crate::sync::loom_model(Some(2), || {
+            let (queue, file, writer) = start(8, |queue, file| writer(queue, file, Some(1)));
+            let other = {
+                let (queue, file) = (Arc::clone(&queue), Arc::clone(&file));
+                thread::spawn(move || push_and_flush(&queue, &file, &["a"]))
+            };
+            push_and_flush(&queue, &file, &["b"]);
+            other.join().unwrap();
+            writer.join().unwrap();
+        });
     }
 }

@@ -11,14 +11,16 @@
 //! (`tests/integration/jobs.rs::a_replaced_source_file_is_not_linked`).
 
 use crate::jobs::JobId;
+use crate::sync::lock_order::RESULT_INTERNED;
+use crate::sync::{Mutex, MutexGuard, PoisonError};
 use std::collections::HashMap;
 use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 /// Equal results share one allocation and, on disk, one file.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Dedup {
     /// Distinct result bytes, by [`hash`], and the file that holds them.
     ///
@@ -28,6 +30,14 @@ pub(super) struct Dedup {
     /// inserts under the lock, no I/O. Poisoning: each update is one insert
     /// or assignment; recovered with [`PoisonError::into_inner`].
     interned: Mutex<HashMap<u64, Interned>>,
+}
+
+impl Default for Dedup {
+    fn default() -> Dedup {
+        Dedup {
+            interned: Mutex::new(RESULT_INTERNED, HashMap::new()),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -5,11 +5,12 @@
 //! `tests/integration/jobs.rs::a_vanished_results_directory_is_recreated_on_the_next_write`).
 
 use super::{LockError, ResultsLock};
+use crate::sync::lock_order::RESULT_DIR_LOCK;
+use crate::sync::{Mutex, PoisonError};
 use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 #[derive(Debug)]
 pub(super) struct OwnDir {
@@ -30,7 +31,7 @@ impl OwnDir {
     pub(super) fn new(lock: ResultsLock) -> OwnDir {
         OwnDir {
             dir: lock.dir().to_path_buf(),
-            lock: Mutex::new(lock),
+            lock: Mutex::new(RESULT_DIR_LOCK, lock),
             recreated: AtomicBool::new(false),
         }
     }

@@ -2,9 +2,10 @@
 //! directory.
 
 use crate::pool::panic_message;
+use crate::sync::lock_order::PERSISTER_QUEUE;
+use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Group commit: one thread flushes the results directory for a whole batch
 /// of finished jobs, then hands the batch on.
@@ -38,10 +39,13 @@ struct PersisterQueue<T> {
 impl<T> Default for Persister<T> {
     fn default() -> Persister<T> {
         Persister {
-            queue: Mutex::new(PersisterQueue {
-                items: Vec::new(),
-                closed: false,
-            }),
+            queue: Mutex::new(
+                PERSISTER_QUEUE,
+                PersisterQueue {
+                    items: Vec::new(),
+                    closed: false,
+                },
+            ),
             not_empty_or_closed: Condvar::new(),
         }
     }

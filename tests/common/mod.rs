@@ -119,6 +119,25 @@ impl ServerProcess {
         ServerProcess::start_with(data, dir, extra, Launch::default())
     }
 
+    /// [`start`](ServerProcess::start), with the server's stderr sent to
+    /// `stderr` (a file, to read what a contained panic printed).
+    pub fn start_with_stderr(
+        data: &Path,
+        dir: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> ServerProcess {
+        ServerProcess::start_with(
+            data,
+            dir,
+            extra,
+            Launch {
+                stderr,
+                ..Launch::default()
+            },
+        )
+    }
+
     /// [`ServerProcess::start`], run as `launch` says. A wrapper must
     /// `exec` the server, so that the child's pid is the server's.
     pub fn start_with(data: &Path, dir: &Path, extra: &[&str], launch: Launch) -> ServerProcess {

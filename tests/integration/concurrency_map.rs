@@ -200,3 +200,99 @@ mod tests {
         ]
     );
 }
+
+/// The module segments that make a backticked path in CONCURRENCY.md the
+/// name of a test (`lifecycle::loom_model::a_request_racing_the_wait_is_never_lost`).
+const TEST_MODULES: &[&str] = &["tests", "loom_model", "shuttle_model"];
+
+/// Where the test named `path` lives, if it exists: `a::b::tests::name`
+/// must be a `fn name(` in `mod tests` of `src/a/b.rs` (or `src/a/b/mod.rs`);
+/// `file::name` with `tests/integration/file.rs` a `fn name(` there; a path
+/// ending at the test module (`jobs::tests`) needs only the module.
+fn find_test(path: &str) -> Result<(), String> {
+    let segments: Vec<&str> = path.split("::").collect();
+    let root = Path::new(ROOT);
+    let (file, rest) = match segments.iter().position(|s| TEST_MODULES.contains(s)) {
+        Some(at) => {
+            let module = segments[..at].join("/");
+            let file = [format!("src/{module}.rs"), format!("src/{module}/mod.rs")]
+                .into_iter()
+                .map(|rel| root.join(rel))
+                .find(|file| file.is_file())
+                .ok_or_else(|| format!("`{path}`: no src/{module}.rs or src/{module}/mod.rs"))?;
+            (file, &segments[at..])
+        }
+        None => (
+            root.join(format!("tests/integration/{}.rs", segments[0])),
+            &segments[1..],
+        ),
+    };
+    let source =
+        std::fs::read_to_string(&file).map_err(|e| format!("`{path}`: {}: {e}", file.display()))?;
+    let module_found = match rest.first() {
+        Some(module) if TEST_MODULES.contains(module) => source.contains(&format!("mod {module} ")),
+        _ => true,
+    };
+    let function_found = match rest.last() {
+        Some(name) if !TEST_MODULES.contains(name) => source.contains(&format!("fn {name}(")),
+        _ => true,
+    };
+    if module_found && function_found {
+        Ok(())
+    } else {
+        Err(format!("`{path}`: not found in {}", file.display()))
+    }
+}
+
+/// The backticked paths in `text` that name a test: with a test-module
+/// segment, or whose first segment is a file of `tests/integration/`.
+fn named_tests(text: &str) -> Vec<&str> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|token| {
+            let segments: Vec<&str> = token.split("::").collect();
+            segments.len() >= 2
+                && segments.iter().all(|s| {
+                    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+                && (segments.iter().any(|s| TEST_MODULES.contains(s))
+                    || Path::new(ROOT)
+                        .join(format!("tests/integration/{}.rs", segments[0]))
+                        .is_file())
+        })
+        .collect()
+}
+
+#[test]
+fn every_test_the_map_names_exists() {
+    let map = std::fs::read_to_string(Path::new(ROOT).join("CONCURRENCY.md"))
+        .expect("CONCURRENCY.md at the top level");
+    let named = named_tests(&map);
+    assert!(
+        named.len() >= 9,
+        "found only {} test names in CONCURRENCY.md; the scan is probably broken: {named:?}",
+        named.len()
+    );
+    let missing: Vec<String> = named
+        .iter()
+        .filter_map(|path| find_test(path).err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "CONCURRENCY.md names tests that do not exist:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn a_misspelt_test_name_is_caught() {
+    assert_eq!(
+        named_tests("see `pool::shuttle_model::no_such_test` and `Jobs::closing`"),
+        ["pool::shuttle_model::no_such_test"]
+    );
+    assert!(find_test("pool::shuttle_model::no_such_test").is_err());
+    assert!(find_test("no_such_module::tests::x").is_err());
+    assert!(find_test("lock_order_e2e::no_such_test").is_err());
+    assert!(find_test("lifecycle::tests").is_ok());
+}

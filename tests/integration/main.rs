@@ -23,6 +23,7 @@ mod import_cycles;
 mod jobs;
 mod jobs_listing;
 mod lifecycle_e2e;
+mod lock_order_e2e;
 mod log;
 mod log_stall_e2e;
 mod metrics_e2e;

@@ -232,10 +232,12 @@ fn threads_with(status: &Value, role: &str) -> Vec<Value> {
 fn status_shows_every_thread_by_role_and_the_shutdown_phase() {
     let (_dir, server) = start(&["--threads", "3"]);
     // A thread shows once it has started and claimed its slot, which may be
-    // just after `listening`: wait (with a deadline) for the three workers.
+    // just after `listening`: wait (with a deadline) for the three workers
+    // and the two log writers.
     let s = common::poll(Duration::from_secs(10), || {
         let s = status(&server);
-        (threads_with(&s, "worker").len() == 3).then_some(s)
+        (threads_with(&s, "worker").len() == 3 && threads_with(&s, "log_writer").len() == 2)
+            .then_some(s)
     });
     assert_eq!(s["shutdown_phase"], "serving");
     assert_eq!(s["limits"]["workers"], 3);
