@@ -16,6 +16,7 @@ mod curl_e2e;
 mod dataset;
 mod descriptors_e2e;
 mod fault_e2e;
+mod fault_mount_e2e;
 mod http_fuzz;
 mod http_parser;
 mod http_socket;
