@@ -8,11 +8,15 @@
 //! | [`AccessPolicy::check_cross_site`] on requests that change state: no `Sec-Fetch-Site: cross-site`/`same-site`, an `Origin` equal to `Host` | cross-site request forgery | `403` |
 //! | [`AccessPolicy::check_shutdown_peer`]: `graceful_shutdown` from a loopback peer | stopping the server from the network | `403` |
 //!
-//! Clients that send neither `Origin` nor `Sec-Fetch-*` (curl, Python
-//! `requests`, the course checker) pass the second check: only browsers
-//! send those headers, and a browser always sends at least one of them on
-//! the requests a foreign page can make it send
-//! (`tests/integration/security_e2e.rs`, `scripts/browser_security_test.py`).
+//! Clients that send neither `Origin`, `Sec-Fetch-*` nor `Referer` (curl,
+//! Python `requests`, the course checker) pass the second check. A browser
+//! sends `Sec-Fetch-Site` (all current ones), or `Origin` (on a POST), or
+//! `Referer` naming the page (an `<img>` GET from an older browser); a
+//! page can suppress `Referer` (`referrerpolicy="no-referrer"`), so an
+//! older browser without Fetch Metadata is not protected against a GET
+//! `graceful_shutdown` from such a page (docs/security.md says so).
+//! Tests: `tests/integration/security_e2e.rs`, `access::tests`,
+//! `scripts/browser_security_test.py`.
 
 use super::errors::ApiError;
 use crate::http::Request;
@@ -117,6 +121,15 @@ impl AccessPolicy {
         request: &Request,
         action: &'static str,
     ) -> Result<(), ApiError> {
+        let refuse = |why: String| Err(ApiError::CrossSite { action, why });
+        // A value that is there but not text is refused, not taken as absent.
+        for name in ["origin", "sec-fetch-site", "referer"] {
+            if crate::http::header_value(&request.headers, name).is_some()
+                && request.header(name).is_none()
+            {
+                return refuse(format!("its {name} header is not text"));
+            }
+        }
         let origin = request.header("origin");
         let parsed = origin.and_then(Origin::parse);
         if parsed
@@ -125,8 +138,8 @@ impl AccessPolicy {
         {
             return Ok(());
         }
-        let refuse = |why: String| Err(ApiError::CrossSite { action, why });
-        if let Some(site) = request.header("sec-fetch-site") {
+        let site = request.header("sec-fetch-site");
+        if let Some(site) = site {
             if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
                 return refuse(format!(
                     "the browser says this request comes from a {site} page"
@@ -139,6 +152,26 @@ impl AccessPolicy {
                 return refuse(format!(
                     "this request comes from a page at {}, not from this server (Host {})",
                     super::errors::quoted(origin),
+                    super::errors::quoted(host)
+                ));
+            }
+        }
+        // A browser with neither header (no Fetch Metadata, and no
+        // `Origin` on a GET such as an `<img>`) still names the page in
+        // `Referer`, unless the page asked it not to.
+        if let (None, None, Some(referer)) = (origin, site, request.header("referer")) {
+            let host = request.header("host").unwrap_or("");
+            let page = Origin::of_url(referer);
+            if page
+                .as_ref()
+                .is_some_and(|o| self.allowed_origins.contains(o))
+            {
+                return Ok(());
+            }
+            if !page.is_some_and(|o| o.is_host(host)) {
+                return refuse(format!(
+                    "this request comes from a page at {}, not from this server (Host {})",
+                    super::errors::quoted(referer),
                     super::errors::quoted(host)
                 ));
             }
@@ -265,6 +298,13 @@ impl Origin {
             host: HostName::parse(host)?,
             port: port.unwrap_or(default_port),
         })
+    }
+
+    /// The origin of a URL such as a `Referer` (`http://host:port/path`).
+    fn of_url(url: &str) -> Option<Origin> {
+        let (scheme, rest) = url.split_once("://")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        Origin::parse(&format!("{scheme}://{}", &rest[..end]))
     }
 
     /// True if and only if this origin has the host and port of the `Host`
@@ -415,6 +455,45 @@ mod tests {
         policy.allow_origin("http://LOCALHOST:3000/").unwrap();
         assert!(check(&policy, &front_end));
         assert!(policy.allow_origin("localhost:3000").is_err());
+    }
+
+    #[test]
+    fn a_browser_without_fetch_metadata_is_judged_by_its_referer() {
+        let mut policy = AccessPolicy::default();
+        let check = |policy: &AccessPolicy, headers: &[(&str, &str)]| {
+            policy
+                .check_cross_site(&request(headers, None), "shut the server down")
+                .is_ok()
+        };
+        let host = ("host", "localhost:5000");
+        // The server's own page, and a page of another site (an `<img>`).
+        assert!(check(
+            &policy,
+            &[host, ("referer", "http://localhost:5000/?q=1")]
+        ));
+        let img = [host, ("referer", "http://evil.example/page.html")];
+        assert!(!check(&policy, &img));
+        assert!(!check(
+            &policy,
+            &[host, ("referer", "http://localhost:3000/")]
+        ));
+        assert!(!check(&policy, &[host, ("referer", "not a url")]));
+        policy.allow_origin("http://evil.example").unwrap();
+        assert!(check(&policy, &img));
+    }
+
+    #[test]
+    fn header_values_that_are_not_text_are_refused() {
+        let policy = AccessPolicy::default();
+        for name in ["origin", "sec-fetch-site", "referer"] {
+            let mut r = request(&[("host", "localhost:5000")], None);
+            r.headers
+                .push((name.to_owned(), b"http://\xffevil.example".to_vec()));
+            assert!(
+                policy.check_cross_site(&r, "submit jobs").is_err(),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -130,8 +130,11 @@ impl IdReservation {
                 } else {
                     id.saturating_add(ID_RESERVATION_BLOCK).min(MAX_RESTORED_ID)
                 };
+                // Claimed in the section that chose `limit`: no other
+                // writer can write a higher limit before this one lands.
+                state.writing = true;
                 drop(state);
-                return self.write(store, limit);
+                return self.write_claimed(store, limit);
             }
             let failed_before = state.failed_writes;
             state = self
@@ -149,33 +152,26 @@ impl IdReservation {
     /// writing already. A failure is left for [`cover`](Self::cover) to meet.
     pub(super) fn write_ahead(&self, store: &ResultStore) {
         let limit = {
-            let state = self.lock();
+            let mut state = self.lock();
             if state.writing {
                 return;
             }
             let usable = self.usable_below.load(Ordering::Acquire);
+            // Claimed in the section that chose `limit` (see `cover`).
+            state.writing = true;
             usable
                 .max(state.written_below)
                 .saturating_add(ID_RESERVATION_BLOCK)
                 .min(MAX_RESTORED_ID)
         };
-        let _ = self.write(store, limit);
+        let _ = self.write_claimed(store, limit);
     }
 
-    /// Writes `limit` as the one writer (claimed here), with no lock held
-    /// during the I/O; wakes the waiters.
-    fn write(&self, store: &ResultStore, limit: u64) -> io::Result<()> {
-        {
-            let mut state = self.lock();
-            if state.writing {
-                return Ok(()); // lost the race to another writer
-            }
-            state.writing = true;
-        }
-        self.write_claimed(store, limit)
-    }
-
-    /// The write of the one writer, which set `writing`.
+    /// The write of the one writer, which set `writing` in the same
+    /// critical section that chose `limit` from `written_below`: so limits
+    /// are written in increasing order (a rewrite of a lost file writes
+    /// the same limit again), and the reservation on disk never goes
+    /// down. No lock is held during the I/O; wakes the waiters.
     fn write_claimed(&self, store: &ResultStore, limit: u64) -> io::Result<()> {
         let written = store.reserve_ids_below(limit);
         let mut state = self.lock();

@@ -95,7 +95,13 @@ impl ResultsLock {
             dir: dir.to_path_buf(),
             error,
         };
-        fs::create_dir_all(dir).map_err(io_error)?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(io_error)?;
+            // The new directory's own entry in its parent: without this
+            // flush a power loss could take the directory, and every result
+            // saved in it, away (`fault_e2e::a_new_results_directory_s_entry_is_flushed_before_the_first_done`).
+            flush_parent(dir).map_err(io_error)?;
+        }
         // `flock` on a directory opened read-only works on Linux; it is
         // released when this handle is closed, or the process dies.
         let handle = File::open(dir).map_err(io_error)?;
@@ -134,6 +140,16 @@ impl ResultsLock {
     pub fn is(&self, metadata: &Metadata) -> bool {
         metadata.is_dir() && identity(metadata) == self.identity
     }
+}
+
+/// Flushes the directory that holds `dir`, so that `dir`'s entry in it is
+/// on stable storage.
+fn flush_parent(dir: &Path) -> io::Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
 }
 
 fn identity(metadata: &Metadata) -> (u64, u64) {

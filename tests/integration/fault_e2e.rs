@@ -496,3 +496,39 @@ fn a_read_only_directory_starts_degraded() {
     });
     assert_eq!(answer.json()["status"], "done");
 }
+
+/// A results directory the server creates is flushed into its parent
+/// before any job is answered `done`: without that flush a power loss
+/// could take the new directory, and every result in it, away. The shim
+/// watches the parent here, so its log shows the parent's flush.
+#[test]
+fn a_new_results_directory_s_entry_is_flushed_before_the_first_done() {
+    let Some(faults) = Faults::new("fault-parent") else {
+        return;
+    };
+    let root = faults.results.parent().unwrap().to_path_buf();
+    assert!(!faults.results.exists());
+    let data = common::subset_csv().expect("the course subset");
+    let setting = |name: &str, path: &Path| format!("{name}={}", path.display());
+    let launch = Launch {
+        wrapper: vec![
+            "env".to_string(),
+            setting("LD_PRELOAD", shim()),
+            setting("FAULT_DIR", &root),
+            setting("FAULT_CONTROL", &faults.control),
+            setting("FAULT_LOG", &faults.log),
+        ],
+        ..Launch::default()
+    };
+    let server = ServerProcess::start_with(&data, faults.dir.path(), &[], launch);
+    let (id, answer) = faults.run(&server, &state_body("Ohio")).unwrap();
+    assert_eq!(answer.json()["status"], "done");
+    let log = faults.fault_log();
+    let parent_flush = format!("fsync {} = 0", root.display());
+    let flushed = log.lines().position(|l| l == parent_flush);
+    let answered = log.lines().position(|l| l == format!("answered {id}"));
+    assert!(
+        matches!((flushed, answered), (Some(f), Some(a)) if f < a),
+        "the parent was not flushed before {id} was answered:\n{log}"
+    );
+}
