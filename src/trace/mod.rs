@@ -47,6 +47,8 @@ pub const THREAD_SPANS: usize = 1024;
 /// Jobs whose queueing time is remembered until a worker takes them;
 /// more queued at once lose their `job queued` span (never a wrong one).
 const QUEUE_TIMES: usize = 1 << 16;
+// `Timeline::queued_at`'s entries are never reused while read.
+const _: () = assert!(crate::limits::MAX_PENDING_JOBS < QUEUE_TIMES);
 
 /// What a span shows. The code is stored in the ring; the name and the
 /// category are what the Trace Event Format answer shows.
@@ -229,11 +231,14 @@ impl Ring {
 pub struct Timeline {
     /// `rings[track]`, made by the track's first span.
     rings: Box<[OnceLock<Ring>]>,
-    /// `queued_at[id % QUEUE_TIMES]`: `(id, when)`. A worker takes job ids
-    /// in submission order, so the jobs queued at one time are consecutive
-    /// ids; up to `QUEUE_TIMES` of them never share an entry. The id is
-    /// stored after the time and checked by the reader, so a collision
-    /// loses a span, never mislabels one.
+    /// `queued_at[id % QUEUE_TIMES]`: `(id, when)`. Jobs are queued in id
+    /// order (under the job-table lock), and at most `MAX_PENDING_JOBS`
+    /// (< `QUEUE_TIMES`, asserted below) are queued or running at once, so
+    /// job `id + QUEUE_TIMES`, the next to use `id`'s entry, is queued only
+    /// after job `id` was taken by its worker: the worker reads an entry
+    /// no one writes meanwhile. The id is stored after the time and checked
+    /// by the reader; past that bound a reader could pair the old id with
+    /// the new time.
     queued_at: Box<[(AtomicU64, AtomicU64)]>,
 }
 
