@@ -379,7 +379,7 @@ mod loom_model {
     /// reported as a deadlock.
     #[test]
     fn an_item_is_delivered_only_after_a_flush_that_began_after_its_push() {
-        crate::sync::loom_model(Some(3), || {
+        crate::sync::loom_model(Some(2), || {
             let persister = Arc::new(Persister::<u32>::default());
             let renamed = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
             let workers: Vec<_> = [1, 2]
@@ -406,7 +406,7 @@ mod loom_model {
     /// refused one is not.
     #[test]
     fn close_drains_every_accepted_item() {
-        crate::sync::loom_model(Some(3), || {
+        crate::sync::loom_model(Some(2), || {
             let persister = Arc::new(Persister::<u32>::default());
             let renamed = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
             let worker = {
