@@ -15,7 +15,7 @@ RESULTS_DIR ?= results
 # both out.
 TEST_FEATURES := --features lock-order-selftest
 
-.PHONY: all data build run_server test models run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
+.PHONY: all data build run_server test models model_check run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
 
 all: build
 
@@ -54,6 +54,13 @@ test: data
 models:
 	RUSTFLAGS="--cfg loom" cargo test --profile models --lib --target-dir target/loom loom_model
 	RUSTFLAGS="--cfg shuttle" cargo test --profile models --lib --target-dir target/shuttle shuttle_model
+
+# Every mutant under tests/mutants/ (a classic concurrency bug, as a patch)
+# applied to a scratch copy of the tree and caught by the model test it
+# names (CONCURRENCY.md, "Your first model test"); fails when one is not
+# caught or no longer applies.
+model_check:
+	bash scripts/model_check.sh
 
 run_unit_tests:
 	cargo test --lib

@@ -287,4 +287,34 @@ mod loom_model {
             assert_eq!(signal.join().unwrap(), ExitRequest::First);
         });
     }
+
+    /// Both waits share `request_arrived`, so a drain request wakes an
+    /// exit waiter too: with one thread waiting for the drain and another
+    /// for the exit, each returns only once its own request was made.
+    #[test]
+    fn a_wake_up_for_the_other_request_ends_no_wait() {
+        crate::sync::loom_model(None, || {
+            let lifecycle = Arc::new(Lifecycle::new());
+            let exit_asked = Arc::new(AtomicBool::new(false));
+            let drain_waiter = {
+                let lifecycle = Arc::clone(&lifecycle);
+                thread::spawn(move || lifecycle.wait_for_drain_request())
+            };
+            let exit_waiter = {
+                let (lifecycle, exit_asked) = (Arc::clone(&lifecycle), Arc::clone(&exit_asked));
+                thread::spawn(move || {
+                    lifecycle.wait_for_exit_request();
+                    assert!(
+                        exit_asked.load(Ordering::Relaxed),
+                        "the exit wait returned before any exit was asked for"
+                    );
+                })
+            };
+            lifecycle.request_drain();
+            assert_eq!(drain_waiter.join().unwrap(), Requested::Drain);
+            exit_asked.store(true, Ordering::Relaxed);
+            lifecycle.request_exit();
+            exit_waiter.join().unwrap();
+        });
+    }
 }

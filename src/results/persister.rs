@@ -310,3 +310,122 @@ mod tests {
         assert_eq!(persister.close_and_take(), Vec::<u8>::new());
     }
 }
+
+/// The model tests (loom) of the group commit, run on this very
+/// `Persister`. A pusher "renames" its item into place (adds it to
+/// `renamed`) before pushing it, as a worker does; the model's flush makes
+/// durable every item renamed before it began (a snapshot of `renamed`),
+/// as a directory `fsync` does. CONCURRENCY.md says how to run them.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::sync::lock_order::TEST_LEAF;
+    use crate::sync::{thread, Arc};
+    use std::cell::RefCell;
+
+    /// What the model's `run` saw: each delivered item, and whether a flush
+    /// that began after its rename (so after its push) had ended before it
+    /// was delivered.
+    type Delivered = Vec<(u32, bool)>;
+
+    /// The persister thread's loop with the model's flush; `deliver_also`
+    /// runs after each delivery (with how many items were delivered so far).
+    fn run(
+        persister: &Persister<u32>,
+        renamed: &Mutex<Vec<u32>>,
+        deliver_also: impl Fn(usize),
+    ) -> Delivered {
+        let durable = RefCell::new(Vec::new());
+        let delivered = RefCell::new(Vec::new());
+        persister.run(
+            || {
+                durable.replace(renamed.lock().unwrap().clone());
+                Ok(())
+            },
+            |batch, result| {
+                assert!(result.is_ok());
+                let mut delivered = delivered.borrow_mut();
+                for item in batch {
+                    delivered.push((item, durable.borrow().contains(&item)));
+                }
+                deliver_also(delivered.len());
+            },
+            |message| panic!("a model delivery panicked: {message}"),
+        );
+        delivered.into_inner()
+    }
+
+    /// A worker's hand-over: the rename, then the push. Whether it was
+    /// accepted.
+    fn rename_and_push(persister: &Persister<u32>, renamed: &Mutex<Vec<u32>>, item: u32) -> bool {
+        renamed.lock().unwrap().push(item);
+        persister.push(item).is_ok()
+    }
+
+    fn assert_each_delivered_once_after_its_flush(delivered: &Delivered, accepted: &[u32]) {
+        let mut items: Vec<u32> = delivered.iter().map(|&(item, _)| item).collect();
+        items.sort_unstable();
+        assert_eq!(items, accepted, "delivered {delivered:?}");
+        assert!(
+            delivered.iter().all(|&(_, flushed)| flushed),
+            "an item was delivered before a flush that began after its push: {delivered:?}"
+        );
+    }
+
+    /// Two workers push while the persister thread runs: each item is
+    /// delivered exactly once, and only after a flush that began after its
+    /// push. Nothing but the pushes wakes the thread (the model closes the
+    /// persister from its delivery of the last item), so a lost wake-up is
+    /// reported as a deadlock.
+    #[test]
+    fn an_item_is_delivered_only_after_a_flush_that_began_after_its_push() {
+        crate::sync::loom_model(Some(2), || {
+            let persister = Arc::new(Persister::<u32>::default());
+            let renamed = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
+            let workers: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|item| {
+                    let (persister, renamed) = (Arc::clone(&persister), Arc::clone(&renamed));
+                    thread::spawn(move || assert!(rename_and_push(&persister, &renamed, item)))
+                })
+                .collect();
+            let delivered = run(&persister, &renamed, |so_far| {
+                if so_far == 2 {
+                    persister.close();
+                }
+            });
+            for worker in workers {
+                worker.join().unwrap();
+            }
+            assert_each_delivered_once_after_its_flush(&delivered, &[1, 2]);
+        });
+    }
+
+    /// Close drains: with two pushes racing `close`, every push that was
+    /// accepted is delivered (after its flush) before `run` returns, and a
+    /// refused one is not.
+    #[test]
+    fn close_drains_every_accepted_item() {
+        crate::sync::loom_model(Some(2), || {
+            let persister = Arc::new(Persister::<u32>::default());
+            let renamed = Arc::new(Mutex::new(TEST_LEAF, Vec::new()));
+            let worker = {
+                let (persister, renamed) = (Arc::clone(&persister), Arc::clone(&renamed));
+                thread::spawn(move || {
+                    [1, 2]
+                        .into_iter()
+                        .filter(|&item| rename_and_push(&persister, &renamed, item))
+                        .collect::<Vec<u32>>()
+                })
+            };
+            let closer = {
+                let persister = Arc::clone(&persister);
+                thread::spawn(move || persister.close())
+            };
+            let delivered = run(&persister, &renamed, |_| {});
+            let accepted = worker.join().unwrap();
+            closer.join().unwrap();
+            assert_each_delivered_once_after_its_flush(&delivered, &accepted);
+        });
+    }
+}

@@ -329,10 +329,17 @@ impl Rewrap {
 /// Runs a loom model test: every interleaving of `test`'s threads with at
 /// most `preemptions` preemptions (`None`: unbounded), or with
 /// `LOOM_MAX_PREEMPTIONS` when that is set; then prints how many
-/// interleavings it ran (CONCURRENCY.md, "Run one model test").
+/// interleavings it ran (CONCURRENCY.md, "Run one model test"). With
+/// `LOOM_LOG` set (e.g. `LOOM_LOG=trace`), runs under `loom::model`
+/// instead, which prints the schedule step by step: its bound is then
+/// `LOOM_MAX_PREEMPTIONS`'s alone (unbounded without it).
 #[cfg(all(test, loom))]
 pub(crate) fn loom_model(preemptions: Option<usize>, test: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    if std::env::var_os("LOOM_LOG").is_some() {
+        loom::model(test);
+        return;
+    }
     let mut builder = loom::model::Builder::new();
     if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
         builder.preemption_bound = preemptions;
