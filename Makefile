@@ -27,8 +27,9 @@ data:
 build:
 	cargo build --release
 
+# ARGS: more flags, e.g. make run_server ARGS="--threads 2 --job-delay 500".
 run_server: data build
-	$(BIN) --host $(HOST) --port $(PORT) --results-dir $(RESULTS_DIR)
+	$(BIN) --host $(HOST) --port $(PORT) --results-dir $(RESULTS_DIR) $(ARGS)
 
 # Everything CI runs.
 test: data
