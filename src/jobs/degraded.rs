@@ -138,7 +138,10 @@ impl Degraded {
         state.probing = true;
         state.last_probe = Some(Instant::now());
         drop(state);
-        let probed = probe();
+        // A probe that panics counts as failed: `probing` must be cleared,
+        // or no later submission would ever probe again.
+        let probed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(probe))
+            .unwrap_or_else(|_| Err(io::Error::other("the save probe panicked")));
         self.lock().probing = false;
         match probed {
             Ok(()) => {
@@ -207,6 +210,8 @@ mod tests {
             degraded.admit(&logger, || Err(io::Error::from_raw_os_error(5))),
             Err(Refused::Degraded(Arc::clone(&cause)))
         );
+        degraded.lock().last_probe = None;
+        assert!(degraded.admit(&logger, || panic!("a broken probe")).is_err());
         degraded.lock().last_probe = None;
         assert_eq!(degraded.admit(&logger, || Ok(())), Ok(()));
         assert_eq!(degraded.cause(), None);
