@@ -27,21 +27,21 @@ src/jobs/table.rs           JobRecords::next_id
 src/jobs/table.rs           JobRecords::reserve
 src/pool.rs                 ThreadPool::execute
 src/pool.rs                 Worker::run
-src/jobs/finish.rs          QueuedJob::run
-src/jobs/finish.rs          JobRecords::compute
+src/jobs/run.rs             QueuedJob::run
+src/jobs/run.rs             JobRecords::compute
 src/results/store.rs        ResultStore::intern
-src/jobs/finish.rs          JobRecords::save
+src/jobs/run.rs             JobRecords::save
 src/results/store.rs        ResultStore::write_result
 src/results/store.rs        ResultStore::write_in_own_dir
 src/results/store.rs        ResultStore::try_write_file
 src/results/store.rs        ResultStore::is_durable
 src/results/persister.rs    Persister::push
-src/jobs/finish.rs          spawn_persister
+src/jobs/run.rs             spawn_persister
 src/results/persister.rs    Persister::run
 src/results/store.rs        ResultStore::flush_dir
-src/jobs/finish.rs          JobRecords::record_flushed
-src/jobs/finish.rs          JobRecords::end_unsaved
-src/jobs/finish.rs          JobRecords::record
+src/jobs/run.rs             JobRecords::record_flushed
+src/jobs/run.rs             JobRecords::end_unsaved
+src/jobs/run.rs             JobRecords::record
 EOF
 
 if [ "${1:-}" = "--list" ]; then

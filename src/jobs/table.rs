@@ -3,7 +3,7 @@
 //! pages.
 
 use super::degraded::Degraded;
-use super::finish::Finished;
+use super::run::RanJob;
 use super::reservation::IdReservation;
 use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
 use crate::log::Logger;
@@ -37,26 +37,24 @@ pub(super) struct JobRecords {
     pub(super) reservation: IdReservation,
     /// Whether saves work; new jobs are refused while they do not.
     pub(super) degraded: Degraded,
-    /// Durable mode: finished jobs whose files are renamed into place wait
+    /// Durable mode: jobs whose files are renamed into place wait
     /// here for the directory flush that makes them durable; the persister
     /// thread then records them (group commit, see [`Persister`]).
-    pub(super) persister: Persister<Finished>,
-    /// Wakes callers of [`Jobs::outcome_within`] waiting for a job to
-    /// finish. Each condvar is used with the `table` mutex only, and its
+    pub(super) persister: Persister<RanJob>,
+    /// Wakes callers of [`Jobs::outcome_within`] waiting for a job's
+    /// outcome. Each condvar is used with the `table` mutex only, and its
     /// condition is "the waited-for entry is no longer `Running`", which is
-    /// read under that lock, so a finish cannot slip between a waiter's check
-    /// and its sleep.
+    /// read under that lock, so a recording cannot slip between a waiter's
+    /// check and its sleep.
     ///
-    /// Job `id` signals `finished[id % FINISHED_SHARDS]`. One condvar for
-    /// all would wake every waiting client whenever *any* job finished (a
-    /// thundering herd at thousands of jobs a second); with shards a finish
-    /// wakes only the few waiters that share its shard, and each of those
+    /// Job `id` signals `recorded[id % RECORDED_SHARDS]`: a recording wakes
+    /// only the waiters of its shard (not every waiting client), and each
     /// re-checks its own entry and sleeps again if it is not the one.
-    pub(super) finished: Box<[Condvar]>,
+    pub(super) recorded: Box<[Condvar]>,
 }
 
-/// See [`JobRecords::finished`].
-pub(super) const FINISHED_SHARDS: usize = 64;
+/// See [`JobRecords::recorded`].
+pub(super) const RECORDED_SHARDS: usize = 64;
 
 /// Every job submitted by this process.
 ///
@@ -66,7 +64,7 @@ pub(super) const FINISHED_SHARDS: usize = 64;
 ///   entries.len()`, so ids are dense, increasing, and never reused.
 /// - `pending` is the number of `Entry::Running` in `entries`: a job is
 ///   counted in the same critical section that records it and uncounted in
-///   the same one that finishes it.
+///   the same one that records its outcome.
 /// - While `accepting` is true the pool is open. The pool is closed only in
 ///   [`Jobs::stop_accepting`], under this lock, after `accepting` became
 ///   false; so `submit`, which checks `accepting` under this lock, never
@@ -146,7 +144,7 @@ impl JobRecords {
             store,
             logger,
             persister: Persister::default(),
-            finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
+            recorded: (0..RECORDED_SHARDS).map(|_| Condvar::new()).collect(),
         }
     }
 
@@ -192,11 +190,11 @@ impl JobRecords {
         }
     }
 
-    /// Which of the `finished` condvars job `id` signals.
+    /// Which of the `recorded` condvars job `id` signals.
     pub(super) fn shard(id: JobId) -> usize {
-        // The remainder is below FINISHED_SHARDS, so it fits a usize.
+        // The remainder is below RECORDED_SHARDS, so it fits a usize.
         #[allow(clippy::cast_possible_truncation)]
-        let shard = (id.0 % FINISHED_SHARDS as u64) as usize;
+        let shard = (id.0 % RECORDED_SHARDS as u64) as usize;
         shard
     }
 
@@ -343,7 +341,7 @@ impl Jobs {
         // `wait_timeout_while` re-checks the condition after every wake-up
         // (ours, another job's in the same shard, or a spurious one) and
         // returns when it no longer holds or the time is up.
-        let (table, _timed_out) = self.records.finished[JobRecords::shard(id)]
+        let (table, _timed_out) = self.records.recorded[JobRecords::shard(id)]
             .wait_timeout_while(table, wait, |table| {
                 matches!(table.entries.get(index), Some(Entry::Running))
             })

@@ -1,10 +1,10 @@
-//! The finishing path: a job's run on its worker, its file, and its
+//! A job's run on its worker, its file, and its
 //! recording in the table — directly, or in durable mode through the
 //! persister thread's group commit. A job turns `done` only once its result
 //! is saved; a result that cannot be saved ends the job `error`.
 
 use super::degraded::unsaved_reason;
-use super::table::{Entry, JobRecords, QueuedJob, FINISHED_SHARDS};
+use super::table::{Entry, JobRecords, QueuedJob, RECORDED_SHARDS};
 use super::{JobId, Work, PANIC_REASON};
 use crate::log::format_millis;
 use crate::pool::panic_message;
@@ -16,7 +16,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 /// A job whose work is over, on its way into the table.
-pub(super) struct Finished {
+pub(super) struct RanJob {
     id: JobId,
     entry: Entry,
     started: Instant,
@@ -31,23 +31,23 @@ impl QueuedJob {
         // No lock is held while the work and the file write run.
         let entry = records.compute(id, work);
         crate::job_events::computed(id.0);
-        let mut finished = Finished { id, entry, started };
-        let saved = records.save(id, &finished.entry);
-        crate::job_events::saving(id.0, matches!(finished.entry, Entry::Done(_)));
+        let mut ran = RanJob { id, entry, started };
+        let saved = records.save(id, &ran.entry);
+        crate::job_events::saving(id.0, matches!(ran.entry, Entry::Done(_)));
         match saved {
             // Durable: the job turns `done` once the persister has flushed
             // the directory, for every job handed over meanwhile; this
             // worker goes on to its next job.
             Ok(()) if records.store.is_durable() => {
-                if let Err(finished) = records.persister.push(finished) {
+                if let Err(ran) = records.persister.push(ran) {
                     // Closed (only if its thread died): flush here.
-                    records.record_flushed(vec![finished], records.store.flush_dir());
+                    records.record_flushed(vec![ran], records.store.flush_dir());
                 }
             }
-            Ok(()) => records.record_flushed(vec![finished], Ok(())),
+            Ok(()) => records.record_flushed(vec![ran], Ok(())),
             Err(error) => {
-                records.end_unsaved(&mut finished, &error);
-                records.record(vec![finished]);
+                records.end_unsaved(&mut ran, &error);
+                records.record(vec![ran]);
             }
         }
     }
@@ -125,15 +125,15 @@ impl JobRecords {
     /// durable ran: on success the jobs are saved; on failure every job of
     /// the batch ends unsaved, and its result file is removed (a job
     /// answered `error` is not served as `done` after a restart).
-    pub(super) fn record_flushed(&self, mut batch: Vec<Finished>, flushed: io::Result<()>) {
+    pub(super) fn record_flushed(&self, mut batch: Vec<RanJob>, flushed: io::Result<()>) {
         match flushed {
             Ok(()) => self.degraded.save_worked(&self.logger),
             Err(error) => {
-                for finished in &mut batch {
-                    if matches!(finished.entry, Entry::Done(_)) {
-                        self.store.remove_result(finished.id);
+                for ran in &mut batch {
+                    if matches!(ran.entry, Entry::Done(_)) {
+                        self.store.remove_result(ran.id);
                     }
-                    self.end_unsaved(finished, &error);
+                    self.end_unsaved(ran, &error);
                 }
             }
         }
@@ -144,16 +144,16 @@ impl JobRecords {
     /// a result becomes an error naming the cause. Its failure record is
     /// written if it can be (best effort, not flushed); if not, the id is
     /// unknown after a restart.
-    fn end_unsaved(&self, finished: &mut Finished, error: &io::Error) {
+    fn end_unsaved(&self, ran: &mut RanJob, error: &io::Error) {
         self.degraded
             .save_failed(&self.logger, self.store.dir(), error);
         self.degraded.count_unsaved();
-        if matches!(finished.entry, Entry::Done(_)) {
+        if matches!(ran.entry, Entry::Done(_)) {
             let reason = unsaved_reason(error);
             self.logger
-                .error(format!("{} error: {reason}", finished.id));
-            let _ = self.store.write_error(finished.id, &reason);
-            finished.entry = Entry::Error(reason.into());
+                .error(format!("{} error: {reason}", ran.id));
+            let _ = self.store.write_error(ran.id, &reason);
+            ran.entry = Entry::Error(reason.into());
         }
     }
 
@@ -166,13 +166,13 @@ impl JobRecords {
         }
     }
 
-    /// Records finished jobs in the table, wakes their waiters and logs
+    /// Records jobs whose work ran in the table, wakes their waiters and logs
     /// the `done` ones.
-    fn record(&self, batch: Vec<Finished>) {
+    fn record(&self, batch: Vec<RanJob>) {
         let mut logged = Vec::with_capacity(batch.len());
-        let mut woken = [false; FINISHED_SHARDS];
+        let mut woken = [false; RECORDED_SHARDS];
         let mut table = self.lock_table();
-        for Finished { id, entry, started } in batch {
+        for RanJob { id, entry, started } in batch {
             woken[JobRecords::shard(id)] = true;
             if matches!(entry, Entry::Done(_)) {
                 logged.push((id, started));
@@ -189,11 +189,11 @@ impl JobRecords {
         // After the entries changed under the lock: a waiter either saw
         // `Running` and is asleep (and is woken now), or takes the lock
         // after our change and sees the outcome without sleeping.
-        for (condvar, _) in self.finished.iter().zip(woken).filter(|&(_, w)| w) {
+        for (condvar, _) in self.recorded.iter().zip(woken).filter(|&(_, w)| w) {
             condvar.notify_all();
         }
         // Logged after the outcome is recorded: a slow log (back-pressure)
-        // must not delay a finished job's answer.
+        // must not delay a recorded job's answer.
         for (id, started) in logged {
             self.logger
                 .info(format!("{id} done in {}", format_millis(started.elapsed())));
