@@ -27,7 +27,7 @@ src/jobs/table.rs           JobRecords::next_id
 src/jobs/table.rs           JobRecords::reserve
 src/pool.rs                 ThreadPool::execute
 src/pool.rs                 Worker::run
-src/jobs/run.rs             QueuedJob::run
+src/jobs/run.rs             QueuedJob::run_and_record
 src/jobs/run.rs             JobRecords::compute
 src/results/store.rs        ResultStore::intern
 src/jobs/run.rs             JobRecords::save

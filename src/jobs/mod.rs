@@ -56,15 +56,17 @@
 //! `error` from then on), and
 //! new ids continue after the highest — and after every id an earlier run
 //! may have handed out (its id reservation), so an id given to a job that a
-//! crash killed in the queue is never given again
+//! crash killed in the queue is not given again while `.reserved_ids`
+//! survives (flushed in durable mode; with `--no-fsync` a power loss can
+//! lose it)
 //! (`tests/integration/jobs.rs::ids_handed_out_before_a_crash_are_never_given_again`,
 //! `fault_e2e::a_held_reservation_flush_blocks_no_reader`). Ids below that which
-//! have no file never finished and are "no such job".
+//! have no file never ended and are "no such job".
 //!
 //! # Memory per job
 //!
-//! A job submitted by this process costs one `Entry` of 24 bytes
-//! (`table::tests::an_entry_is_24_bytes`) in a `Vec`, which may hold up to
+//! A job submitted by this process costs one [`JobOutcome`] of 24 bytes
+//! (`table::tests::a_job_outcome_is_24_bytes`) in a `Vec`, which may hold up to
 //! twice that while it grows; its result bytes are shared with every other
 //! job that produced the same bytes (see [`crate::results`]), and the
 //! distinct results of this server are few. A restored job costs 17 bytes:
@@ -97,9 +99,9 @@
 //! below.)
 
 mod degraded;
-mod run;
 mod id;
 mod reservation;
+mod run;
 mod table;
 
 pub use degraded::PROBE_INTERVAL;

@@ -4,8 +4,8 @@
 //! is saved; a result that cannot be saved ends the job `error`.
 
 use super::degraded::unsaved_reason;
-use super::table::{Entry, JobRecords, QueuedJob, RECORDED_SHARDS};
-use super::{JobId, Work, PANIC_REASON};
+use super::table::{JobRecords, QueuedJob, RECORDED_SHARDS};
+use super::{JobId, JobOutcome, Work, PANIC_REASON};
 use crate::log::format_millis;
 use crate::pool::panic_message;
 use crate::scoreboard::{self, Role, ThreadState};
@@ -18,13 +18,13 @@ use std::time::Instant;
 /// A job whose work is over, on its way into the table.
 pub(super) struct RanJob {
     id: JobId,
-    entry: Entry,
+    entry: JobOutcome,
     started: Instant,
 }
 
 impl QueuedJob {
     /// The body of the job, on a worker thread: run, save, record.
-    pub(super) fn run(self) {
+    pub(super) fn run_and_record(self) {
         let QueuedJob { records, id, work } = self;
         let started = Instant::now();
         crate::job_events::started(id.0);
@@ -33,7 +33,7 @@ impl QueuedJob {
         crate::job_events::computed(id.0);
         let mut ran = RanJob { id, entry, started };
         let saved = records.save(id, &ran.entry);
-        crate::job_events::saving(id.0, matches!(ran.entry, Entry::Done(_)));
+        crate::job_events::saving(id.0, matches!(ran.entry, JobOutcome::Done(_)));
         match saved {
             // Durable: the job turns `done` once the persister has flushed
             // the directory, for every job handed over meanwhile; this
@@ -91,19 +91,19 @@ pub(super) fn spawn_persister(records: Arc<JobRecords>) -> io::Result<JoinHandle
 
 impl JobRecords {
     /// Runs the work (a panic becomes [`PANIC_REASON`]); the entry to record.
-    fn compute(&self, id: JobId, work: Work) -> Entry {
+    fn compute(&self, id: JobId, work: Work) -> JobOutcome {
         match panic::catch_unwind(AssertUnwindSafe(work)) {
-            Ok(Ok(json)) => Entry::Done(self.store.intern(json.into_bytes())),
+            Ok(Ok(json)) => JobOutcome::Done(self.store.intern(json.into_bytes())),
             Ok(Err(reason)) => {
                 self.logger.error(format!("{id} error: {reason}"));
-                Entry::Error(reason.into())
+                JobOutcome::Error(reason.into())
             }
             Err(payload) => {
                 self.logger.error(format!(
                     "{id} error: {PANIC_REASON}: {}",
                     panic_message(&*payload)
                 ));
-                Entry::Error(PANIC_REASON.into())
+                JobOutcome::Error(PANIC_REASON.into())
             }
         }
     }
@@ -112,11 +112,11 @@ impl JobRecords {
     /// that a restarted server still answers the id). On failure, one more
     /// try with a new file while the bytes are here; a failed flush is
     /// never retried on the same file.
-    fn save(&self, id: JobId, entry: &Entry) -> io::Result<()> {
+    fn save(&self, id: JobId, entry: &JobOutcome) -> io::Result<()> {
         let write = || match entry {
-            Entry::Done(bytes) => self.store.write_result(id, bytes),
-            Entry::Error(reason) => self.store.write_error(id, reason.as_str()),
-            Entry::Running => Ok(()),
+            JobOutcome::Done(bytes) => self.store.write_result(id, bytes),
+            JobOutcome::Error(reason) => self.store.write_error(id, reason.as_str()),
+            JobOutcome::Running => Ok(()),
         };
         write().or_else(|_| write())
     }
@@ -130,7 +130,7 @@ impl JobRecords {
             Ok(()) => self.degraded.save_worked(&self.logger),
             Err(error) => {
                 for ran in &mut batch {
-                    if matches!(ran.entry, Entry::Done(_)) {
+                    if matches!(ran.entry, JobOutcome::Done(_)) {
                         self.store.remove_result(ran.id);
                     }
                     self.end_unsaved(ran, &error);
@@ -148,12 +148,11 @@ impl JobRecords {
         self.degraded
             .save_failed(&self.logger, self.store.dir(), error);
         self.degraded.count_unsaved();
-        if matches!(ran.entry, Entry::Done(_)) {
+        if matches!(ran.entry, JobOutcome::Done(_)) {
             let reason = unsaved_reason(error);
-            self.logger
-                .error(format!("{} error: {reason}", ran.id));
+            self.logger.error(format!("{} error: {reason}", ran.id));
             let _ = self.store.write_error(ran.id, &reason);
-            ran.entry = Entry::Error(reason.into());
+            ran.entry = JobOutcome::Error(reason.into());
         }
     }
 
@@ -170,11 +169,14 @@ impl JobRecords {
     /// the `done` ones.
     fn record(&self, batch: Vec<RanJob>) {
         let mut logged = Vec::with_capacity(batch.len());
+        let mut ids = Vec::with_capacity(batch.len());
         let mut woken = [false; RECORDED_SHARDS];
         let mut table = self.lock_table();
+        // Only assignments here, which cannot panic: the table stays whole
+        // (see "Poisoning" at `JobTable`).
         for RanJob { id, entry, started } in batch {
             woken[JobRecords::shard(id)] = true;
-            if matches!(entry, Entry::Done(_)) {
+            if matches!(entry, JobOutcome::Done(_)) {
                 logged.push((id, started));
             }
             if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
@@ -183,6 +185,10 @@ impl JobRecords {
             // This job was counted when submitted; `saturating` only so
             // that a broken invariant cannot turn into a panic here.
             table.pending = table.pending.saturating_sub(1);
+            ids.push(id);
+        }
+        // Under the lock, so that the scoreboard's counts move with the table.
+        for id in ids {
             crate::job_events::ended(id.0);
         }
         drop(table);

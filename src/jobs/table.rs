@@ -3,9 +3,9 @@
 //! pages.
 
 use super::degraded::Degraded;
-use super::run::RanJob;
 use super::reservation::IdReservation;
-use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
+use super::run::RanJob;
+use super::{JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
 use crate::log::Logger;
 use crate::results::{Persister, ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID};
 use crate::sync::lock_order::JOB_TABLE;
@@ -62,7 +62,7 @@ pub(super) const RECORDED_SHARDS: usize = 64;
 ///
 /// - `entries[i]` is job `first_id + i`; the next id is `first_id +
 ///   entries.len()`, so ids are dense, increasing, and never reused.
-/// - `pending` is the number of `Entry::Running` in `entries`: a job is
+/// - `pending` is the number of `JobOutcome::Running` in `entries`: a job is
 ///   counted in the same critical section that records it and uncounted in
 ///   the same one that records its outcome.
 /// - While `accepting` is true the pool is open. The pool is closed only in
@@ -72,40 +72,28 @@ pub(super) const RECORDED_SHARDS: usize = 64;
 /// - Every id handed out is below [`JobRecords::reservation`]'s usable
 ///   limit, read under this lock (no file I/O happens under it).
 ///
-/// Poisoning: each update is one assignment, push or increment, which a
-/// panic cannot leave half done; a poisoned lock is recovered with
-/// [`PoisonError::into_inner`] so reads keep working after a bug elsewhere.
+/// Poisoning: a poisoned lock is recovered with [`PoisonError::into_inner`]
+/// so reads keep working after a bug elsewhere. That is sound because no
+/// critical section can stop half-way through its changes: in `submit` the
+/// push of `Running`, `pending += 1` and the pool's `execute` follow one
+/// another with nothing between them that can panic (the observer call and
+/// the log line come before them); in `record` every entry of the batch is
+/// assigned and uncounted first, and the observers are called after.
 pub(super) struct JobTable {
-    pub(super) entries: Vec<Entry>,
+    /// Each job's outcome so far (24 bytes each:
+    /// `tests::a_job_outcome_is_24_bytes`); a `Done` result's bytes are
+    /// shared with every job that produced the same bytes.
+    pub(super) entries: Vec<JobOutcome>,
     pub(super) pending: usize,
     pub(super) accepting: bool,
 }
 
-/// The state of one job submitted by this process (24 bytes:
-/// `tests::an_entry_is_24_bytes`).
-#[derive(Debug, Clone)]
-pub(super) enum Entry {
-    Running,
-    /// The result bytes, shared with every job that produced the same bytes.
-    Done(Arc<[u8]>),
-    /// Why the job failed, as shown to clients.
-    Error(JobError),
-}
-
-impl Entry {
-    fn outcome(&self) -> JobOutcome {
-        match self {
-            Entry::Running => JobOutcome::Running,
-            Entry::Done(bytes) => JobOutcome::Done(Arc::clone(bytes)),
-            Entry::Error(reason) => JobOutcome::Error(reason.clone()),
-        }
-    }
-
+impl JobOutcome {
     fn status(&self) -> JobStatus {
         match self {
-            Entry::Running => JobStatus::Running,
-            Entry::Done(_) => JobStatus::Done,
-            Entry::Error(_) => JobStatus::Error,
+            JobOutcome::Running => JobStatus::Running,
+            JobOutcome::Done(_) => JobStatus::Done,
+            JobOutcome::Error(_) => JobStatus::Error,
         }
     }
 }
@@ -289,28 +277,34 @@ impl Jobs {
                 continue;
             }
             let write_ahead = records.reservation.is_low(id.0);
+            // Observer and log first, before any change to the table: a
+            // panic in them leaves the table as it was (see "Poisoning" at
+            // `JobTable`). Before `execute`, too: once a worker has the job
+            // it may log `done` at any moment. `info` never waits (it drops
+            // the line if the log is full).
+            crate::job_events::queued(id.0);
+            match what {
+                Some(what) => records.logger.info(format!("{id} submitted: {what}")),
+                None => records.logger.info(format!("{id} submitted")),
+            }
             let queued = QueuedJob {
                 records: Arc::clone(records),
                 id,
                 work,
             };
-            table.entries.push(Entry::Running);
+            table.entries.push(JobOutcome::Running);
             table.pending += 1;
-            crate::job_events::queued(id.0);
-            // Before `execute`: once a worker has the job it may log `done`
-            // at any moment. `info` never waits (it drops the line if the
-            // log is full), so this holds the table lock for one short push.
-            match what {
-                Some(what) => records.logger.info(format!("{id} submitted: {what}")),
-                None => records.logger.info(format!("{id} submitted")),
-            }
             // Cannot fail: `accepting` is true and we hold the table lock,
             // so the pool is open (see the invariant at `JobTable`). If it
             // ever did, the job is recorded as failed rather than left
             // `Running` forever.
-            if self.pool.execute(Box::new(move || queued.run())).is_err() {
+            if self
+                .pool
+                .execute(Box::new(move || queued.run_and_record()))
+                .is_err()
+            {
                 if let Some(entry) = table.entries.last_mut() {
-                    *entry = Entry::Error("internal error: the worker pool is closed".into());
+                    *entry = JobOutcome::Error("internal error: the worker pool is closed".into());
                 }
                 table.pending -= 1;
                 records
@@ -343,10 +337,10 @@ impl Jobs {
         // returns when it no longer holds or the time is up.
         let (table, _timed_out) = self.records.recorded[JobRecords::shard(id)]
             .wait_timeout_while(table, wait, |table| {
-                matches!(table.entries.get(index), Some(Entry::Running))
+                matches!(table.entries.get(index), Some(JobOutcome::Running))
             })
             .unwrap_or_else(PoisonError::into_inner);
-        table.entries.get(index).map(Entry::outcome)
+        table.entries.get(index).cloned()
     }
 
     /// The outcome of job `id`; `None` if there is no such job.
@@ -357,12 +351,7 @@ impl Jobs {
     #[must_use]
     pub fn outcome(&self, id: JobId) -> Option<JobOutcome> {
         if let Some(index) = self.records.index_of(id) {
-            return self
-                .records
-                .lock_table()
-                .entries
-                .get(index)
-                .map(Entry::outcome);
+            return self.records.lock_table().entries.get(index).cloned();
         }
         let index = self
             .records
@@ -430,8 +419,8 @@ mod tests {
     use std::mem::size_of;
 
     #[test]
-    fn an_entry_is_24_bytes() {
-        assert_eq!(size_of::<Entry>(), 24);
+    fn a_job_outcome_is_24_bytes() {
+        assert_eq!(size_of::<JobOutcome>(), 24);
     }
 
     #[test]

@@ -649,9 +649,9 @@ pub(crate) mod flush_gate {
 
     /// Holds `dir`'s flushes until the returned guard is dropped.
     #[must_use]
-    pub(crate) fn hold(dir: &Path) -> Held {
+    pub(crate) fn hold(dir: &Path) -> HeldFlush {
         gates().push((dir.to_path_buf(), Action::Hold));
-        Held(dir.to_path_buf())
+        HeldFlush(dir.to_path_buf())
     }
 
     /// Whether a flush of `dir` is waiting at a `Hold`.
@@ -672,9 +672,9 @@ pub(crate) mod flush_gate {
     }
 
     /// See [`hold`]; releases on drop, also when a test fails.
-    pub(crate) struct Held(PathBuf);
+    pub(crate) struct HeldFlush(PathBuf);
 
-    impl Drop for Held {
+    impl Drop for HeldFlush {
         fn drop(&mut self) {
             gates().retain(|(d, a)| !(*d == self.0 && *a == Action::Hold));
             RELEASED.notify_all();

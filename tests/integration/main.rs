@@ -27,6 +27,7 @@ mod lock_order_e2e;
 mod log;
 mod log_stall_e2e;
 mod metrics_e2e;
+mod names;
 mod pool;
 mod pool_watch_e2e;
 mod readme;
