@@ -20,7 +20,7 @@ src/api/mod.rs              Api::dispatch
 src/api/route.rs            route
 src/api/route.rs            Route::allowed_methods
 src/api/mod.rs              Api::submit
-src/api/body.rs             parse_query
+src/api/mod.rs              parse_query
 src/jobs/table.rs           Jobs::submit_as
 src/jobs/table.rs           Jobs::submit_logged
 src/jobs/table.rs           JobRecords::next_id

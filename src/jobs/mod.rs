@@ -86,8 +86,8 @@
 //! # Files of this module
 //!
 //! - `id`: [`JobId`], its one spelling and its parsing;
-//! - `table`: the job table, its Condvar shards, submitting, outcomes,
-//!   waits and listing pages;
+//! - `table`: the job table, its Condvar shards, and submitting;
+//! - `answers`: reading the table — outcomes, waits and listing pages;
 //! - `reservation`: the id reservation on disk, so that no id is reused;
 //! - `degraded`: the degraded state after a failed save, and its probe;
 //! - `run`: a job's run on its worker, its file, and its recording
@@ -98,6 +98,7 @@
 //! overview: a job's whole life, in one place, is the map to the files
 //! below.)
 
+mod answers;
 mod degraded;
 mod id;
 mod reservation;
