@@ -35,9 +35,9 @@ src/results/store.rs        ResultStore::write_result
 src/results/store.rs        ResultStore::write_in_own_dir
 src/results/store.rs        ResultStore::try_write_file
 src/results/store.rs        ResultStore::is_durable
-src/results/persister.rs    Persister::push
+src/jobs/run.rs             Persister::push
 src/jobs/run.rs             spawn_persister
-src/results/persister.rs    Persister::run
+src/jobs/run.rs             Persister::commit_batches
 src/results/store.rs        ResultStore::flush_dir
 src/jobs/run.rs             JobRecords::record_flushed
 src/jobs/run.rs             JobRecords::end_unsaved

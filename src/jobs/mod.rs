@@ -90,13 +90,9 @@
 //! - `answers`: reading the table — outcomes, waits and listing pages;
 //! - `reservation`: the id reservation on disk, so that no id is reused;
 //! - `degraded`: the degraded state after a failed save, and its probe;
-//! - `run`: a job's run on its worker, its file, and its recording
-//!   (the group commit through the persister thread);
+//! - `run`: a job's run on its worker, its file, and its recording;
+//!   `Persister`, the group commit, and the persister thread;
 //! - this file: the public types, opening and shutting down.
-//!
-//! (This file is a little over 400 lines before its tests because of this
-//! overview: a job's whole life, in one place, is the map to the files
-//! below.)
 
 mod answers;
 mod degraded;
@@ -440,7 +436,7 @@ impl Jobs {
         }
         // After the workers: the persister records the last jobs they
         // handed over, then returns.
-        self.records.persister.close();
+        self.records.persister.stop();
         if let Some(thread) = persister_thread {
             let _ = thread.join(); // a panic was caught and logged inside
         }

@@ -4,10 +4,10 @@
 
 use super::degraded::Degraded;
 use super::reservation::IdReservation;
-use super::run::RanJob;
+use super::run::{Persister, RanJob};
 use super::{JobId, JobOutcome, Jobs, Refused, Work};
 use crate::log::Logger;
-use crate::results::{Persister, RestoredJob, ResultStore, MAX_RESTORED_ID};
+use crate::results::{RestoredJob, ResultStore, MAX_RESTORED_ID};
 use crate::sync::lock_order::JOB_TABLE;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::sync::atomic::AtomicBool;

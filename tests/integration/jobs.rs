@@ -812,7 +812,7 @@ fn ids_handed_out_before_a_crash_are_never_given_again() {
 /// Durable mode (the default): jobs turn `done` only after the persister's
 /// directory flush, and a burst shares flushes; `--no-fsync` flushes
 /// nothing. (That flushes are shared is pinned down deterministically by
-/// `results::persister::tests::a_burst_of_items_shares_flushes`, and that
+/// `jobs::run::tests::a_burst_of_items_shares_flushes`, and that
 /// `done` comes only after the flush by the unit test
 /// `jobs::tests::a_durable_job_is_done_only_after_its_directory_flush`.)
 #[test]
