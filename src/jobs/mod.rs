@@ -145,7 +145,7 @@ impl JobStatus {
 pub enum JobOutcome {
     /// Queued or running.
     Running,
-    /// Finished; the JSON text of its `data`.
+    /// Recorded `done`: the JSON text of its `data`.
     Done(Arc<[u8]>),
     /// The job itself failed.
     Error(JobError),
