@@ -2,28 +2,14 @@
 //! worker pool and the jobs layer share no method name (trait methods such
 //! as `drop` and `fmt` aside). A textual scan, like `concurrency_map.rs`.
 
+use crate::concurrency_map::rust_files;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Methods every type may have because a trait names them.
 const TRAIT_METHODS: &[&str] = &["drop", "fmt", "default", "from", "eq", "deref", "deref_mut"];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("a readable directory")
-        .map(|entry| entry.expect("a directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The names of the types `source` declares: `struct`, `enum`, `trait`,
 /// and `type` aliases with a visibility or at the top level (an
