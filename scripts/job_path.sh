@@ -20,30 +20,28 @@ src/api/mod.rs              Api::dispatch
 src/api/route.rs            route
 src/api/route.rs            Route::allowed_methods
 src/api/mod.rs              Api::submit
-src/api/body.rs             parse_query
+src/api/mod.rs              parse_query
 src/jobs/table.rs           Jobs::submit_as
 src/jobs/table.rs           Jobs::submit_logged
-src/jobs/reservation.rs     JobRecords::reserve
+src/jobs/table.rs           JobRecords::next_id
+src/jobs/table.rs           JobRecords::reserve
 src/pool.rs                 ThreadPool::execute
 src/pool.rs                 Worker::run
-src/jobs/finish.rs          QueuedJob::run
-src/jobs/finish.rs          JobRecords::compute
-src/jobs/finish.rs          JobRecords::persist
-src/jobs/finish.rs          JobRecords::write_file
+src/jobs/run.rs             QueuedJob::run_and_record
+src/jobs/run.rs             JobRecords::compute
 src/results/store.rs        ResultStore::intern
+src/jobs/run.rs             JobRecords::save
 src/results/store.rs        ResultStore::write_result
-src/results/store.rs        ResultStore::write_file
 src/results/store.rs        ResultStore::write_in_own_dir
-src/results/store.rs        ResultStore::ensure_own_dir
 src/results/store.rs        ResultStore::try_write_file
-src/jobs/finish.rs          JobRecords::keep_unsaved
-src/jobs/finish.rs          JobRecords::write_unsaved
-src/results/persister.rs    Persister::push
-src/jobs/finish.rs          spawn_persister
-src/results/persister.rs    Persister::run
+src/results/store.rs        ResultStore::is_durable
+src/jobs/run.rs             Persister::push
+src/jobs/run.rs             spawn_persister
+src/jobs/run.rs             Persister::commit_batches
 src/results/store.rs        ResultStore::flush_dir
-src/jobs/finish.rs          JobRecords::finish
-src/jobs/finish.rs          JobRecords::keep_again
+src/jobs/run.rs             JobRecords::record_flushed
+src/jobs/run.rs             JobRecords::end_unsaved
+src/jobs/run.rs             JobRecords::record
 EOF
 
 if [ "${1:-}" = "--list" ]; then

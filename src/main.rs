@@ -119,7 +119,7 @@ fn run(config: &Config) -> Result<(), String> {
     }
     logs.server
         .info("shutdown requested: draining the job queue");
-    jobs.close_and_wait();
+    jobs.shut_down();
     logs.server
         .info("every accepted job has finished; workers stopped");
     lifecycle.wait_for_exit_request();
@@ -189,7 +189,7 @@ impl Logs {
 /// unheard (`tests/integration/lifecycle_e2e.rs`,
 /// `a_second_ctrl_c_exits_at_once_with_130_even_while_stderr_blocks`).
 /// The main thread says on stderr that the signal was heard. The handler
-/// does not stop the jobs itself: the main thread's `close_and_wait` does
+/// does not stop the jobs itself: the main thread's `shut_down` does
 /// that first, and waits for every job accepted before it.
 fn install_signal_handler(lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
     let lifecycle = Arc::clone(lifecycle);

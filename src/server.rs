@@ -1,7 +1,9 @@
 //! The listening socket and the accept loop: one thread per connection, at
 //! most `Limits::max_connections` at once — the binary lowers it at start
-//! to what the open-file limit allows (`descriptors`). The next connection
-//! is answered `503 too many connections` and closed.
+//! to what the open-file limit allows (`descriptors`). A connection accepted
+//! while that many are served is answered `503 too many connections` (a
+//! short write deadline: a client that does not read may see only the
+//! close) and closed (`http_socket::connections_over_the_cap_get_503`).
 //!
 //! The accept loop runs on its own thread. [`ServerHandle::shutdown`] stops
 //! it without polling: it raises a flag and then connects to the listener,

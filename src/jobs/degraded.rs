@@ -211,7 +211,9 @@ mod tests {
             Err(Refused::Degraded(Arc::clone(&cause)))
         );
         degraded.lock().last_probe = None;
-        assert!(degraded.admit(&logger, || panic!("a broken probe")).is_err());
+        assert!(degraded
+            .admit(&logger, || panic!("a broken probe"))
+            .is_err());
         degraded.lock().last_probe = None;
         assert_eq!(degraded.admit(&logger, || Ok(())), Ok(()));
         assert_eq!(degraded.cause(), None);

@@ -38,13 +38,13 @@
 //! # Shutdown
 //!
 //! [`Jobs::stop_accepting`] clears `accepting` and closes the pool under
-//! the table lock; [`Jobs::close_and_wait`] then waits for the pool, which
+//! the table lock; [`Jobs::shut_down`] then waits for the pool, which
 //! drains its queue first, and then closes and joins the persister, which
 //! records the last jobs the workers handed over (while degraded they end
 //! `error`, and the log says how many ended unsaved). Every accepted job runs
 //! and is recorded; none is accepted after. Of several concurrent callers
-//! of `close_and_wait` the first does the work and the others wait for it
-//! (`close_finished`), so that every caller returns only once the
+//! of `shut_down` the first does the work and the others wait for it
+//! (`closed`), so that every caller returns only once the
 //! persister is joined (`tests::a_second_closer_waits_for_the_persister`).
 //!
 //! # Restart
@@ -56,15 +56,17 @@
 //! `error` from then on), and
 //! new ids continue after the highest — and after every id an earlier run
 //! may have handed out (its id reservation), so an id given to a job that a
-//! crash killed in the queue is never given again
+//! crash killed in the queue is not given again while `.reserved_ids`
+//! survives (flushed in durable mode; with `--no-fsync` a power loss can
+//! lose it)
 //! (`tests/integration/jobs.rs::ids_handed_out_before_a_crash_are_never_given_again`,
 //! `fault_e2e::a_held_reservation_flush_blocks_no_reader`). Ids below that which
-//! have no file never finished and are "no such job".
+//! have no file never ended and are "no such job".
 //!
 //! # Memory per job
 //!
-//! A job submitted by this process costs one `Entry` of 24 bytes
-//! (`table::tests::an_entry_is_24_bytes`) in a `Vec`, which may hold up to
+//! A job submitted by this process costs one [`JobOutcome`] of 24 bytes
+//! (`table::tests::a_job_outcome_is_24_bytes`) in a `Vec`, which may hold up to
 //! twice that while it grows; its result bytes are shared with every other
 //! job that produced the same bytes (see [`crate::results`]), and the
 //! distinct results of this server are few. A restored job costs 17 bytes:
@@ -84,22 +86,19 @@
 //! # Files of this module
 //!
 //! - `id`: [`JobId`], its one spelling and its parsing;
-//! - `table`: the job table, its Condvar shards, submitting, outcomes,
-//!   waits and listing pages;
+//! - `table`: the job table, its Condvar shards, and submitting;
+//! - `answers`: reading the table — outcomes, waits and listing pages;
 //! - `reservation`: the id reservation on disk, so that no id is reused;
 //! - `degraded`: the degraded state after a failed save, and its probe;
-//! - `finish`: a job's run on its worker, its file, and its recording
-//!   (the group commit through the persister thread);
+//! - `run`: a job's run on its worker, its file, and its recording;
+//!   `Persister`, the group commit, and the persister thread;
 //! - this file: the public types, opening and shutting down.
-//!
-//! (This file is a little over 400 lines before its tests because of this
-//! overview: a job's whole life, in one place, is the map to the files
-//! below.)
 
+mod answers;
 mod degraded;
-mod finish;
 mod id;
 mod reservation;
+mod run;
 mod table;
 
 pub use degraded::PROBE_INTERVAL;
@@ -146,7 +145,7 @@ impl JobStatus {
 pub enum JobOutcome {
     /// Queued or running.
     Running,
-    /// Finished; the JSON text of its `data`.
+    /// Recorded `done`: the JSON text of its `data`.
     Done(Arc<[u8]>),
     /// The job itself failed.
     Error(JobError),
@@ -252,7 +251,7 @@ pub struct Jobs {
     pool: ThreadPool,
     /// Most jobs queued or running at once; see [`Refused::QueueFull`].
     max_pending: usize,
-    /// How far [`Jobs::close_and_wait`] has got.
+    /// How far [`Jobs::shut_down`] has got.
     ///
     /// Invariant: `persister_thread` is taken by the one caller that moves
     /// `stage` from `Open` to `Closing`; that caller alone shuts down (no
@@ -261,9 +260,9 @@ pub struct Jobs {
     /// recovered with [`PoisonError::into_inner`].
     closing: Mutex<Closing>,
     /// Condition: `closing.stage == Closed`. Waited on by the callers of
-    /// `close_and_wait` that found another one already closing, so that
+    /// `shut_down` that found another one already closing, so that
     /// they too return only after the persister is joined.
-    close_finished: Condvar,
+    closed: Condvar,
 }
 
 /// See [`Jobs::closing`].
@@ -349,7 +348,7 @@ impl Jobs {
         }
         let pool = ThreadPool::build(options.threads)?;
         let persister_thread = if options.durable {
-            Some(finish::spawn_persister(Arc::clone(&records))?)
+            Some(run::spawn_persister(Arc::clone(&records))?)
         } else {
             None
         };
@@ -364,7 +363,7 @@ impl Jobs {
                     stage: CloseStage::Open,
                 },
             ),
-            close_finished: Condvar::new(),
+            closed: Condvar::new(),
         })
     }
 
@@ -403,17 +402,17 @@ impl Jobs {
         self.pool.close();
     }
 
-    /// Stops accepting jobs and blocks until every accepted job has finished
+    /// Stops accepting jobs and blocks until every accepted job has run
     /// and is recorded, and every worker and the persister thread have
     /// exited. Idempotent, and safe to call from several threads at once:
-    /// the first caller shuts down, the others wait for it to finish
+    /// the first caller shuts down, the others wait for it to end
     /// (`tests::a_second_closer_waits_for_the_persister`).
-    pub fn close_and_wait(&self) {
+    pub fn shut_down(&self) {
         self.stop_accepting();
         let mut closing = self.lock_closing();
         if closing.stage != CloseStage::Open {
             let _closed = self
-                .close_finished
+                .closed
                 .wait_while(closing, |c| c.stage != CloseStage::Closed)
                 .unwrap_or_else(PoisonError::into_inner);
             return;
@@ -422,22 +421,22 @@ impl Jobs {
         let persister_thread = closing.persister_thread.take();
         // No lock held while waiting for threads or writing files.
         drop(closing);
-        self.shut_down(persister_thread);
+        self.wait_for_threads(persister_thread);
         self.lock_closing().stage = CloseStage::Closed;
-        self.close_finished.notify_all();
+        self.closed.notify_all();
     }
 
-    /// The work of the first [`Jobs::close_and_wait`]: waits for the
+    /// The work of the first [`Jobs::shut_down`]: waits for the
     /// workers, then the persister, then writes what is left.
-    fn shut_down(&self, persister_thread: Option<JoinHandle<()>>) {
-        // No table lock held: finishing workers need it. The pool's wait
+    fn wait_for_threads(&self, persister_thread: Option<JoinHandle<()>>) {
+        // No table lock held: the workers need it to record their jobs. The pool's wait
         // fails only on one of its workers, and no job holds this `Jobs`.
         if let Err(error) = self.pool.close_and_wait() {
             self.records.logger.error(error.to_string());
         }
         // After the workers: the persister records the last jobs they
         // handed over, then returns.
-        self.records.persister.close();
+        self.records.persister.stop();
         if let Some(thread) = persister_thread {
             let _ = thread.join(); // a panic was caught and logged inside
         }
@@ -468,9 +467,9 @@ impl Jobs {
 }
 
 impl Drop for Jobs {
-    /// Finishes every accepted job before the table goes away.
+    /// Runs and records every accepted job before the table goes away.
     fn drop(&mut self) {
-        self.close_and_wait();
+        self.shut_down();
     }
 }
 
@@ -584,7 +583,7 @@ mod tests {
         );
         assert!(jobs.directory_flushes() > flushes, "the persister goes on");
         assert_eq!(jobs.degraded_cause(), None);
-        jobs.close_and_wait();
+        jobs.shut_down();
         assert!(dir.join(format!("{last}.json")).exists());
         drop(jobs);
         assert!(logger.flush());
@@ -632,7 +631,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Two concurrent `close_and_wait`: the second must not return while
+    /// Two concurrent `shut_down`: the second must not return while
     /// the first is still joining the persister thread. The persister is
     /// stood in for by a thread the test releases; the second closer must
     /// still be waiting 200 ms after it started, and return only after the
@@ -655,7 +654,7 @@ mod tests {
         }));
         let jobs_ref = &jobs;
         thread::scope(|scope| {
-            let first = scope.spawn(move || jobs_ref.close_and_wait());
+            let first = scope.spawn(move || jobs_ref.shut_down());
             // Poll (with a deadline) until the first closer holds the
             // stand-in persister's handle: it is then joining it.
             let deadline = std::time::Instant::now() + DEADLINE;
@@ -669,7 +668,7 @@ mod tests {
             let (second_tx, second_done) = mpsc::channel();
             let released_seen = Arc::clone(&released);
             scope.spawn(move || {
-                jobs_ref.close_and_wait();
+                jobs_ref.shut_down();
                 let _ = second_tx.send(released_seen.load(Ordering::SeqCst));
             });
             let early = second_done.recv_timeout(Duration::from_millis(200));

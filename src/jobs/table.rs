@@ -1,18 +1,17 @@
-//! The job table: every job's state, the Condvar shards its waiters sleep
-//! on, and the operations on it — submitting, outcomes, waits and listing
-//! pages.
+//! The job table — every job's outcome and the Condvar shards its waiters
+//! sleep on — and submitting a job into it. Reading it (outcomes, waits,
+//! listing pages) is `answers.rs`.
 
 use super::degraded::Degraded;
-use super::finish::Finished;
 use super::reservation::IdReservation;
-use super::{JobError, JobId, JobOutcome, JobStatus, Jobs, Refused, Work, DAMAGED_REASON};
+use super::run::{Persister, RanJob};
+use super::{JobId, JobOutcome, Jobs, Refused, Work};
 use crate::log::Logger;
-use crate::results::{Persister, ReadBack, RestoredJob, ResultStore, MAX_RESTORED_ID};
+use crate::results::{RestoredJob, ResultStore, MAX_RESTORED_ID};
 use crate::sync::lock_order::JOB_TABLE;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Every job this server knows — those of earlier runs and those submitted
 /// since — and what a running job needs after its work is done. Shared by
@@ -25,7 +24,7 @@ pub(super) struct JobRecords {
     pub(super) restored: Box<[RestoredJob]>,
     /// `damaged[i]`: `restored[i]`'s file was found damaged when read; it
     /// is then listed and answered as an error. Set once, never cleared.
-    damaged: Box<[AtomicBool]>,
+    pub(super) damaged: Box<[AtomicBool]>,
     /// The id of the first job submitted by this process: one more than the
     /// highest restored id (or the reservation an earlier run left, if
     /// higher), or 1. Never changes, so it needs no lock.
@@ -37,26 +36,24 @@ pub(super) struct JobRecords {
     pub(super) reservation: IdReservation,
     /// Whether saves work; new jobs are refused while they do not.
     pub(super) degraded: Degraded,
-    /// Durable mode: finished jobs whose files are renamed into place wait
+    /// Durable mode: jobs whose files are renamed into place wait
     /// here for the directory flush that makes them durable; the persister
     /// thread then records them (group commit, see [`Persister`]).
-    pub(super) persister: Persister<Finished>,
-    /// Wakes callers of [`Jobs::outcome_within`] waiting for a job to
-    /// finish. Each condvar is used with the `table` mutex only, and its
+    pub(super) persister: Persister<RanJob>,
+    /// Wakes callers of [`Jobs::outcome_within`] waiting for a job's
+    /// outcome. Each condvar is used with the `table` mutex only, and its
     /// condition is "the waited-for entry is no longer `Running`", which is
-    /// read under that lock, so a finish cannot slip between a waiter's check
-    /// and its sleep.
+    /// read under that lock, so a recording cannot slip between a waiter's
+    /// check and its sleep.
     ///
-    /// Job `id` signals `finished[id % FINISHED_SHARDS]`. One condvar for
-    /// all would wake every waiting client whenever *any* job finished (a
-    /// thundering herd at thousands of jobs a second); with shards a finish
-    /// wakes only the few waiters that share its shard, and each of those
+    /// Job `id` signals `recorded[id % RECORDED_SHARDS]`: a recording wakes
+    /// only the waiters of its shard (not every waiting client), and each
     /// re-checks its own entry and sleeps again if it is not the one.
-    pub(super) finished: Box<[Condvar]>,
+    pub(super) recorded: Box<[Condvar]>,
 }
 
-/// See [`JobRecords::finished`].
-pub(super) const FINISHED_SHARDS: usize = 64;
+/// See [`JobRecords::recorded`].
+pub(super) const RECORDED_SHARDS: usize = 64;
 
 /// Every job submitted by this process.
 ///
@@ -64,9 +61,9 @@ pub(super) const FINISHED_SHARDS: usize = 64;
 ///
 /// - `entries[i]` is job `first_id + i`; the next id is `first_id +
 ///   entries.len()`, so ids are dense, increasing, and never reused.
-/// - `pending` is the number of `Entry::Running` in `entries`: a job is
+/// - `pending` is the number of `JobOutcome::Running` in `entries`: a job is
 ///   counted in the same critical section that records it and uncounted in
-///   the same one that finishes it.
+///   the same one that records its outcome.
 /// - While `accepting` is true the pool is open. The pool is closed only in
 ///   [`Jobs::stop_accepting`], under this lock, after `accepting` became
 ///   false; so `submit`, which checks `accepting` under this lock, never
@@ -74,42 +71,20 @@ pub(super) const FINISHED_SHARDS: usize = 64;
 /// - Every id handed out is below [`JobRecords::reservation`]'s usable
 ///   limit, read under this lock (no file I/O happens under it).
 ///
-/// Poisoning: each update is one assignment, push or increment, which a
-/// panic cannot leave half done; a poisoned lock is recovered with
-/// [`PoisonError::into_inner`] so reads keep working after a bug elsewhere.
+/// Poisoning: a poisoned lock is recovered with [`PoisonError::into_inner`]
+/// so reads keep working after a bug elsewhere. That is sound because no
+/// critical section can stop half-way through its changes: in `submit` the
+/// push of `Running`, `pending += 1` and the pool's `execute` follow one
+/// another with nothing between them that can panic (the observer call and
+/// the log line come before them); in `record` every entry of the batch is
+/// assigned and uncounted first, and the observers are called after.
 pub(super) struct JobTable {
-    pub(super) entries: Vec<Entry>,
+    /// Each job's outcome so far (24 bytes each:
+    /// `tests::a_job_outcome_is_24_bytes`); a `Done` result's bytes are
+    /// shared with every job that produced the same bytes.
+    pub(super) entries: Vec<JobOutcome>,
     pub(super) pending: usize,
     pub(super) accepting: bool,
-}
-
-/// The state of one job submitted by this process (24 bytes:
-/// `tests::an_entry_is_24_bytes`).
-#[derive(Debug, Clone)]
-pub(super) enum Entry {
-    Running,
-    /// The result bytes, shared with every job that produced the same bytes.
-    Done(Arc<[u8]>),
-    /// Why the job failed, as shown to clients.
-    Error(JobError),
-}
-
-impl Entry {
-    fn outcome(&self) -> JobOutcome {
-        match self {
-            Entry::Running => JobOutcome::Running,
-            Entry::Done(bytes) => JobOutcome::Done(Arc::clone(bytes)),
-            Entry::Error(reason) => JobOutcome::Error(reason.clone()),
-        }
-    }
-
-    fn status(&self) -> JobStatus {
-        match self {
-            Entry::Running => JobStatus::Running,
-            Entry::Done(_) => JobStatus::Done,
-            Entry::Error(_) => JobStatus::Error,
-        }
-    }
 }
 
 /// A job on its way through the pool's queue: what its worker needs.
@@ -146,7 +121,7 @@ impl JobRecords {
             store,
             logger,
             persister: Persister::default(),
-            finished: (0..FINISHED_SHARDS).map(|_| Condvar::new()).collect(),
+            recorded: (0..RECORDED_SHARDS).map(|_| Condvar::new()).collect(),
         }
     }
 
@@ -192,53 +167,12 @@ impl JobRecords {
         }
     }
 
-    /// Which of the `finished` condvars job `id` signals.
+    /// Which of the `recorded` condvars job `id` signals.
     pub(super) fn shard(id: JobId) -> usize {
-        // The remainder is below FINISHED_SHARDS, so it fits a usize.
+        // The remainder is below RECORDED_SHARDS, so it fits a usize.
         #[allow(clippy::cast_possible_truncation)]
-        let shard = (id.0 % FINISHED_SHARDS as u64) as usize;
+        let shard = (id.0 % RECORDED_SHARDS as u64) as usize;
         shard
-    }
-
-    /// The id and status of `restored[index]` (which must exist).
-    fn restored_status(&self, index: usize) -> (JobId, JobStatus) {
-        let job = self.restored[index];
-        let status = if job.succeeded && !self.damaged[index].load(Ordering::Relaxed) {
-            JobStatus::Done
-        } else {
-            JobStatus::Error
-        };
-        (job.id, status)
-    }
-
-    /// Marks `restored[index]` damaged (logging it the first time) and
-    /// returns the outcome to answer.
-    fn damaged_file(&self, index: usize, details: &str) -> JobOutcome {
-        if !self.damaged[index].swap(true, Ordering::Relaxed) {
-            let id = self.restored[index].id;
-            self.logger
-                .error(format!("{id}: {DAMAGED_REASON}: {details}"));
-        }
-        JobOutcome::Error(DAMAGED_REASON.into())
-    }
-
-    /// The outcome of restored job `restored[index]`, read from its file
-    /// now (outside any lock: restored jobs never change).
-    fn restored_outcome(&self, index: usize) -> JobOutcome {
-        if self.damaged[index].load(Ordering::Relaxed) {
-            return JobOutcome::Error(DAMAGED_REASON.into());
-        }
-        let job = self.restored[index];
-        match self.store.read_back(job) {
-            Ok(ReadBack::Result(bytes)) => JobOutcome::Done(Arc::from(bytes)),
-            Ok(ReadBack::Failure(reason)) => JobOutcome::Error(reason.into()),
-            Ok(ReadBack::Damaged(details)) => self.damaged_file(index, &details),
-            Err(error) => {
-                self.logger
-                    .error(format!("{}: cannot read its result file: {error}", job.id));
-                JobOutcome::Error("internal error: cannot read the result file".into())
-            }
-        }
     }
 }
 
@@ -291,28 +225,34 @@ impl Jobs {
                 continue;
             }
             let write_ahead = records.reservation.is_low(id.0);
+            // Observer and log first, before any change to the table: a
+            // panic in them leaves the table as it was (see "Poisoning" at
+            // `JobTable`). Before `execute`, too: once a worker has the job
+            // it may log `done` at any moment. `info` never waits (it drops
+            // the line if the log is full).
+            crate::job_events::queued(id.0);
+            match what {
+                Some(what) => records.logger.info(format!("{id} submitted: {what}")),
+                None => records.logger.info(format!("{id} submitted")),
+            }
             let queued = QueuedJob {
                 records: Arc::clone(records),
                 id,
                 work,
             };
-            table.entries.push(Entry::Running);
+            table.entries.push(JobOutcome::Running);
             table.pending += 1;
-            crate::job_events::queued(id.0);
-            // Before `execute`: once a worker has the job it may log `done`
-            // at any moment. `info` never waits (it drops the line if the
-            // log is full), so this holds the table lock for one short push.
-            match what {
-                Some(what) => records.logger.info(format!("{id} submitted: {what}")),
-                None => records.logger.info(format!("{id} submitted")),
-            }
             // Cannot fail: `accepting` is true and we hold the table lock,
             // so the pool is open (see the invariant at `JobTable`). If it
             // ever did, the job is recorded as failed rather than left
             // `Running` forever.
-            if self.pool.execute(Box::new(move || queued.run())).is_err() {
+            if self
+                .pool
+                .execute(Box::new(move || queued.run_and_record()))
+                .is_err()
+            {
                 if let Some(entry) = table.entries.last_mut() {
-                    *entry = Entry::Error("internal error: the worker pool is closed".into());
+                    *entry = JobOutcome::Error("internal error: the worker pool is closed".into());
                 }
                 table.pending -= 1;
                 records
@@ -326,104 +266,6 @@ impl Jobs {
             return Ok(id);
         }
     }
-
-    /// The outcome of job `id`, waiting up to `wait` for it to finish if it
-    /// is running; `None` if there is no such job.
-    ///
-    /// This is what `get_results` uses: a client that polls in a tight loop
-    /// then sends one or two requests per job instead of dozens, which
-    /// leaves the CPU to the workers that finish the jobs.
-    #[must_use]
-    pub fn outcome_within(&self, id: JobId, wait: Duration) -> Option<JobOutcome> {
-        let Some(index) = self.records.index_of(id) else {
-            return self.outcome(id);
-        };
-        let table = self.records.lock_table();
-        table.entries.get(index)?;
-        // `wait_timeout_while` re-checks the condition after every wake-up
-        // (ours, another job's in the same shard, or a spurious one) and
-        // returns when it no longer holds or the time is up.
-        let (table, _timed_out) = self.records.finished[JobRecords::shard(id)]
-            .wait_timeout_while(table, wait, |table| {
-                matches!(table.entries.get(index), Some(Entry::Running))
-            })
-            .unwrap_or_else(PoisonError::into_inner);
-        table.entries.get(index).map(Entry::outcome)
-    }
-
-    /// The outcome of job `id`; `None` if there is no such job.
-    ///
-    /// A job restored from an earlier run is `Done` with its file's bytes, or
-    /// `Error` with its recorded reason, read now; if the file has become
-    /// unreadable or damaged it is `Error`.
-    #[must_use]
-    pub fn outcome(&self, id: JobId) -> Option<JobOutcome> {
-        if let Some(index) = self.records.index_of(id) {
-            return self
-                .records
-                .lock_table()
-                .entries
-                .get(index)
-                .map(Entry::outcome);
-        }
-        let index = self
-            .records
-            .restored
-            .binary_search_by_key(&id, |job| job.id)
-            .ok()?;
-        Some(self.records.restored_outcome(index))
-    }
-
-    /// Up to `limit` jobs with an id above `after` (from the first job when
-    /// `None`), with their status, in id order: one page of the job list.
-    ///
-    /// The table lock is taken once, for copying at most `limit` entries, so
-    /// a caller listing a large table page by page holds it only briefly at a
-    /// time and never copies the whole table at once.
-    #[must_use]
-    pub fn statuses_after(&self, after: Option<JobId>, limit: usize) -> Vec<(JobId, JobStatus)> {
-        let after = after.map_or(0, |id| id.0);
-        let restored = &self.records.restored;
-        let first_restored = restored.partition_point(|job| job.id.0 <= after);
-        let mut page: Vec<(JobId, JobStatus)> = (first_restored..restored.len())
-            .take(limit)
-            .map(|i| self.records.restored_status(i))
-            .collect();
-        if page.len() < limit {
-            let first_id = self.records.first_id;
-            // Ids of the first entry above `after`, and its index; past the
-            // end when `after` is beyond every job (saturating: no overflow).
-            let first_listed = after.saturating_add(1).max(first_id);
-            let skip = usize::try_from(first_listed - first_id).unwrap_or(usize::MAX);
-            let table = self.records.lock_table();
-            let entries = table.entries.get(skip..).unwrap_or(&[]);
-            page.extend(
-                (first_listed..)
-                    .zip(entries.iter().take(limit - page.len()))
-                    .map(|(id, entry)| (JobId(id), entry.status())),
-            );
-        }
-        page
-    }
-
-    /// The highest job id handed out (by this process or an earlier run
-    /// whose result is still on disk); `None` when there is no job at all.
-    #[must_use]
-    pub fn last_id(&self) -> Option<JobId> {
-        let next = self.records.next_id(&self.records.lock_table());
-        match next {
-            Some(next) if next.0 > self.records.first_id => Some(JobId(next.0 - 1)),
-            // No job of this process yet (or every id used, which no table
-            // can hold): the highest restored one.
-            _ => self.records.restored.last().map(|job| job.id),
-        }
-    }
-
-    /// How many jobs are queued or running.
-    #[must_use]
-    pub fn pending(&self) -> usize {
-        self.records.lock_table().pending
-    }
 }
 
 #[cfg(test)]
@@ -432,8 +274,8 @@ mod tests {
     use std::mem::size_of;
 
     #[test]
-    fn an_entry_is_24_bytes() {
-        assert_eq!(size_of::<Entry>(), 24);
+    fn a_job_outcome_is_24_bytes() {
+        assert_eq!(size_of::<JobOutcome>(), 24);
     }
 
     #[test]

@@ -5,18 +5,20 @@
 //! Each file written is remembered with its device, inode and size. A link
 //! is made by path, so the path may name another file by then (a client
 //! replaced it with `mv`): the new link is `stat`ed and must be that same
-//! inode and size, or the caller writes the bytes out instead. Linking
-//! itself may fail (the source deleted, `EMLINK` at 65,000 links on ext4):
-//! the caller writes the bytes out then too
+//! inode and size, or the bytes are written out instead. Linking itself
+//! may fail (the source deleted, `EMLINK` at 65,000 links on ext4): the
+//! bytes are written out then too
 //! (`tests/integration/jobs.rs::a_replaced_source_file_is_not_linked`).
+//! The store calls one function, [`Dedup::link_or_write`].
 
 use crate::jobs::JobId;
 use crate::sync::lock_order::RESULT_INTERNED;
 use crate::sync::{Mutex, MutexGuard, PoisonError};
 use std::collections::HashMap;
-use std::fs::{self, Metadata};
+use std::fs::{self, File, Metadata};
+use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Equal results share one allocation and, on disk, one file.
@@ -90,8 +92,37 @@ impl Dedup {
         }
     }
 
+    /// Saves `bytes` at `target` for job `id`: a hard link to the file an
+    /// earlier job of this process saved with the same bytes, if the link
+    /// is still that file (`path_of` names a job's file); otherwise
+    /// `write()`, whose file is remembered for the next equal result. The
+    /// source's data is already durable (this process wrote it, in the same
+    /// mode), so a link needs only the directory flush.
+    ///
+    /// # Errors
+    /// `write`'s error.
+    pub(super) fn link_or_write(
+        &self,
+        bytes: &[u8],
+        id: JobId,
+        target: &Path,
+        path_of: impl Fn(JobId) -> PathBuf,
+        write: impl FnOnce() -> io::Result<File>,
+    ) -> io::Result<()> {
+        let linked = self
+            .saved_copy(bytes)
+            .is_some_and(|source| source.id != id && link(source, &path_of(source.id), target));
+        if !linked {
+            let file = write()?;
+            if let Ok(metadata) = file.metadata() {
+                self.remember(bytes, id, &metadata);
+            }
+        }
+        Ok(())
+    }
+
     /// The file an earlier job saved `bytes` in, if any.
-    pub(super) fn saved_copy(&self, bytes: &[u8]) -> Option<SavedFile> {
+    fn saved_copy(&self, bytes: &[u8]) -> Option<SavedFile> {
         self.lock()
             .get(&hash(bytes))
             .filter(|known| *known.bytes == *bytes)
@@ -99,7 +130,7 @@ impl Dedup {
     }
 
     /// Remembers that job `id`'s file, described by `metadata`, holds `bytes`.
-    pub(super) fn remember(&self, bytes: &[u8], id: JobId, metadata: &Metadata) {
+    fn remember(&self, bytes: &[u8], id: JobId, metadata: &Metadata) {
         if let Some(known) = self.lock().get_mut(&hash(bytes)) {
             if *known.bytes == *bytes {
                 known.saved = Some(SavedFile {
@@ -117,7 +148,7 @@ impl Dedup {
 /// now that very file. `false` when linking failed or the path named
 /// another file: the caller then writes the bytes out (its atomic rename
 /// replaces a wrong link).
-pub(super) fn link(source: SavedFile, source_path: &Path, target: &Path) -> bool {
+fn link(source: SavedFile, source_path: &Path, target: &Path) -> bool {
     if fs::hard_link(source_path, target).is_err() {
         return false;
     }

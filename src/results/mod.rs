@@ -40,7 +40,7 @@
 //! then does the job turn `done`. The shim test
 //! `fault_e2e::failing_flushes_never_answer_done` logs the calls and checks
 //! that order for every job answered `done`. The directory flush is a *group
-//! commit* ([`Persister`]): one flush for every job handed over meanwhile;
+//! commit* (the persister thread, `jobs/run.rs`): one flush for every job handed over meanwhile;
 //! if it fails, every job of that batch ends `error`. With `--no-fsync`
 //! nothing is flushed: a job is `done` once its file is in place; files
 //! survive a crash of the process (atomic rename), not a power loss.
@@ -63,7 +63,6 @@
 //! # Files of this module
 //!
 //! - `lock`: [`ResultsLock`], one server per directory;
-//! - `persister`: [`Persister`], the group commit of directory flushes;
 //! - `store`: [`ResultStore`], the job files — atomic writes, the id
 //!   reservation's file, the save probe, damaged-file checks on reading;
 //! - `dedup`: equal results as checked hard links;
@@ -74,12 +73,10 @@ mod dedup;
 mod lock;
 mod names;
 mod own_dir;
-mod persister;
 mod store;
 
 pub use lock::{LockError, ResultsLock};
 pub use names::{RestoredJob, MAX_RESTORED_ID, RESERVED_IDS_FILE};
-pub use persister::Persister;
 pub use store::{ReadBack, ResultStore};
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! [module docs](super) for the layout. De-duplication is in
 //! [`super::dedup`], directory re-creation in `own_dir`.
 
-use super::dedup::{self, Dedup};
+use super::dedup::Dedup;
 use super::names::{
     is_our_temp_name, parse_job_file_name, read_reservation, RestoredJob, LEGACY_RESERVED_IDS_FILE,
     MAX_RESTORED_ID, PROBE_FILE, RESERVED_IDS_FILE, TEMP_PREFIX,
@@ -166,18 +166,13 @@ impl ResultStore {
         // at our path would be a write into it.
         self.own_dir.ensure()?;
         let name = format!("{id}.json");
-        // The source's data is already durable (this process wrote it, in
-        // the same mode): a link needs only the directory flush.
-        let linked = self.dedup.saved_copy(bytes).is_some_and(|source| {
-            source.id != id && dedup::link(source, &self.path_of(source.id), &self.dir.join(&name))
-        });
-        if !linked {
-            let file = self.write_in_own_dir(&name, bytes)?;
-            if let Ok(metadata) = file.metadata() {
-                self.dedup.remember(bytes, id, &metadata);
-            }
-        }
-        Ok(())
+        self.dedup.link_or_write(
+            bytes,
+            id,
+            &self.dir.join(&name),
+            |job| self.path_of(job),
+            || self.write_in_own_dir(&name, bytes),
+        )
     }
 
     /// Removes job `id`'s result file (best effort): its job ended `error`
@@ -649,9 +644,9 @@ pub(crate) mod flush_gate {
 
     /// Holds `dir`'s flushes until the returned guard is dropped.
     #[must_use]
-    pub(crate) fn hold(dir: &Path) -> Held {
+    pub(crate) fn hold(dir: &Path) -> HeldFlush {
         gates().push((dir.to_path_buf(), Action::Hold));
-        Held(dir.to_path_buf())
+        HeldFlush(dir.to_path_buf())
     }
 
     /// Whether a flush of `dir` is waiting at a `Hold`.
@@ -672,9 +667,9 @@ pub(crate) mod flush_gate {
     }
 
     /// See [`hold`]; releases on drop, also when a test fails.
-    pub(crate) struct Held(PathBuf);
+    pub(crate) struct HeldFlush(PathBuf);
 
-    impl Drop for Held {
+    impl Drop for HeldFlush {
         fn drop(&mut self) {
             gates().retain(|(d, a)| !(*d == self.0 && *a == Action::Hold));
             RELEASED.notify_all();

@@ -64,7 +64,7 @@ fn a_failed_job_is_a_200_with_an_error_status() {
         .submit(Box::new(|| Err("the work failed".to_owned())))
         .expect("accepted");
     assert_eq!(id, JobId(1));
-    jobs.close_and_wait(); // every accepted job has finished
+    jobs.shut_down(); // every accepted job has finished
     let r = api.handle(&request("GET", "/api/get_results/job_id_1", ""));
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -95,7 +95,7 @@ fn a_full_queue_is_a_503_with_retry_after() {
     assert!(r.headers.contains(&("Retry-After", "1".to_owned())));
     assert_eq!(json(&r)["reason"], "too many jobs queued; retry later");
     open_gate.send(()).expect("the job waits at the gate");
-    jobs.close_and_wait();
+    jobs.shut_down();
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn waits_hold_until_done_without_taking_a_worker() {
             );
         }
     });
-    jobs.close_and_wait();
+    jobs.shut_down();
 }
 
 #[test]
@@ -283,7 +283,7 @@ fn finished_jobs(dir: &TempDir, n: usize) -> (Api, Arc<Jobs>) {
         jobs.submit(Box::new(|| Ok("1".to_owned())))
             .expect("accepted");
     }
-    jobs.close_and_wait(); // every job has finished; the table is still readable
+    jobs.shut_down(); // every job has finished; the table is still readable
     (api, jobs)
 }
 
@@ -553,7 +553,7 @@ fn jobs_listing_ends_at_the_last_job_when_it_began() {
         expected.len(),
         &expected[expected.len() - 60..]
     );
-    jobs.close_and_wait();
+    jobs.shut_down();
 }
 
 /// After `graceful_shutdown` a computing request is a 503 whose reason
@@ -585,11 +585,11 @@ fn the_503_after_shutdown_says_why_and_what_to_do() {
     );
 
     // A signal: the lifecycle records the exit request, then the main
-    // thread stops accepting jobs (`close_and_wait`).
+    // thread stops accepting jobs (`shut_down`).
     let dir = TempDir::new("api-503-signal");
     let (api, jobs, lifecycle) = api_and_lifecycle(&dir, 10);
     lifecycle.request_exit();
-    jobs.close_and_wait();
+    jobs.shut_down();
     refused_with(
         &api,
         "shutting down: the server is stopping (Ctrl-C or SIGTERM); restart it to submit jobs",

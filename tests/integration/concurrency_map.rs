@@ -30,7 +30,8 @@ struct Declaration {
     at: String,
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every `.rs` file under `dir`, sorted (also used by `names.rs`).
+pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -283,6 +284,101 @@ fn every_test_the_map_names_exists() {
         "CONCURRENCY.md names tests that do not exist:\n  {}",
         missing.join("\n  ")
     );
+}
+
+/// The documents whose test names must exist: the README, `docs/*.md`
+/// and this map.
+fn documents() -> Vec<PathBuf> {
+    let root = Path::new(ROOT);
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/ at the top level")
+        .map(|entry| entry.expect("a docs/ entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    docs.sort();
+    docs.push(root.join("README.md"));
+    docs.push(root.join("CONCURRENCY.md"));
+    docs
+}
+
+/// Test names spelt as files: `` `tests/integration/jobs.rs::name` `` and
+/// `` `tests/integration/log.rs` (`name`) ``, as `jobs::name`.
+fn named_test_files(text: &str) -> Vec<String> {
+    let tokens: Vec<&str> = text.split('`').collect();
+    let mut found = Vec::new();
+    for (i, token) in tokens.iter().enumerate().skip(1).step_by(2) {
+        let Some(rest) = token.strip_prefix("tests/integration/") else {
+            continue;
+        };
+        if let Some((file, name)) = rest.split_once(".rs::") {
+            found.push(format!("{file}::{name}"));
+        } else if let (Some(file), Some(between), Some(name)) = (
+            rest.strip_suffix(".rs"),
+            tokens.get(i + 1),
+            tokens.get(i + 2),
+        ) {
+            if between.trim() == "(" {
+                found.push(format!("{file}::{name}"));
+            }
+        }
+    }
+    found
+}
+
+/// Every test named in the README, `docs/*.md` and CONCURRENCY.md exists,
+/// and so does every `tests/integration/FILE.rs::name` a doc comment in
+/// `src/` names (relative names there, like `tests::x`, are not checked).
+#[test]
+fn every_test_the_docs_name_exists() {
+    let mut missing = Vec::new();
+    let mut count = 0;
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).expect("a readable document");
+        let mut named: Vec<String> = named_tests(&text).into_iter().map(String::from).collect();
+        named.extend(named_test_files(&text));
+        count += named.len();
+        for path in named {
+            if let Err(error) = find_test(&path) {
+                missing.push(format!("{}: {error}", doc.display()));
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    rust_files(&Path::new(ROOT).join("src"), &mut sources);
+    for file in sources {
+        let text = std::fs::read_to_string(&file).expect("a readable source file");
+        let docs: String = text
+            .lines()
+            .filter(|line| line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for path in named_test_files(&docs) {
+            count += 1;
+            if let Err(error) = find_test(&path) {
+                missing.push(format!("{}: {error}", file.display()));
+            }
+        }
+    }
+    assert!(
+        count >= 40,
+        "found only {count} test names in the docs; the scan is probably broken"
+    );
+    assert!(
+        missing.is_empty(),
+        "the docs name tests that do not exist:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn test_names_spelt_as_files_are_found() {
+    assert_eq!(
+        named_test_files(
+            "`tests/integration/jobs.rs::a_b` and `tests/integration/log.rs` (`c_d`), not `tests/integration/pool.rs`"
+        ),
+        ["jobs::a_b", "log::c_d"]
+    );
+    assert!(find_test("jobs::no_such_test").is_err());
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn ids_are_in_order_and_unique_under_concurrent_submitters() {
             });
         }
     });
-    jobs.close_and_wait();
+    jobs.shut_down();
     let mut all = all.into_inner().unwrap();
     all.sort_unstable();
     let expected: Vec<u64> = (1..=(SUBMITTERS * EACH) as u64).collect();
@@ -180,7 +180,7 @@ fn result_files_hold_exactly_the_bytes() {
         .iter()
         .map(|t| jobs.submit(constant(t)).unwrap())
         .collect();
-    jobs.close_and_wait();
+    jobs.shut_down();
     for (id, text) in ids.iter().zip(texts) {
         let on_disk = fs::read(results(&dir).join(format!("{id}.json"))).unwrap();
         assert_eq!(on_disk, text.as_bytes());
@@ -200,7 +200,7 @@ fn identical_results_are_stored_once() {
     let a = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
     let b = jobs.submit(constant("{\"same\": 1.5}")).unwrap();
     let c = jobs.submit(constant("{\"other\": 2.5}")).unwrap();
-    jobs.close_and_wait();
+    jobs.shut_down();
     // One job file per job, with the job's bytes…
     for id in [a, b] {
         let path = results(&dir).join(format!("{id}.json"));
@@ -294,7 +294,7 @@ fn gaps_are_no_such_job() {
     }
     assert_eq!(jobs.outcome(JobId(5)), Some(done("[5]")));
     assert_eq!(jobs.submit(constant("[6]")).unwrap(), JobId(6));
-    jobs.close_and_wait();
+    jobs.shut_down();
     let ids: Vec<u64> = all_statuses(&jobs).iter().map(|(id, _)| id.0).collect();
     assert_eq!(ids, [2, 5, 6]);
 }
@@ -388,7 +388,7 @@ fn results_that_cannot_be_saved_end_as_errors_and_are_never_written_later() {
     let d = common::poll(DEADLINE, || jobs.submit(constant("[3]")).ok());
     assert_eq!(wait_finished(&jobs, d), done("[3]"));
     assert_eq!(jobs.degraded_cause(), None);
-    jobs.close_and_wait();
+    jobs.shut_down();
     assert!(
         !results.join(format!("{a}.json")).exists(),
         "never written later"
@@ -587,7 +587,7 @@ fn the_results_folder_is_flat_and_clients_may_empty_it() {
     let fresh: Vec<JobId> = (0..3)
         .map(|i| jobs.submit(constant(&format!("[{i}]"))).unwrap())
         .collect();
-    jobs.close_and_wait();
+    jobs.shut_down();
     for (i, id) in fresh.iter().enumerate() {
         let text = fs::read_to_string(results.join(format!("{id}.json"))).unwrap();
         assert_eq!(text, format!("[{i}]"));
@@ -619,7 +619,7 @@ fn after_stop_accepting_submit_is_refused_and_join_waits_for_the_accepted() {
     let joiner = {
         let jobs = Arc::clone(&jobs);
         thread::spawn(move || {
-            jobs.close_and_wait();
+            jobs.shut_down();
             let _ = joined_tx.send(jobs.pending());
         })
     };
@@ -629,7 +629,7 @@ fn after_stop_accepting_submit_is_refused_and_join_waits_for_the_accepted() {
     for (i, id) in accepted.iter().enumerate() {
         assert_eq!(jobs.outcome(*id), Some(done(&format!("[{i}]"))));
     }
-    jobs.close_and_wait(); // idempotent
+    jobs.shut_down(); // idempotent
     assert_eq!(all_statuses(&jobs).len(), QUEUED + 1);
 }
 
@@ -642,7 +642,7 @@ fn job_events_are_logged() {
     jobs.submit(constant("[1]")).unwrap();
     jobs.submit(Box::new(|| Err("bad question".to_string())))
         .unwrap();
-    jobs.close_and_wait();
+    jobs.shut_down();
     logger.flush();
     let log = fs::read_to_string(&log_path).unwrap();
     let lines: Vec<&str> = log.lines().map(|l| &l[24..]).collect();
@@ -702,7 +702,7 @@ fn measure_200k_jobs() {
             thread::sleep(Duration::from_millis(1));
         }
     }
-    jobs.close_and_wait();
+    jobs.shut_down();
     let ran = started.elapsed();
     let after = rss_kb();
     assert_eq!(all_statuses(&jobs).len(), JOBS);
@@ -812,7 +812,7 @@ fn ids_handed_out_before_a_crash_are_never_given_again() {
 /// Durable mode (the default): jobs turn `done` only after the persister's
 /// directory flush, and a burst shares flushes; `--no-fsync` flushes
 /// nothing. (That flushes are shared is pinned down deterministically by
-/// `results::persister::tests::a_burst_of_items_shares_flushes`, and that
+/// `jobs::run::tests::a_burst_of_items_shares_flushes`, and that
 /// `done` comes only after the flush by the unit test
 /// `jobs::tests::a_durable_job_is_done_only_after_its_directory_flush`.)
 #[test]
@@ -848,7 +848,7 @@ fn durable_jobs_are_flushed_and_no_fsync_jobs_are_not() {
         } else {
             assert_eq!(flushes, 0);
         }
-        jobs.close_and_wait();
+        jobs.shut_down();
         assert_eq!(jobs.pending(), 0);
     }
 }
@@ -935,7 +935,7 @@ fn ids_stop_below_the_scoreboard_limit() {
         fs::read_to_string(results.join(".reserved_ids")).unwrap(),
         MAX_RESTORED_ID.to_string()
     );
-    jobs.close_and_wait();
+    jobs.shut_down();
     drop(jobs);
     let restarted = open(&results, 1);
     assert!(matches!(

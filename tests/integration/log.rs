@@ -406,7 +406,7 @@ fn a_jobs_submitted_line_always_precedes_its_done_line() {
             });
         }
     });
-    jobs.close_and_wait();
+    jobs.shut_down();
     assert!(logger.flush());
     let total = SUBMITTERS * PER_SUBMITTER;
     let mut submitted_at = vec![None; total + 1];

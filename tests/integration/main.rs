@@ -29,6 +29,7 @@ mod log;
 mod log_stall_e2e;
 mod metrics_e2e;
 mod model_check;
+mod names;
 mod pool;
 mod pool_watch_e2e;
 mod readme;

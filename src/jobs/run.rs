@@ -1,25 +1,228 @@
-//! Group commit: many finished jobs share one flush of the results
-//! directory.
+//! A job's run on its worker, its file, and its recording in the table —
+//! directly, or in durable mode through the persister thread's group
+//! commit ([`Persister`], below). A job turns `done` only once its result
+//! is saved; a result that cannot be saved ends the job `error`.
 
+use super::degraded::unsaved_reason;
+use super::table::{JobRecords, QueuedJob, RECORDED_SHARDS};
+use super::{JobId, JobOutcome, Work, PANIC_REASON};
+use crate::log::format_millis;
 use crate::pool::panic_message;
+use crate::scoreboard::{self, Role, ThreadState};
 use crate::sync::lock_order::PERSISTER_QUEUE;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+/// A job whose work is over, on its way into the table.
+pub(super) struct RanJob {
+    id: JobId,
+    entry: JobOutcome,
+    started: Instant,
+}
+
+impl QueuedJob {
+    /// The body of the job, on a worker thread: run, save, record.
+    pub(super) fn run_and_record(self) {
+        let QueuedJob { records, id, work } = self;
+        let started = Instant::now();
+        crate::job_events::started(id.0);
+        // No lock is held while the work and the file write run.
+        let entry = records.compute(id, work);
+        crate::job_events::computed(id.0);
+        let mut ran = RanJob { id, entry, started };
+        let saved = records.save(id, &ran.entry);
+        crate::job_events::saving(id.0, matches!(ran.entry, JobOutcome::Done(_)));
+        match saved {
+            // Durable: the job turns `done` once the persister has flushed
+            // the directory, for every job handed over meanwhile; this
+            // worker goes on to its next job.
+            Ok(()) if records.store.is_durable() => {
+                if let Err(ran) = records.persister.push(ran) {
+                    // Closed (only if its thread died): flush here.
+                    records.record_flushed(vec![ran], records.store.flush_dir());
+                }
+            }
+            Ok(()) => records.record_flushed(vec![ran], Ok(())),
+            Err(error) => {
+                records.end_unsaved(&mut ran, &error);
+                records.record(vec![ran]);
+            }
+        }
+    }
+}
+
+/// Starts the persister thread: it flushes the results directory once for
+/// every batch of jobs the workers handed over, then records the batch.
+pub(super) fn spawn_persister(records: Arc<JobRecords>) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("persister".into())
+        .spawn(move || {
+            let _slot = scoreboard::claim(Role::Persister, ThreadState::Idle);
+            let run = || {
+                records.persister.commit_batches(
+                    || {
+                        crate::job_events::flushing();
+                        records.store.flush_dir()
+                    },
+                    |batch, flushed| {
+                        // Also after a flush that panicked.
+                        crate::job_events::flushed();
+                        records.record_flushed(batch, flushed);
+                    },
+                    |message| {
+                        records.logger.error(format!(
+                            "the persister thread panicked recording a batch of jobs: {message}"
+                        ));
+                    },
+                );
+            };
+            // `run` contains panics per batch, so this is a last resort:
+            // should `run` itself die, the queue is closed (workers then
+            // flush and record their jobs themselves) and what was queued
+            // is recorded here.
+            if panic::catch_unwind(AssertUnwindSafe(run)).is_err() {
+                records.logger.error("the persister thread panicked");
+                records.record_left_over();
+            }
+        })
+}
+
+impl JobRecords {
+    /// Runs the work (a panic becomes [`PANIC_REASON`]); the entry to record.
+    fn compute(&self, id: JobId, work: Work) -> JobOutcome {
+        match panic::catch_unwind(AssertUnwindSafe(work)) {
+            Ok(Ok(json)) => JobOutcome::Done(self.store.intern(json.into_bytes())),
+            Ok(Err(reason)) => {
+                self.logger.error(format!("{id} error: {reason}"));
+                JobOutcome::Error(reason.into())
+            }
+            Err(payload) => {
+                self.logger.error(format!(
+                    "{id} error: {PANIC_REASON}: {}",
+                    panic_message(&*payload)
+                ));
+                JobOutcome::Error(PANIC_REASON.into())
+            }
+        }
+    }
+
+    /// Writes job `id`'s file for `entry` (its result, or why it failed, so
+    /// that a restarted server still answers the id). On failure, one more
+    /// try with a new file while the bytes are here; a failed flush is
+    /// never retried on the same file.
+    fn save(&self, id: JobId, entry: &JobOutcome) -> io::Result<()> {
+        let write = || match entry {
+            JobOutcome::Done(bytes) => self.store.write_result(id, bytes),
+            JobOutcome::Error(reason) => self.store.write_error(id, reason.as_str()),
+            JobOutcome::Running => Ok(()),
+        };
+        write().or_else(|_| write())
+    }
+
+    /// Records a batch once the directory flush meant to make its files
+    /// durable ran: on success the jobs are saved; on failure every job of
+    /// the batch ends unsaved, and its result file is removed (a job
+    /// answered `error` is not served as `done` after a restart).
+    pub(super) fn record_flushed(&self, mut batch: Vec<RanJob>, flushed: io::Result<()>) {
+        match flushed {
+            Ok(()) => self.degraded.save_worked(&self.logger),
+            Err(error) => {
+                for ran in &mut batch {
+                    if matches!(ran.entry, JobOutcome::Done(_)) {
+                        self.store.remove_result(ran.id);
+                    }
+                    self.end_unsaved(ran, &error);
+                }
+            }
+        }
+        self.record(batch);
+    }
+
+    /// A job whose file could not be saved: the server turns degraded, and
+    /// a result becomes an error naming the cause. Its failure record is
+    /// written if it can be (best effort, not flushed); if not, the id is
+    /// unknown after a restart.
+    fn end_unsaved(&self, ran: &mut RanJob, error: &io::Error) {
+        self.degraded
+            .save_failed(&self.logger, self.store.dir(), error);
+        self.degraded.count_unsaved();
+        if matches!(ran.entry, JobOutcome::Done(_)) {
+            let reason = unsaved_reason(error);
+            self.logger.error(format!("{} error: {reason}", ran.id));
+            let _ = self.store.write_error(ran.id, &reason);
+            ran.entry = JobOutcome::Error(reason.into());
+        }
+    }
+
+    /// Closes the persister's queue and records what is still in it (only
+    /// if its thread died): nothing stays `running` forever.
+    pub(super) fn record_left_over(&self) {
+        let left = self.persister.stop_and_take();
+        if !left.is_empty() {
+            self.record_flushed(left, self.store.flush_dir());
+        }
+    }
+
+    /// Records jobs whose work ran in the table, wakes their waiters and logs
+    /// the `done` ones.
+    fn record(&self, batch: Vec<RanJob>) {
+        let mut logged = Vec::with_capacity(batch.len());
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut woken = [false; RECORDED_SHARDS];
+        let mut table = self.lock_table();
+        // Only assignments here, which cannot panic: the table stays whole
+        // (see "Poisoning" at `JobTable`).
+        for RanJob { id, entry, started } in batch {
+            woken[JobRecords::shard(id)] = true;
+            if matches!(entry, JobOutcome::Done(_)) {
+                logged.push((id, started));
+            }
+            if let Some(slot) = self.index_of(id).and_then(|i| table.entries.get_mut(i)) {
+                *slot = entry;
+            }
+            // This job was counted when submitted; `saturating` only so
+            // that a broken invariant cannot turn into a panic here.
+            table.pending = table.pending.saturating_sub(1);
+            ids.push(id);
+        }
+        // Under the lock, so that the scoreboard's counts move with the table.
+        for id in ids {
+            crate::job_events::ended(id.0);
+        }
+        drop(table);
+        // After the entries changed under the lock: a waiter either saw
+        // `Running` and is asleep (and is woken now), or takes the lock
+        // after our change and sees the outcome without sleeping.
+        for (condvar, _) in self.recorded.iter().zip(woken).filter(|&(_, w)| w) {
+            condvar.notify_all();
+        }
+        // Logged after the outcome is recorded: a slow log (back-pressure)
+        // must not delay a recorded job's answer.
+        for (id, started) in logged {
+            self.logger
+                .info(format!("{id} done in {}", format_millis(started.elapsed())));
+        }
+    }
+}
 
 /// Group commit: one thread flushes the results directory for a whole batch
-/// of finished jobs, then hands the batch on.
+/// of jobs whose files are in place, then hands the batch on.
 ///
 /// Workers [`push`](Persister::push) an item once its file is renamed into
-/// place and go on to their next job; the persister thread ([`run`]) takes
-/// *every* item queued, runs one flush — which covers all their renames,
-/// since each happened before its push — and then delivers the batch (the
-/// job table marks those jobs `done`). Items pushed during a flush form the
-/// next batch, so N jobs finishing while the disk is busy share one flush.
+/// place and go on to their next job; the persister thread
+/// ([`commit_batches`]) takes *every* item queued, runs one flush — which
+/// covers all their renames, since each happened before its push — and then
+/// delivers the batch (the job table records those jobs). Items pushed
+/// during a flush form the next batch, so N jobs saved while the disk is
+/// busy share one flush (`tests::a_burst_of_items_shares_flushes`).
 ///
-/// [`run`]: Persister::run
+/// [`commit_batches`]: Persister::commit_batches
 #[derive(Debug)]
-pub struct Persister<T> {
+pub(super) struct Persister<T> {
     /// Invariant: `items` were pushed and not yet taken by `run`; once
     /// `closed`, nothing more is pushed, and `run` returns when `items` is
     /// empty. Poisoning: each update is one push, swap or assignment;
@@ -59,8 +262,8 @@ impl<T> Persister<T> {
     /// Queues `item` for the next flush.
     ///
     /// # Errors
-    /// Gives `item` back once [`close`](Persister::close) was called.
-    pub fn push(&self, item: T) -> Result<(), T> {
+    /// Gives `item` back once [`stop`](Persister::stop) was called.
+    pub(super) fn push(&self, item: T) -> Result<(), T> {
         let mut queue = self.lock_queue();
         if queue.closed {
             return Err(item);
@@ -81,9 +284,9 @@ impl<T> Persister<T> {
         self.lock_queue().items.len()
     }
 
-    /// Refuses further pushes; [`run`](Persister::run) delivers what is
+    /// Refuses further pushes; [`commit_batches`](Persister::commit_batches) delivers what is
     /// queued and returns. Idempotent.
-    pub fn close(&self) {
+    pub(super) fn stop(&self) {
         self.lock_queue().closed = true;
         self.not_empty_or_closed.notify_all();
     }
@@ -91,7 +294,7 @@ impl<T> Persister<T> {
     /// Closes, and takes what is still queued: nothing once `run` has
     /// returned normally; whatever was pushed after `run` died, should it
     /// ever die. The caller delivers it itself, so nothing stays queued.
-    pub fn close_and_take(&self) -> Vec<T> {
+    pub(super) fn stop_and_take(&self) -> Vec<T> {
         let mut queue = self.lock_queue();
         queue.closed = true;
         let left = std::mem::take(&mut queue.items);
@@ -108,7 +311,7 @@ impl<T> Persister<T> {
     /// still delivered, with an error as the flush's result (the items are
     /// not durable); if `deliver` panics, `panicked` gets its message. In
     /// both cases `run` goes on with the next batch.
-    pub fn run(
+    pub(super) fn commit_batches(
         &self,
         mut flush: impl FnMut() -> io::Result<()>,
         mut deliver: impl FnMut(Vec<T>, io::Result<()>),
@@ -174,7 +377,7 @@ mod tests {
                     flushes.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 };
-                persister.run(
+                persister.commit_batches(
                     flush,
                     |batch, result| {
                         assert!(result.is_ok());
@@ -190,7 +393,7 @@ mod tests {
                 persister.push(item).unwrap();
             }
             drop(release_tx);
-            persister.close();
+            persister.stop();
             assert_eq!(persister.push(99), Err(99), "closed");
             thread.join().unwrap();
         });
@@ -205,10 +408,10 @@ mod tests {
     #[test]
     fn a_closed_empty_persister_returns() {
         let persister = Persister::<()>::default();
-        persister.close();
-        persister.close(); // idempotent
+        persister.stop();
+        persister.stop(); // idempotent
         let mut flushes = 0;
-        persister.run(
+        persister.commit_batches(
             || {
                 flushes += 1;
                 Ok(())
@@ -224,9 +427,9 @@ mod tests {
     fn a_failed_flush_is_delivered_with_its_batch() {
         let persister = Persister::<u8>::default();
         persister.push(7).unwrap();
-        persister.close();
+        persister.stop();
         let mut delivered = Vec::new();
-        persister.run(
+        persister.commit_batches(
             || Err(io::Error::other("disk gone")),
             |batch, result| delivered.push((batch, result.map_err(|e| e.to_string()))),
             |_| {},
@@ -247,7 +450,7 @@ mod tests {
         let mut reported = Vec::new();
         thread::scope(|scope| {
             let thread = scope.spawn(|| {
-                persister.run(
+                persister.commit_batches(
                     || {
                         flushes += 1;
                         match flushes {
@@ -261,7 +464,7 @@ mod tests {
                             }
                             3 => {
                                 persister.push(5).unwrap();
-                                persister.close();
+                                persister.stop();
                                 Ok(())
                             }
                             _ => Ok(()),
@@ -284,7 +487,7 @@ mod tests {
             persister.push(9).unwrap();
             thread.join().unwrap();
         });
-        assert_eq!(persister.close_and_take(), Vec::<u8>::new());
+        assert_eq!(persister.stop_and_take(), Vec::<u8>::new());
         let flush_panic = Err("the directory flush panicked: flush one".to_string());
         assert_eq!(
             delivered,
@@ -301,13 +504,13 @@ mod tests {
     /// After `close`, what is still queued (pushed after the thread died)
     /// is handed back, and further pushes are refused.
     #[test]
-    fn close_and_take_hands_back_what_is_queued() {
+    fn stop_and_take_hands_back_what_is_queued() {
         let persister = Persister::<u8>::default();
         persister.push(1).unwrap();
         persister.push(2).unwrap();
-        assert_eq!(persister.close_and_take(), [1, 2]);
+        assert_eq!(persister.stop_and_take(), [1, 2]);
         assert_eq!(persister.push(3), Err(3));
-        assert_eq!(persister.close_and_take(), Vec::<u8>::new());
+        assert_eq!(persister.stop_and_take(), Vec::<u8>::new());
     }
 }
 
@@ -337,7 +540,7 @@ mod loom_model {
     ) -> Delivered {
         let durable = RefCell::new(Vec::new());
         let delivered = RefCell::new(Vec::new());
-        persister.run(
+        persister.commit_batches(
             || {
                 durable.replace(renamed.lock().unwrap().clone());
                 Ok(())
@@ -391,7 +594,7 @@ mod loom_model {
                 .collect();
             let delivered = run(&persister, &renamed, |so_far| {
                 if so_far == 2 {
-                    persister.close();
+                    persister.stop();
                 }
             });
             for worker in workers {
@@ -420,7 +623,7 @@ mod loom_model {
             };
             let closer = {
                 let persister = Arc::clone(&persister);
-                thread::spawn(move || persister.close())
+                thread::spawn(move || persister.stop())
             };
             let delivered = run(&persister, &renamed, |_| {});
             let accepted = worker.join().unwrap();
