@@ -631,6 +631,44 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A job saved while a flush that then fails is running lands in the
+    /// next batch; that next flush works, but a writeback error is reported
+    /// once, so the job's entry may already be lost: it must end `error`,
+    /// never `done`, and its file must be gone.
+    #[test]
+    fn a_job_saved_before_a_failed_flush_is_never_done() {
+        let dir = scratch("flush-spoiled");
+        let jobs = durable_jobs(&dir, Logger::disabled());
+        let held = crate::results::flush_gate::hold(&dir);
+        let first = jobs.submit(ok_job("0")).unwrap();
+        poll(|| crate::results::flush_gate::is_waiting(&dir));
+        // Saved while the first flush is under way; queued for the next.
+        let second = jobs.submit(ok_job("1")).unwrap();
+        poll(|| jobs.records.persister.queued() == 1);
+        crate::results::flush_gate::fail_once(&dir);
+        drop(held);
+        for id in [first, second] {
+            let Some(JobOutcome::Error(reason)) = jobs.outcome_within(id, DEADLINE) else {
+                panic!("{id} not an error");
+            };
+            assert!(!dir.join(format!("{id}.json")).exists(), "{id}: {reason}");
+        }
+        // Degraded until a probe (at most once a second) works; then a job
+        // saved after the failure is done again.
+        let mut third = None;
+        poll(|| {
+            third = jobs.submit(ok_job("2")).ok();
+            third.is_some()
+        });
+        let third = third.unwrap();
+        assert!(matches!(
+            jobs.outcome_within(third, DEADLINE),
+            Some(JobOutcome::Done(_))
+        ));
+        drop(jobs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Two concurrent `shut_down`: the second must not return while
     /// the first is still joining the persister thread. The persister is
     /// stood in for by a thread the test releases; the second closer must

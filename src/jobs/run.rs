@@ -22,6 +22,11 @@ pub(super) struct RanJob {
     id: JobId,
     entry: JobOutcome,
     started: Instant,
+    /// [`ResultStore::failed_flushes`] before its file was saved: a flush
+    /// that failed since may have lost its directory entry, and a later
+    /// flush that works does not bring it back (`fsync` reports a
+    /// writeback error once, to the descriptors open when it happened).
+    failed_flushes_before: u64,
 }
 
 impl QueuedJob {
@@ -33,7 +38,12 @@ impl QueuedJob {
         // No lock is held while the work and the file write run.
         let entry = records.compute(id, work);
         crate::job_events::computed(id.0);
-        let mut ran = RanJob { id, entry, started };
+        let mut ran = RanJob {
+            id,
+            entry,
+            started,
+            failed_flushes_before: records.store.failed_flushes(),
+        };
         let saved = records.save(id, &ran.entry);
         crate::job_events::saving(id.0, matches!(ran.entry, JobOutcome::Done(_)));
         match saved {
@@ -129,7 +139,29 @@ impl JobRecords {
     /// answered `error` is not served as `done` after a restart).
     pub(super) fn record_flushed(&self, mut batch: Vec<RanJob>, flushed: io::Result<()>) {
         match flushed {
-            Ok(()) => self.degraded.save_worked(&self.logger),
+            Ok(()) => {
+                // A job saved before a flush that failed is not durable,
+                // whatever this flush says (test
+                // `jobs::tests::a_job_saved_before_a_failed_flush_is_never_done`).
+                let failed_now = self.store.failed_flushes();
+                let mut spoiled = false;
+                for ran in &mut batch {
+                    if ran.failed_flushes_before != failed_now {
+                        spoiled = true;
+                        if matches!(ran.entry, JobOutcome::Done(_)) {
+                            self.store.remove_result(ran.id);
+                        }
+                        let error = io::Error::other(
+                            "a directory flush failed after its file was written, \
+                             so it may not be on stable storage",
+                        );
+                        self.end_unsaved(ran, &error);
+                    }
+                }
+                if !spoiled {
+                    self.degraded.save_worked(&self.logger);
+                }
+            }
             Err(error) => {
                 for ran in &mut batch {
                     if matches!(ran.entry, JobOutcome::Done(_)) {
@@ -176,7 +208,10 @@ impl JobRecords {
         let mut table = self.lock_table();
         // Only assignments here, which cannot panic: the table stays whole
         // (see "Poisoning" at `JobTable`).
-        for RanJob { id, entry, started } in batch {
+        for RanJob {
+            id, entry, started, ..
+        } in batch
+        {
             woken[JobRecords::shard(id)] = true;
             if matches!(entry, JobOutcome::Done(_)) {
                 logged.push((id, started));

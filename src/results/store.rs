@@ -43,6 +43,10 @@ pub struct ResultStore {
     dedup: Dedup,
     /// Directory flushes run by [`ResultStore::flush_dir`].
     flushes: AtomicU64,
+    /// Directory flushes that failed: only ever increases. `AcqRel`/`Acquire`:
+    /// a worker that reads it before saving and the persister that reads it
+    /// after its flush see every failure ordered with their own steps.
+    failed_flushes: AtomicU64,
     /// The reservation found at start-up (0 if none).
     reserved_at_start: u64,
 }
@@ -92,6 +96,7 @@ impl ResultStore {
             own_dir: OwnDir::new(lock),
             dedup: Dedup::default(),
             flushes: AtomicU64::new(0),
+            failed_flushes: AtomicU64::new(0),
             reserved_at_start,
         };
         Ok((store, ids))
@@ -250,9 +255,19 @@ impl ResultStore {
         if !self.durable {
             return Ok(());
         }
-        flush_gate::pass(&self.dir)?;
-        self.flushes.fetch_add(1, Ordering::Relaxed);
-        File::open(&self.dir)?.sync_all()
+        let flushed = flush_gate::pass(&self.dir).and_then(|()| {
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+            File::open(&self.dir)?.sync_all()
+        });
+        if flushed.is_err() {
+            self.failed_flushes.fetch_add(1, Ordering::AcqRel);
+        }
+        flushed
+    }
+
+    /// Directory flushes that failed so far (see `RanJob::failed_flushes_before`).
+    pub fn failed_flushes(&self) -> u64 {
+        self.failed_flushes.load(Ordering::Acquire)
     }
 
     /// Directory flushes run so far.
