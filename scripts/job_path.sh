@@ -126,7 +126,7 @@ def file_lines(path):
     lines = open(path, encoding="utf-8").read().split("\n")
     kept, i = [], 0
     while i < len(lines):
-        if lines[i].strip() == "#[cfg(test)]":
+        if re.match(r"#\[cfg\((all\()?test\b", lines[i].strip()):
             body = body_of(lines, i + 1)
             i += 1 + len(body)
             continue
