@@ -53,15 +53,15 @@ test: data
 # that the normal build stays valid, in the cheap-to-build `models` profile.
 # SHUTTLE_ITERATIONS and LOOM_MAX_PREEMPTIONS go deeper (CONCURRENCY.md).
 models:
-	RUSTFLAGS="--cfg loom" cargo test --profile models --lib --target-dir target/loom loom_model </dev/null
-	RUSTFLAGS="--cfg shuttle" cargo test --profile models --lib --target-dir target/shuttle shuttle_model </dev/null
+	RUSTFLAGS="--cfg loom" cargo test --profile models --lib --target-dir target/loom loom_model
+	RUSTFLAGS="--cfg shuttle" cargo test --profile models --lib --target-dir target/shuttle shuttle_model
 
 # Every mutant under tests/mutants/ (a classic concurrency bug, as a patch)
 # applied to a scratch copy of the tree and caught by the model test it
 # names (CONCURRENCY.md, "Your first model test"); fails when one is not
 # caught or no longer applies.
 model_check:
-	bash scripts/model_check.sh </dev/null
+	bash scripts/model_check.sh
 
 run_unit_tests:
 	cargo test --lib

@@ -102,7 +102,7 @@ use std::io::{self, BufWriter};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
-use writer::{open_append, DropNotices, Writer};
+use writer::{open_append, size_and_rotates, DropNotices, Writer};
 
 /// A cheap, cloneable handle; every clone sends to the same writer thread.
 #[derive(Clone, Debug)]
@@ -200,7 +200,7 @@ impl Logger {
 
     fn start(path: &Path, max_bytes: u64, keep: usize, notices: DropNotices) -> io::Result<Logger> {
         let file = open_append(path)?;
-        let size = file.metadata()?.len();
+        let (size, rotates) = size_and_rotates(&file);
         let queue = Arc::new(Queue::new(LOG_QUEUE_LINES, LOG_BATCH_LINES, LOG_LINGER));
         let writer = Writer {
             path: path.to_path_buf(),
@@ -208,6 +208,7 @@ impl Logger {
             keep,
             file: Some(BufWriter::new(file)),
             size,
+            rotates,
             reported_error: false,
             notices,
             reported_drops: 0,

@@ -30,6 +30,12 @@ pub(super) struct Writer {
     pub(super) file: Option<BufWriter<File>>,
     /// Bytes in the current file, including those still in the buffer.
     pub(super) size: u64,
+    /// Whether the file is a regular file, the only kind rotated. A log
+    /// sent to `/dev/null`, a FIFO or a terminal is written and never
+    /// renamed: renaming `/dev/null` (as root) would replace the device
+    /// with a plain file for every program on the machine
+    /// (`tests/integration/log.rs::a_log_that_is_not_a_regular_file_is_never_rotated`).
+    pub(super) rotates: bool,
     /// Whether an I/O error was already reported to stderr (we report once).
     pub(super) reported_error: bool,
     pub(super) notices: DropNotices,
@@ -136,7 +142,7 @@ impl Writer {
         // its first line, or a huge line would rotate forever).
         if self.file.is_none() {
             self.reopen();
-        } else if self.size > 0 && self.size.saturating_add(len) > self.max_bytes {
+        } else if self.rotates && self.size > 0 && self.size.saturating_add(len) > self.max_bytes {
             self.rotate();
         }
         let Some(file) = self.file.as_mut() else {
@@ -174,7 +180,7 @@ impl Writer {
             Ok(file) => {
                 // 0 after a rotation; after a failed rename or a recovery we
                 // go on appending to what is there.
-                self.size = file.metadata().map_or(0, |m| m.len());
+                (self.size, self.rotates) = size_and_rotates(&file);
                 self.file = Some(BufWriter::new(file));
             }
             Err(error) => self.report(&error),
@@ -215,6 +221,13 @@ impl Writer {
 
 pub(super) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// The bytes `file` holds and whether it is a regular file (the only
+/// kind [`Writer::rotate`] renames); `(0, false)` when it cannot be told.
+pub(super) fn size_and_rotates(file: &File) -> (u64, bool) {
+    file.metadata()
+        .map_or((0, false), |m| (m.len(), m.file_type().is_file()))
 }
 
 /// `path` with `.k` appended to its file name: `webserver.log.2`.

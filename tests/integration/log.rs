@@ -159,6 +159,42 @@ fn rotation_counts_what_the_file_already_holds() {
     assert_eq!(lines(&dir.path().join("log.1")), ["x".repeat(199)]);
 }
 
+/// A log that is not a regular file (here a FIFO; in use, `/dev/null` or
+/// a terminal) takes every line and is never renamed: a rotation would
+/// move the FIFO to `log.1` and put a plain file in its place — and, for
+/// a server run as root with `--access-log /dev/null`, replace the
+/// machine's `/dev/null`. Fails without `Writer::rotates`.
+#[test]
+fn a_log_that_is_not_a_regular_file_is_never_rotated() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new("fifo-log");
+    let path = dir.path().join("log");
+    // Read and write: opening does not wait for the logger, and the
+    // logger's own open does not wait for a reader.
+    let mut fifo = common::stalled_fifo(&path);
+    let (sent, got) = mpsc::channel();
+    thread::spawn(move || {
+        let mut bytes = vec![0; 1000];
+        let read = fifo.read_exact(&mut bytes).map(|()| bytes);
+        sent.send(read).ok();
+    });
+    // Ten 100-byte lines against 250 bytes: a regular file rotates 4 times.
+    let logger = Logger::open(&path, 250, 2).unwrap();
+    for i in 1..=10 {
+        logger.info(hundred_byte_message(i));
+    }
+    logger.flush();
+    let bytes = got
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the ten lines reach the FIFO within 30 s")
+        .expect("read the FIFO");
+    let text = String::from_utf8(bytes).unwrap();
+    let numbers: Vec<usize> = text.lines().map(|l| l[38..40].parse().unwrap()).collect();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    assert!(fs::metadata(&path).unwrap().file_type().is_fifo());
+    assert!(!dir.path().join("log.1").exists());
+}
+
 #[test]
 fn keep_zero_starts_over() {
     let dir = TempDir::new("keep0");
