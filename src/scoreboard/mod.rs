@@ -35,7 +35,16 @@ use crate::descriptors::Budget;
 use crate::limits::{Limits, MAX_CONNECTIONS, MAX_PENDING_JOBS};
 use crate::trace::Timeline;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+// A slot's atomics are loom's under `--cfg loom`, so that the slot
+// protocol itself is model-checked (`loom_model` below, with every memory
+// ordering); std's otherwise. Under loom the process-wide table has no
+// slots (`table_size`): loom's atomics live only inside one model run, and
+// every thread of the other protocols' models then runs unseen.
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU64, AtomicU8};
+use std::sync::atomic::Ordering;
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU64, AtomicU8};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -222,7 +231,7 @@ impl Word {
 }
 
 impl Slot {
-    const fn new() -> Slot {
+    fn new() -> Slot {
         Slot {
             owner: AtomicU8::new(0),
             word: AtomicU64::new(0),
@@ -328,7 +337,7 @@ pub fn configure(limits: Limits, workers: usize, descriptors: Budget, job_delay:
         descriptors,
         job_delay,
     });
-    let _ = BOARD.set(Scoreboard::new(limits.max_connections + OTHER_SLOTS));
+    let _ = BOARD.set(Scoreboard::new(table_size(limits.max_connections)));
 }
 
 /// The limits recorded by [`configure`], if it was called.
@@ -337,7 +346,17 @@ fn configured() -> Option<Configured> {
 }
 
 fn board() -> &'static Scoreboard {
-    BOARD.get_or_init(|| Scoreboard::new(MAX_CONNECTIONS + OTHER_SLOTS))
+    BOARD.get_or_init(|| Scoreboard::new(table_size(MAX_CONNECTIONS)))
+}
+
+/// Slots for `connections` connections and the other threads; none under
+/// loom (see the imports).
+fn table_size(connections: usize) -> usize {
+    if cfg!(loom) {
+        0
+    } else {
+        connections + OTHER_SLOTS
+    }
 }
 
 /// How many slots the table has: the timeline's tracks are numbered below.
@@ -608,6 +627,81 @@ impl ThreadView {
             (state, _) => state.name().to_owned(),
         };
         format!("{doing} for {}", human(self.for_))
+    }
+}
+
+/// The slot protocol under loom (CONCURRENCY.md, "Model tests"): claim,
+/// publish, release and read, with the orderings the code uses.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::sync::{thread, Arc};
+
+    /// What a reader reports for a slot: the owner's role and its state.
+    type Reader = fn(&Slot) -> Option<(Option<Role>, ThreadState)>;
+
+    /// The reader the server uses ([`view`]): one load of the state word.
+    fn reader_in_use(slot: &Slot) -> Option<(Option<Role>, ThreadState)> {
+        view(0, slot).map(|v| (Some(v.role), v.state))
+    }
+
+    /// The old reader ([`threads_reading_role_then_state`]): the owner
+    /// token, then the state word.
+    fn old_reader(slot: &Slot) -> Option<(Option<Role>, ThreadState)> {
+        old_view(slot, || ())
+    }
+
+    /// A worker owns a slot (running a job); it releases the slot while a
+    /// connection tries to claim it and a reader reads it. The reader sees
+    /// the worker running, the connection reading a head, or a free slot —
+    /// never one owner's role with the other's state; and afterwards the
+    /// slot shows the connection if and only if its claim succeeded.
+    fn a_slot_changing_owner_is_read_consistently(read: Reader) {
+        crate::sync::loom_model(None, move || {
+            // Tracks beyond the timeline's: no spans are recorded.
+            let track = usize::MAX;
+            let slot = Arc::new(Slot::new());
+            assert!(slot.try_claim(track, Role::Worker, ThreadState::Running));
+            let worker = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || slot.release())
+            };
+            let connection = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || {
+                    slot.try_claim(track, Role::Connection, ThreadState::ReadingHead)
+                })
+            };
+            let seen = read(&slot);
+            assert!(
+                matches!(
+                    seen,
+                    None | Some((Some(Role::Worker), ThreadState::Running))
+                        | Some((Some(Role::Connection), ThreadState::ReadingHead))
+                ),
+                "the reader paired one owner's role with another's state: {seen:?}"
+            );
+            worker.join().unwrap();
+            let claimed = connection.join().unwrap();
+            let expected = claimed.then_some((Some(Role::Connection), ThreadState::ReadingHead));
+            assert_eq!(reader_in_use(&slot), expected, "claimed: {claimed}");
+        });
+    }
+
+    /// The reader in use passes in every interleaving.
+    #[test]
+    fn the_reader_never_pairs_one_owners_role_with_anothers_state() {
+        a_slot_changing_owner_is_read_consistently(reader_in_use);
+    }
+
+    /// The same model, with the reader this module had before (kept as
+    /// [`threads_reading_role_then_state`]): loom finds the interleaving
+    /// that breaks it (owner loaded, slot released and re-claimed, word
+    /// loaded) and the test fails as it should.
+    #[test]
+    #[should_panic(expected = "the reader paired one owner's role with another's state")]
+    fn the_old_reader_fails_the_same_model() {
+        a_slot_changing_owner_is_read_consistently(old_reader);
     }
 }
 
