@@ -532,25 +532,15 @@ pub fn threads() -> Vec<ThreadView> {
         .collect()
 }
 
-/// The reader this module had before the role moved into the state word:
-/// it loads the slot's owner token, *then* its state word, with no
-/// re-check, so it can pair a reused slot's old role with a new owner's
-/// state. Wrong on purpose and used by no server code: kept so that a test
-/// (and a later loom model) can show the interleaving that breaks it
-/// (`the_old_reader_can_pair_a_stale_role_with_a_new_state`).
-#[doc(hidden)]
-#[must_use]
-pub fn threads_reading_role_then_state() -> Vec<(usize, Option<Role>, ThreadState)> {
-    board()
-        .slots
-        .iter()
-        .enumerate()
-        .filter_map(|(i, slot)| old_view(slot, || ()).map(|(role, state)| (i, role, state)))
-        .collect()
-}
-
-/// One slot as [`threads_reading_role_then_state`] reads it; `between`
-/// runs between its two loads (a test puts another thread's moves there).
+/// The reader this module had before the role moved into the state word,
+/// kept for tests only: it loads the slot's owner token, *then* its state
+/// word, with no re-check, so it can pair a reused slot's old role with a
+/// state its owner never had. `between` runs between its two loads (a test
+/// puts another thread's moves there). The loom model
+/// `loom_model::the_old_reader_fails_the_same_model` finds the interleaving
+/// that breaks it; `tests::the_old_reader_can_pair_a_stale_role_with_a_new_state`
+/// plays it in order.
+#[cfg(test)]
 fn old_view(slot: &Slot, between: impl FnOnce()) -> Option<(Option<Role>, ThreadState)> {
     let owner = slot.owner.load(Ordering::Acquire);
     if owner == 0 {
@@ -560,6 +550,7 @@ fn old_view(slot: &Slot, between: impl FnOnce()) -> Option<(Option<Role>, Thread
     let word = Word::unpack(slot.word.load(Ordering::Acquire));
     Some((Role::from_code(owner), word.state))
 }
+
 /// Values owned by other modules, read by the API when it renders
 /// `/api/status` and `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -676,10 +667,12 @@ mod loom_model {
             assert!(
                 matches!(
                     seen,
-                    None | Some((Some(Role::Worker), ThreadState::Running))
-                        | Some((Some(Role::Connection), ThreadState::ReadingHead))
+                    None | Some(
+                        (Some(Role::Worker), ThreadState::Running)
+                            | (Some(Role::Connection), ThreadState::ReadingHead)
+                    )
                 ),
-                "the reader paired one owner's role with another's state: {seen:?}"
+                "the reader paired a role with a state its owner never had: {seen:?}"
             );
             worker.join().unwrap();
             let claimed = connection.join().unwrap();
@@ -699,7 +692,7 @@ mod loom_model {
     /// that breaks it (owner loaded, slot released and re-claimed, word
     /// loaded) and the test fails as it should.
     #[test]
-    #[should_panic(expected = "the reader paired one owner's role with another's state")]
+    #[should_panic(expected = "the reader paired a role with a state its owner never had")]
     fn the_old_reader_fails_the_same_model() {
         a_slot_changing_owner_is_read_consistently(old_reader);
     }

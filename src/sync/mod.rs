@@ -37,8 +37,10 @@
 //!   missing `Acquire`/`Release`; memory orderings are checked with loom.
 //! - loom's and shuttle's primitives work only inside a model
 //!   (`loom::model`, `shuttle::check_*`), and loom's atomics are not `const`:
-//!   `static` atomics and `OnceLock`s stay `std` (the scoreboard and the
-//!   metrics registry, not modelled yet).
+//!   `static` atomics and `OnceLock`s stay `std` (the metrics registry,
+//!   the timeline). The scoreboard's slots are the one exception: their
+//!   atomics are loom's under `--cfg loom`, a model builds its own slots,
+//!   and the process-wide table then has none (`src/scoreboard/mod.rs`).
 //! - loom and shuttle are dev-dependencies, so `--cfg loom` / `--cfg
 //!   shuttle` builds only the library's own test binary (`cargo test --lib`,
 //!   as `make models` does); any other target built that way fails to find
