@@ -146,15 +146,23 @@ impl Dedup {
 
 /// Links `target` to `source` (found at `source_path`); whether `target` is
 /// now that very file. `false` when linking failed or the path named
-/// another file: the caller then writes the bytes out (its atomic rename
-/// replaces a wrong link).
+/// another file; a wrong link is removed at once, so that if the caller's
+/// write then fails too, no file of other bytes is left under the job's
+/// name for a restart to serve as its result
+/// (`tests::a_wrong_link_is_removed_when_the_write_after_it_fails`).
 fn link(source: SavedFile, source_path: &Path, target: &Path) -> bool {
     if fs::hard_link(source_path, target).is_err() {
         return false;
     }
     // After linking, not before: the path may have been replaced at any
     // moment up to the link.
-    fs::symlink_metadata(target).is_ok_and(|metadata| source.is(&metadata))
+    let same = fs::symlink_metadata(target).is_ok_and(|metadata| source.is(&metadata));
+    if !same {
+        // Should this fail as well, the caller's atomic rename still
+        // replaces the link when its write succeeds.
+        let _ = fs::remove_file(target);
+    }
+    same
 }
 
 /// 64-bit FNV-1a of `bytes`: tiny and stable; collisions are checked.
@@ -169,6 +177,47 @@ fn hash(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Job 1's file is replaced by other bytes (`mv`); job 2 has job 1's
+    /// bytes, its link finds the replaced file, and its write then fails
+    /// (a full disk): nothing may be left at job 2's path.
+    #[test]
+    fn a_wrong_link_is_removed_when_the_write_after_it_fails() {
+        let dir = std::env::temp_dir().join(format!("lss-dedup-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path_of = |id: JobId| dir.join(format!("job_id_{}.json", id.0));
+        let dedup = Dedup::default();
+        let bytes = dedup.intern(b"{\"a\": 1}".to_vec());
+        let write = |id: JobId| {
+            let path = path_of(id);
+            let bytes = Arc::clone(&bytes);
+            move || {
+                fs::write(&path, &*bytes)?;
+                File::open(&path)
+            }
+        };
+        dedup
+            .link_or_write(
+                &bytes,
+                JobId(1),
+                &path_of(JobId(1)),
+                path_of,
+                write(JobId(1)),
+            )
+            .unwrap();
+        let other = dir.join("other");
+        fs::write(&other, b"{\"b\": 2}").unwrap();
+        fs::rename(&other, path_of(JobId(1))).unwrap();
+        let full = || Err(io::Error::other("no space left on device"));
+        let result = dedup.link_or_write(&bytes, JobId(2), &path_of(JobId(2)), path_of, full);
+        assert!(result.is_err());
+        assert!(
+            !path_of(JobId(2)).exists(),
+            "job 2's path holds job 1's replaced bytes"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn fnv1a_known_values() {
