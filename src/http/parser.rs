@@ -29,7 +29,12 @@
 //! - a version `HTTP/1.x` with x above 1 is handled as `HTTP/1.1`
 //!   (RFC 9110 §2.5); another major version is `505`;
 //! - the request target is origin-form (`/path?query`), absolute-form
-//!   (`http://host/path`, reduced to its path), or `*` for `OPTIONS`.
+//!   (`http://host/path`, reduced to its path), or `*` for `OPTIONS`; an
+//!   absolute-form target's authority replaces the `Host` field, which an
+//!   origin server must then ignore (RFC 9112 §3.2.2), so the access
+//!   checks judge the name the request was really sent to
+//!   (`http_parser::an_absolute_form_target_s_authority_is_the_host`,
+//!   `security_e2e::a_host_that_is_not_an_ip_localhost_or_allowed_is_misdirected`).
 
 pub use crate::http::framing::BodyFraming;
 pub use crate::http::parse_error::ParseError;
@@ -94,6 +99,8 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
 struct ScannedLine<'a> {
     method: &'a [u8],
     target: Cow<'a, str>,
+    /// The authority of an absolute-form target (`host:port`).
+    authority: Option<&'a str>,
     version: Version,
     /// Index just past its LF: where the field block starts.
     end: usize,
@@ -131,10 +138,11 @@ fn scan_request_line<'a>(
     if end > limits.max_request_line {
         return Err(ParseError::RequestLineTooLong);
     }
-    let (method, target, version) = split_request_line(strip_crlf(&buf[pos..end])?)?;
+    let (method, (target, authority), version) = split_request_line(strip_crlf(&buf[pos..end])?)?;
     Ok(Some(ScannedLine {
         method,
         target,
+        authority,
         version,
         end,
     }))
@@ -201,6 +209,10 @@ fn build_head(
         headers.push((ascii_lowercase(name), value.to_vec()));
     }
     let decided = framing.finish(line.version)?;
+    if let Some(authority) = line.authority {
+        headers.retain(|(name, _)| name != "host");
+        headers.push(("host".to_owned(), authority.as_bytes().to_vec()));
+    }
     Ok(Parsed::Complete {
         head: Head {
             method: ascii_string(line.method),
@@ -246,8 +258,9 @@ pub fn request_line_parts(buf: &[u8]) -> Option<RequestLine<'_>> {
 }
 
 /// Splits `method SP target SP version` (exactly one SP each, RFC 9112 §3)
-/// and validates each part. The target is returned in origin-form.
-fn split_request_line(line: &[u8]) -> Result<(&[u8], Cow<'_, str>, Version), ParseError> {
+/// and validates each part. The target is returned in origin-form, with
+/// its authority if it came in absolute-form.
+fn split_request_line(line: &[u8]) -> Result<(&[u8], Target<'_>, Version), ParseError> {
     let bad = ParseError::Malformed("malformed request line");
     let sp1 = line.iter().position(|&b| b == b' ').ok_or(bad)?;
     let method = &line[..sp1];
@@ -281,8 +294,12 @@ fn parse_version(v: &[u8]) -> Result<Version, ParseError> {
     }
 }
 
+/// A request target in origin-form, and the authority it named if it came
+/// in absolute-form.
+type Target<'a> = (Cow<'a, str>, Option<&'a str>);
+
 /// Validates the request target and reduces it to origin-form.
-fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<Cow<'a, str>, ParseError> {
+fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<Target<'a>, ParseError> {
     let bad = ParseError::Malformed("invalid request target");
     if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
         return Err(bad);
@@ -290,11 +307,11 @@ fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<Cow<'a, str>, Pars
     // Visible ASCII is valid UTF-8, so this cannot fail; map it anyway.
     let text = std::str::from_utf8(target).map_err(|_| bad)?;
     if text.starts_with('/') {
-        return Ok(Cow::Borrowed(text));
+        return Ok((Cow::Borrowed(text), None));
     }
     if text == "*" {
         return if method == b"OPTIONS" {
-            Ok(Cow::Borrowed(text))
+            Ok((Cow::Borrowed(text), None))
         } else {
             Err(bad)
         };
@@ -312,10 +329,11 @@ fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<Cow<'a, str>, Pars
         return Err(bad);
     }
     let path = &rest[path_start..];
-    Ok(match path.as_bytes().first() {
+    let path = match path.as_bytes().first() {
         Some(b'/') => Cow::Borrowed(path),
         _ => Cow::Owned(format!("/{path}")),
-    })
+    };
+    Ok((path, Some(authority)))
 }
 
 /// Splits `name ":" OWS value OWS` and validates both parts.

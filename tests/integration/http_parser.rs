@@ -265,6 +265,24 @@ fn valid_requests_field_by_field() {
     assert_eq!(head.target, "/2");
 }
 
+/// An absolute-form target's authority is the request's host: the `Host`
+/// field sent with it is replaced (RFC 9112 §3.2.2), so that the access
+/// checks (`api::access`) judge the name the request was sent to.
+#[test]
+fn an_absolute_form_target_s_authority_is_the_host() {
+    let (head, _) = complete(
+        b"GET http://evil.example:5000/api/jobs HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n",
+    );
+    assert_eq!(head.target, "/api/jobs");
+    assert_eq!(
+        head.headers,
+        vec![
+            ("accept".to_owned(), b"*/*".to_vec()),
+            ("host".to_owned(), b"evil.example:5000".to_vec()),
+        ]
+    );
+}
+
 /// Decodes `body` in one call, then again one byte at a time; both must agree.
 fn decode(body: &[u8], limits: &Limits) -> Result<(Vec<u8>, usize), ParseError> {
     let mut decoder = ChunkedDecoder::new(limits);

@@ -99,6 +99,18 @@ fn a_host_that_is_not_an_ip_localhost_or_allowed_is_misdirected() {
     let raw = common::raw(addr, b"GET /api/num_jobs HTTP/1.0\r\n\r\n");
     let r = common::parse_response(&raw).expect("a response");
     assert_eq!(r.status, 200, "{}", r.text());
+    // An absolute-form target names the host, whatever `Host` says
+    // (RFC 9112 §3.2.2): judged by the target's authority, both ways.
+    for (authority, host, status) in [
+        ("evil.example", "localhost", 421),
+        ("localhost", "evil.example", 200),
+    ] {
+        let request =
+            format!("GET http://{authority}:{port}/api/num_jobs HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let raw = common::raw(addr, request.as_bytes());
+        let r = common::parse_response(&raw).expect("a response");
+        assert_eq!(r.status, status, "{request:?}: {}", r.text());
+    }
     assert_untouched_and_serving(&server);
 }
 
