@@ -255,6 +255,7 @@ impl Jobs {
                     *entry = JobOutcome::Error("internal error: the worker pool is closed".into());
                 }
                 table.pending -= 1;
+                crate::job_events::ended(id.0);
                 records
                     .logger
                     .error(format!("{id} error: submitted to a closed pool"));
