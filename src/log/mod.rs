@@ -200,7 +200,7 @@ impl Logger {
 
     fn start(path: &Path, max_bytes: u64, keep: usize, notices: DropNotices) -> io::Result<Logger> {
         let file = open_append(path)?;
-        let (size, rotates) = size_and_rotates(&file);
+        let (size, rotates) = size_and_rotates(&file, path);
         let queue = Arc::new(Queue::new(LOG_QUEUE_LINES, LOG_BATCH_LINES, LOG_LINGER));
         let writer = Writer {
             path: path.to_path_buf(),

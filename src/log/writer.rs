@@ -30,11 +30,15 @@ pub(super) struct Writer {
     pub(super) file: Option<BufWriter<File>>,
     /// Bytes in the current file, including those still in the buffer.
     pub(super) size: u64,
-    /// Whether the file is a regular file, the only kind rotated. A log
-    /// sent to `/dev/null`, a FIFO or a terminal is written and never
-    /// renamed: renaming `/dev/null` (as root) would replace the device
-    /// with a plain file for every program on the machine
-    /// (`tests/integration/log.rs::a_log_that_is_not_a_regular_file_is_never_rotated`).
+    /// Whether the log is rotated: only when `path` itself (not followed,
+    /// as `rename` does not follow it) is the regular file being written.
+    /// A log sent to `/dev/null`, a FIFO, a terminal or through a symlink
+    /// such as `/dev/stdout` is written and never renamed: renaming
+    /// `/dev/null` as root replaces the device with a plain file for every
+    /// program on the machine (`log::a_log_that_is_not_a_regular_file_is_never_rotated`,
+    /// `log::a_log_reached_through_a_symlink_is_never_rotated`). Checked
+    /// again just before each rotation, and off after a rotation failed
+    /// (else every line would retry it).
     pub(super) rotates: bool,
     /// Whether an I/O error was already reported to stderr (we report once).
     pub(super) reported_error: bool,
@@ -161,16 +165,42 @@ impl Writer {
     fn rotate(&mut self) {
         // Push buffered lines into the file that is about to be renamed.
         self.flush_buffer();
-        self.file = None;
+        let Some(file) = self.file.take() else {
+            self.reopen();
+            return;
+        };
+        // What `path` names now, not followed: it may have changed since
+        // it was opened.
+        match fs::symlink_metadata(&self.path) {
+            Ok(named) if !named.file_type().is_file() => {
+                // A symlink or a device put there: write on, never rename.
+                self.file = Some(file);
+                self.rotates = false;
+                return;
+            }
+            Ok(_) if is_the_file_at(file.get_ref(), &self.path) => {}
+            // Moved or deleted by someone else: start a fresh file at
+            // `path`, renaming nothing.
+            _ => {
+                drop(file);
+                self.reopen();
+                return;
+            }
+        }
+        drop(file);
         let result = if self.keep == 0 {
             fs::remove_file(&self.path)
         } else {
             self.shift_old_files()
         };
+        let failed = result.is_err();
         if let Err(error) = result {
             self.report(&error);
         }
         self.reopen();
+        if failed {
+            self.rotates = false;
+        }
     }
 
     /// Opens `path` for appending (after a rotation, or to recover from an
@@ -180,7 +210,7 @@ impl Writer {
             Ok(file) => {
                 // 0 after a rotation; after a failed rename or a recovery we
                 // go on appending to what is there.
-                (self.size, self.rotates) = size_and_rotates(&file);
+                (self.size, self.rotates) = size_and_rotates(&file, &self.path);
                 self.file = Some(BufWriter::new(file));
             }
             Err(error) => self.report(&error),
@@ -223,11 +253,22 @@ pub(super) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// The bytes `file` holds and whether it is a regular file (the only
-/// kind [`Writer::rotate`] renames); `(0, false)` when it cannot be told.
-pub(super) fn size_and_rotates(file: &File) -> (u64, bool) {
-    file.metadata()
-        .map_or((0, false), |m| (m.len(), m.file_type().is_file()))
+/// The bytes `file` (just opened at `path`) holds, and whether it may be
+/// rotated (see [`Writer::rotates`]); `(0, false)` when it cannot be told.
+pub(super) fn size_and_rotates(file: &File, path: &Path) -> (u64, bool) {
+    let size = file.metadata().map_or(0, |m| m.len());
+    (size, is_the_file_at(file, path))
+}
+
+/// Whether `path`, not followed, is the regular file `file` is open on.
+fn is_the_file_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => {
+            named.file_type().is_file() && open.dev() == named.dev() && open.ino() == named.ino()
+        }
+        _ => false,
+    }
 }
 
 /// `path` with `.k` appended to its file name: `webserver.log.2`.

@@ -179,11 +179,14 @@ fn a_log_that_is_not_a_regular_file_is_never_rotated() {
         sent.send(read).ok();
     });
     // Ten 100-byte lines against 250 bytes: a regular file rotates 4 times.
-    let logger = Logger::open(&path, 250, 2).unwrap();
-    for i in 1..=10 {
-        logger.info(hundred_byte_message(i));
+    // Five with `keep` 2 (rotation renames), five with `keep` 0 (it deletes).
+    for (keep, lines) in [(2, 1..=5), (0, 6..=10)] {
+        let logger = Logger::open(&path, 250, keep).unwrap();
+        for i in lines {
+            logger.info(hundred_byte_message(i));
+        }
+        logger.flush();
     }
-    logger.flush();
     let bytes = got
         .recv_timeout(Duration::from_secs(30))
         .expect("the ten lines reach the FIFO within 30 s")
@@ -193,6 +196,37 @@ fn a_log_that_is_not_a_regular_file_is_never_rotated() {
     assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
     assert!(fs::metadata(&path).unwrap().file_type().is_fifo());
     assert!(!dir.path().join("log.1").exists());
+}
+
+/// A log reached through a symlink (`--access-log /dev/stdout`, a
+/// symlink in `/dev`, with stdout sent to a file) is written through it
+/// and never rotated: `rename` would move the symlink itself and leave a
+/// plain file in its place, and with `keep` 0 delete it.
+#[test]
+fn a_log_reached_through_a_symlink_is_never_rotated() {
+    let dir = TempDir::new("symlink-log");
+    let real = dir.path().join("real.log");
+    let link = dir.path().join("link.log");
+    fs::write(&real, "").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for (keep, lines) in [(2, 1..=5), (0, 6..=10)] {
+        let logger = Logger::open(&link, 250, keep).unwrap();
+        for i in lines {
+            logger.info(hundred_byte_message(i));
+        }
+        logger.flush();
+    }
+    let numbers: Vec<usize> = lines(&real)
+        .iter()
+        .map(|l| l[38..40].parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!dir.path().join("link.log.1").exists());
+    assert!(!dir.path().join("real.log.1").exists());
 }
 
 #[test]
