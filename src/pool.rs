@@ -355,18 +355,6 @@ mod shuttle_model {
     use super::*;
     use crate::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Runs `test` under shuttle's random scheduler, then its PCT scheduler.
-    fn check(test: impl Fn() + Send + Sync + 'static) {
-        let iterations = std::env::var("SHUTTLE_ITERATIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(200);
-        let test = std::sync::Arc::new(test);
-        let again = std::sync::Arc::clone(&test);
-        shuttle::check_random(move || test(), iterations);
-        shuttle::check_pct(move || again(), iterations, 3);
-    }
-
     fn counting_job(count: &Arc<AtomicUsize>) -> Job {
         let count = Arc::clone(count);
         Box::new(move || {
@@ -378,7 +366,7 @@ mod shuttle_model {
     /// every queued job has run and every worker is joined.
     #[test]
     fn concurrent_joiners_both_wait_for_every_job() {
-        check(|| {
+        crate::sync::shuttle_model(|| {
             let pool = Arc::new(ThreadPool::build(2).unwrap());
             let ran = Arc::new(AtomicUsize::new(0));
             for _ in 0..3 {
@@ -403,7 +391,7 @@ mod shuttle_model {
     /// job, including one queued after it.
     #[test]
     fn a_join_from_inside_a_job_is_an_error_not_a_deadlock() {
-        check(|| {
+        crate::sync::shuttle_model(|| {
             let pool = Arc::new(ThreadPool::build(2).unwrap());
             let ran = Arc::new(AtomicUsize::new(0));
             let inner = {
@@ -425,7 +413,7 @@ mod shuttle_model {
     /// run the next job, and `close_and_wait` returns.
     #[test]
     fn a_panicking_job_leaves_the_pool_whole() {
-        check(|| {
+        crate::sync::shuttle_model(|| {
             let pool = ThreadPool::build(1).unwrap();
             let ran = Arc::new(AtomicUsize::new(0));
             pool.execute(Box::new(|| panic!("a job that panics (expected)")))

@@ -46,6 +46,10 @@
 //! of `shut_down` the first does the work and the others wait for it
 //! (`closed`), so that every caller returns only once the
 //! persister is joined (`tests::a_second_closer_waits_for_the_persister`).
+//! The whole of it — submissions racing two `shut_down` callers, with the
+//! pool, the persister and the real store — is model-checked with shuttle
+//! (`shuttle_model::submissions_racing_two_shut_downs_durable`, and
+//! `shuttle_model::submissions_racing_two_shut_downs_no_fsync`).
 //!
 //! # Restart
 //!
@@ -109,12 +113,12 @@ use crate::log::Logger;
 use crate::pool::ThreadPool;
 use crate::results::{ResultStore, ResultsLock};
 use crate::sync::lock_order::JOBS_CLOSING;
+use crate::sync::thread::JoinHandle;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use table::JobRecords;
 
 #[cfg(doc)]
@@ -406,7 +410,8 @@ impl Jobs {
     /// and is recorded, and every worker and the persister thread have
     /// exited. Idempotent, and safe to call from several threads at once:
     /// the first caller shuts down, the others wait for it to end
-    /// (`tests::a_second_closer_waits_for_the_persister`).
+    /// (`tests::a_second_closer_waits_for_the_persister`; with submissions
+    /// racing, `shuttle_model::submissions_racing_two_shut_downs_durable`).
     pub fn shut_down(&self) {
         self.stop_accepting();
         let mut closing = self.lock_closing();
@@ -687,7 +692,9 @@ mod tests {
         let jobs = Jobs::open_locked(lock, options, Logger::disabled()).unwrap();
         let (release_tx, release) = mpsc::channel::<()>();
         let released = Arc::new(AtomicBool::new(false));
-        jobs.lock_closing().persister_thread = Some(thread::spawn(move || {
+        // The facade's `spawn`, whose handle `Closing` holds (also in the
+        // model builds, which compile this test without running it).
+        jobs.lock_closing().persister_thread = Some(crate::sync::thread::spawn(move || {
             let _ = release.recv();
         }));
         let jobs_ref = &jobs;
@@ -723,5 +730,203 @@ mod tests {
         assert_eq!(jobs.lock_closing().stage, CloseStage::Closed);
         drop(jobs);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The model test (shuttle) of the job lifecycle: `Jobs` itself — submit,
+/// the job table, the pool, the persister, `stop_accepting`, `shut_down` —
+/// under shuttle's schedules; CONCURRENCY.md says how to run it.
+///
+/// The store is the real one: each schedule opens a fresh temporary
+/// directory (`ResultsLock`, `ResultStore`, the id reservation; each result
+/// written, flushed and renamed into place, and in durable mode flushed
+/// with its directory by the persister) with [`Logger::disabled`]. Shuttle
+/// runs every model thread on one OS thread and switches only at its own
+/// primitives (`crate::sync`), so a file call runs to its end as one step,
+/// and none waits for another model thread (the directory's `flock` is
+/// taken once, at open). A fake store behind a trait would have put a type
+/// parameter on the whole job path for this test alone, so it is not done.
+/// The directories are in RAM (`/dev/shm`) where there is one: about 1 ms
+/// per schedule; on a disk each `fsync` costs its real time (3 to 20 ms
+/// per durable schedule here, with other work on the disk).
+#[cfg(all(test, shuttle))]
+mod shuttle_model {
+    use super::*;
+    use crate::sync::thread;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A directory, removed (with everything in it) on drop — also when a
+    /// schedule fails, since the test's own thread unwinds.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        /// The parent of one test's schedule directories: in RAM
+        /// (`/dev/shm`) where there is one, so that a flush is a real
+        /// `fsync` call that costs no disk time (the model checks the order
+        /// of the calls, not the disk); else under the temp dir.
+        fn for_test(name: &str) -> Scratch {
+            let shm = Path::new("/dev/shm");
+            let base = if shm.is_dir() {
+                shm.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            let path = base.join(format!("lss-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            Scratch(path)
+        }
+
+        /// A fresh directory for one schedule, inside `parent`.
+        fn schedule(parent: &Path) -> Scratch {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            Scratch(parent.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string()))
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The work of the `k`-th submission, and the bytes it answers.
+    fn work(k: usize) -> Work {
+        Box::new(move || Ok(format!("[{k}]")))
+    }
+
+    /// One observation of the table, under its lock: `pending` is the
+    /// number of jobs not yet ended.
+    fn observe(jobs: &Jobs) {
+        let table = jobs.records.lock_table();
+        let running = table
+            .entries
+            .iter()
+            .filter(|entry| matches!(entry, JobOutcome::Running))
+            .count();
+        assert_eq!(
+            table.pending, running,
+            "the pending count is not the number of jobs still running"
+        );
+    }
+
+    /// What holds when a `shut_down` call returns: the closing caller has
+    /// joined the workers and the persister (it sets `Closed` only after
+    /// both joins), no job is accepted any more, and none is left running.
+    fn assert_shut_down(jobs: &Jobs) {
+        {
+            let closing = jobs.lock_closing();
+            assert_eq!(
+                closing.stage,
+                CloseStage::Closed,
+                "a shut_down returned before the workers and the persister were joined"
+            );
+            assert!(closing.persister_thread.is_none());
+        }
+        let table = jobs.records.lock_table();
+        assert!(!table.accepting);
+        assert_eq!(table.pending, 0, "a shut_down returned with jobs pending");
+        assert!(
+            !table
+                .entries
+                .iter()
+                .any(|entry| matches!(entry, JobOutcome::Running)),
+            "a shut_down returned with a job still running"
+        );
+    }
+
+    /// With submissions racing `shut_down` and two concurrent `shut_down`
+    /// callers, nothing accepted is lost or left running (every accepted job
+    /// ends `done` with its result, its file in place), the pending count
+    /// equals the jobs not yet ended at every observation, a refused
+    /// submission creates no job, and every `shut_down` caller returns only
+    /// after the workers and the persister are joined.
+    ///
+    /// The model: 2 workers; a submitter submitting two jobs, observing the
+    /// table after each; a second thread and the main thread each observing
+    /// it, then calling `shut_down`. Each schedule opens its own directory.
+    fn submissions_racing_two_shut_downs(durable: bool) {
+        let parent = Scratch::for_test(if durable {
+            "jobs-model"
+        } else {
+            "jobs-model-no-fsync"
+        });
+        let parent_dir = parent.0.clone();
+        crate::sync::shuttle_model(move || {
+            let scratch = Scratch::schedule(&parent_dir);
+            let options = JobsOptions {
+                threads: 2,
+                max_pending: 10,
+                durable,
+            };
+            let lock = ResultsLock::acquire(&scratch.0).unwrap();
+            let jobs = Arc::new(Jobs::open_locked(lock, options, Logger::disabled()).unwrap());
+            let submitter = {
+                let jobs = Arc::clone(&jobs);
+                thread::spawn(move || {
+                    (0..2)
+                        .map(|k| {
+                            let answer = jobs.submit(work(k));
+                            observe(&jobs);
+                            answer
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
+            let closer = {
+                let jobs = Arc::clone(&jobs);
+                thread::spawn(move || {
+                    observe(&jobs);
+                    jobs.shut_down();
+                    assert_shut_down(&jobs);
+                })
+            };
+            observe(&jobs);
+            jobs.shut_down();
+            assert_shut_down(&jobs);
+            let answers = submitter.join().unwrap();
+            closer.join().unwrap();
+
+            // Accepted until the first refusal, refused from then on; the
+            // accepted jobs have the first ids, in order.
+            let accepted = answers.iter().take_while(|answer| answer.is_ok()).count();
+            let expected: Vec<Result<JobId, Refused>> = (0..answers.len())
+                .map(|k| {
+                    if k < accepted {
+                        Ok(JobId(jobs.records.first_id + k as u64))
+                    } else {
+                        Err(Refused::ShuttingDown)
+                    }
+                })
+                .collect();
+            assert_eq!(answers, expected);
+            // A refused submission created no job; every accepted one is
+            // done, with its result, and its file is in place.
+            assert_eq!(jobs.records.lock_table().entries.len(), accepted);
+            for (k, answer) in answers.iter().enumerate().take(accepted) {
+                let id = *answer.as_ref().unwrap();
+                assert_eq!(
+                    jobs.outcome(id),
+                    Some(JobOutcome::Done(Arc::from(format!("[{k}]").as_bytes())))
+                );
+                assert!(scratch.0.join(format!("{id}.json")).exists(), "{id}");
+            }
+        });
+        drop(parent);
+    }
+
+    /// [`submissions_racing_two_shut_downs`] in durable mode: the workers
+    /// hand each saved job to the persister, which flushes the directory
+    /// and records it.
+    #[test]
+    fn submissions_racing_two_shut_downs_durable() {
+        submissions_racing_two_shut_downs(true);
+    }
+
+    /// [`submissions_racing_two_shut_downs`] with `--no-fsync`: no
+    /// persister; each worker records its own job.
+    #[test]
+    fn submissions_racing_two_shut_downs_no_fsync() {
+        submissions_racing_two_shut_downs(false);
     }
 }

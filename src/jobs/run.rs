@@ -10,11 +10,11 @@ use crate::log::format_millis;
 use crate::pool::panic_message;
 use crate::scoreboard::{self, Role, ThreadState};
 use crate::sync::lock_order::PERSISTER_QUEUE;
+use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 /// A job whose work is over, on its way into the table.

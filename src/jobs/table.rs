@@ -63,7 +63,9 @@ pub(super) const RECORDED_SHARDS: usize = 64;
 ///   entries.len()`, so ids are dense, increasing, and never reused.
 /// - `pending` is the number of `JobOutcome::Running` in `entries`: a job is
 ///   counted in the same critical section that records it and uncounted in
-///   the same one that records its outcome.
+///   the same one that records its outcome (observed under this lock, with
+///   jobs racing a shutdown, by
+///   `jobs::shuttle_model::submissions_racing_two_shut_downs_durable`).
 /// - While `accepting` is true the pool is open. The pool is closed only in
 ///   [`Jobs::stop_accepting`], under this lock, after `accepting` became
 ///   false; so `submit`, which checks `accepting` under this lock, never

@@ -47,6 +47,15 @@
 //!   them.
 //! - Under loom or shuttle the lock-order checker is off: their threads are
 //!   not OS threads, so a thread-local held-lock stack would be shared.
+//!   For the same reason the observers' `thread_local!`s (the scoreboard's
+//!   current slot, `job_events`' start time) are shared by the threads of a
+//!   model: under shuttle the status counts may be misattributed, which no
+//!   model checks.
+//! - Only these primitives are scheduling points. Anything else a model
+//!   thread does — a file written, flushed or renamed — runs to its end
+//!   unseen by the checker, as one step; so the job lifecycle's model
+//!   (`jobs::shuttle_model`) uses the real result store in a temporary
+//!   directory, and a file call cannot block another model thread.
 //!
 //! [loom]: https://docs.rs/loom/0.7.3
 //! [shuttle]: https://docs.rs/shuttle/0.9.10
@@ -358,4 +367,25 @@ pub(crate) fn loom_model(preemptions: Option<usize>, test: impl Fn() + Sync + Se
         format!("at most {n} preemptions")
     });
     eprintln!("loom: every interleaving passed: {runs} runs, {bound}");
+}
+
+/// Runs a shuttle model test: `SHUTTLE_ITERATIONS` (default 200) random
+/// schedules of `test`'s threads, then as many PCT schedules (depth 3);
+/// then prints how many it ran and how long they took (CONCURRENCY.md,
+/// "Run one model test"). A failure prints the schedule to replay.
+#[cfg(all(test, shuttle))]
+pub(crate) fn shuttle_model(test: impl Fn() + Send + Sync + 'static) {
+    let iterations = std::env::var("SHUTTLE_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let started = std::time::Instant::now();
+    let test = std::sync::Arc::new(test);
+    let again = std::sync::Arc::clone(&test);
+    shuttle::check_random(move || test(), iterations);
+    shuttle::check_pct(move || again(), iterations, 3);
+    eprintln!(
+        "shuttle: every schedule passed: {iterations} random + {iterations} PCT (depth 3) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
