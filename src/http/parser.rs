@@ -260,7 +260,7 @@ pub fn request_line_parts(buf: &[u8]) -> Option<RequestLine<'_>> {
 /// Splits `method SP target SP version` (exactly one SP each, RFC 9112 §3)
 /// and validates each part. The target is returned in origin-form, with
 /// its authority if it came in absolute-form.
-fn split_request_line(line: &[u8]) -> Result<(&[u8], Target<'_>, Version), ParseError> {
+fn split_request_line(line: &[u8]) -> Result<(&[u8], OriginForm<'_>, Version), ParseError> {
     let bad = ParseError::Malformed("malformed request line");
     let sp1 = line.iter().position(|&b| b == b' ').ok_or(bad)?;
     let method = &line[..sp1];
@@ -296,10 +296,10 @@ fn parse_version(v: &[u8]) -> Result<Version, ParseError> {
 
 /// A request target in origin-form, and the authority it named if it came
 /// in absolute-form.
-type Target<'a> = (Cow<'a, str>, Option<&'a str>);
+type OriginForm<'a> = (Cow<'a, str>, Option<&'a str>);
 
 /// Validates the request target and reduces it to origin-form.
-fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<Target<'a>, ParseError> {
+fn origin_form<'a>(method: &[u8], target: &'a [u8]) -> Result<OriginForm<'a>, ParseError> {
     let bad = ParseError::Malformed("invalid request target");
     if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
         return Err(bad);

@@ -758,14 +758,14 @@ mod shuttle_model {
 
     /// A directory, removed (with everything in it) on drop — also when a
     /// schedule fails, since the test's own thread unwinds.
-    struct Scratch(PathBuf);
+    struct ScheduleDir(PathBuf);
 
-    impl Scratch {
+    impl ScheduleDir {
         /// The parent of one test's schedule directories: in RAM
         /// (`/dev/shm`) where there is one, so that a flush is a real
         /// `fsync` call that costs no disk time (the model checks the order
         /// of the calls, not the disk); else under the temp dir.
-        fn for_test(name: &str) -> Scratch {
+        fn for_test(name: &str) -> ScheduleDir {
             let shm = Path::new("/dev/shm");
             let base = if shm.is_dir() {
                 shm.to_path_buf()
@@ -774,17 +774,17 @@ mod shuttle_model {
             };
             let path = base.join(format!("lss-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
-            Scratch(path)
+            ScheduleDir(path)
         }
 
         /// A fresh directory for one schedule, inside `parent`.
-        fn schedule(parent: &Path) -> Scratch {
+        fn schedule(parent: &Path) -> ScheduleDir {
             static NEXT: AtomicU64 = AtomicU64::new(0);
-            Scratch(parent.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string()))
+            ScheduleDir(parent.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string()))
         }
     }
 
-    impl Drop for Scratch {
+    impl Drop for ScheduleDir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
@@ -846,14 +846,14 @@ mod shuttle_model {
     /// table after each; a second thread and the main thread each observing
     /// it, then calling `shut_down`. Each schedule opens its own directory.
     fn submissions_racing_two_shut_downs(durable: bool) {
-        let parent = Scratch::for_test(if durable {
+        let parent = ScheduleDir::for_test(if durable {
             "jobs-model"
         } else {
             "jobs-model-no-fsync"
         });
         let parent_dir = parent.0.clone();
         crate::sync::shuttle_model(move || {
-            let scratch = Scratch::schedule(&parent_dir);
+            let scratch = ScheduleDir::schedule(&parent_dir);
             let options = JobsOptions {
                 threads: 2,
                 max_pending: 10,
