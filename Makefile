@@ -15,7 +15,7 @@ RESULTS_DIR ?= results
 # both out.
 TEST_FEATURES := --features lock-order-selftest
 
-.PHONY: all data build run_server test models model_check run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
+.PHONY: all data build run_server test test_scripts models model_check run_unit_tests run_tests smoke cookbook access_log_check fuzz bench bench_scale jobs_listing_check browser_test lint fmt clean
 
 all: build
 
@@ -39,9 +39,14 @@ test: data
 	cargo test --release $(TEST_FEATURES)
 	# Stack depth is a debug-build property: run the deep-JSON test there too.
 	cargo test --test deep_json $(TEST_FEATURES)
-	$(MAKE) --no-print-directory models
-	# The scripts run the binary built above (lock order checked), not
-	# a build of their own.
+	# The model builds are CPU-bound and the scripts mostly wait (on
+	# servers, curl, a browser): run side by side, each one's output kept
+	# together.
+	$(MAKE) --no-print-directory -j2 --output-sync=target models test_scripts
+
+# The end-to-end scripts, on the binary `make test` built (lock order
+# checked), not a build of their own.
+test_scripts:
 	BIN=$(BIN) bash scripts/smoke.sh
 	BIN=$(BIN) bash scripts/access_log_check.sh
 	BIN=$(BIN) bash scripts/browser_test.sh
