@@ -32,8 +32,7 @@
 //! name in the same directory, then renamed over its final name: `rename`
 //! replaces the directory entry in one step. A job whose bytes an earlier
 //! job of this process already saved gets a *hard link* to that job's file
-//! instead, linked under a temporary name and checked to be that very
-//! file before it is renamed into place ([`dedup`]).
+//! instead, checked after linking to be that very file ([`dedup`]).
 //!
 //! Durable mode (the default), in this order: the temporary file's data is
 //! flushed (`fdatasync`), the file is renamed (or linked) into place, and
