@@ -209,6 +209,7 @@ impl Logger {
             file: Some(BufWriter::new(file)),
             size,
             rotates,
+            rotate_at: max_bytes,
             reported_error: false,
             notices,
             reported_drops: 0,

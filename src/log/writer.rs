@@ -37,9 +37,15 @@ pub(super) struct Writer {
     /// `/dev/null` as root replaces the device with a plain file for every
     /// program on the machine (`log::a_log_that_is_not_a_regular_file_is_never_rotated`,
     /// `log::a_log_reached_through_a_symlink_is_never_rotated`). Checked
-    /// again just before each rotation, and off after a rotation failed
-    /// (else every line would retry it).
+    /// again just before each rotation: a log moved, deleted or replaced
+    /// meanwhile is reopened at `path` instead — noticed at that next
+    /// rotation, not before (`log::a_log_replaced_by_a_symlink_is_reopened_through_it`).
     pub(super) rotates: bool,
+    /// The size at which the next rotation happens: `max_bytes`, or, after
+    /// a rotation failed, another `max_bytes` further on (so a rename that
+    /// keeps failing costs one try per `max_bytes`, not one per line;
+    /// `log::a_failed_rotation_is_retried_after_another_max_bytes`).
+    pub(super) rotate_at: u64,
     /// Whether an I/O error was already reported to stderr (we report once).
     pub(super) reported_error: bool,
     pub(super) notices: DropNotices,
@@ -146,7 +152,7 @@ impl Writer {
         // its first line, or a huge line would rotate forever).
         if self.file.is_none() {
             self.reopen();
-        } else if self.rotates && self.size > 0 && self.size.saturating_add(len) > self.max_bytes {
+        } else if self.rotates && self.size > 0 && self.size.saturating_add(len) > self.rotate_at {
             self.rotate();
         }
         let Some(file) = self.file.as_mut() else {
@@ -170,24 +176,15 @@ impl Writer {
             return;
         };
         // What `path` names now, not followed: it may have changed since
-        // it was opened.
-        match fs::symlink_metadata(&self.path) {
-            Ok(named) if !named.file_type().is_file() => {
-                // A symlink or a device put there: write on, never rename.
-                self.file = Some(file);
-                self.rotates = false;
-                return;
-            }
-            Ok(_) if is_the_file_at(file.get_ref(), &self.path) => {}
-            // Moved or deleted by someone else: start a fresh file at
-            // `path`, renaming nothing.
-            _ => {
-                drop(file);
-                self.reopen();
-                return;
-            }
-        }
+        // it was opened. Moved, deleted, or replaced (by another file, a
+        // symlink, a device): reopen `path`, renaming nothing; the reopen
+        // decides whether what is there now rotates.
+        let ours = is_the_file_at(file.get_ref(), &self.path);
         drop(file);
+        if !ours {
+            self.reopen();
+            return;
+        }
         let result = if self.keep == 0 {
             fs::remove_file(&self.path)
         } else {
@@ -199,7 +196,7 @@ impl Writer {
         }
         self.reopen();
         if failed {
-            self.rotates = false;
+            self.rotate_at = self.size.saturating_add(self.max_bytes);
         }
     }
 
@@ -211,6 +208,7 @@ impl Writer {
                 // 0 after a rotation; after a failed rename or a recovery we
                 // go on appending to what is there.
                 (self.size, self.rotates) = size_and_rotates(&file, &self.path);
+                self.rotate_at = self.max_bytes;
                 self.file = Some(BufWriter::new(file));
             }
             Err(error) => self.report(&error),

@@ -229,6 +229,81 @@ fn a_log_reached_through_a_symlink_is_never_rotated() {
     assert!(!dir.path().join("real.log.1").exists());
 }
 
+/// A log whose path is replaced by a symlink (to another file) while it
+/// is written: at the next rotation the writer sees that `path` no longer
+/// names its file and reopens it, through the symlink, renaming nothing;
+/// the lines go on into the symlink's target. Fails if the writer keeps
+/// writing to the file it had open.
+#[test]
+fn a_log_replaced_by_a_symlink_is_reopened_through_it() {
+    let dir = TempDir::new("replaced-log");
+    let path = dir.path().join("log");
+    let target = dir.path().join("target.log");
+    let logger = Logger::open(&path, 250, 2).unwrap();
+    logger.info(hundred_byte_message(1));
+    logger.info(hundred_byte_message(2));
+    logger.flush();
+    fs::rename(&path, dir.path().join("moved.log")).unwrap();
+    fs::write(&target, "").unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    for i in 3..=6 {
+        logger.info(hundred_byte_message(i));
+    }
+    logger.flush();
+    let numbers = |p: &Path| -> Vec<usize> {
+        lines(p)
+            .iter()
+            .map(|l| l[38..40].parse().unwrap())
+            .collect()
+    };
+    // Line 3 would overflow 250 bytes: the rotation finds the symlink.
+    assert_eq!(numbers(&dir.path().join("moved.log")), [1, 2]);
+    assert_eq!(numbers(&target), [3, 4, 5, 6]);
+    assert!(fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!dir.path().join("log.1").exists());
+}
+
+/// A rotation that fails (`log.1` is a non-empty directory, so the rename
+/// onto it fails) loses no line and is tried again only after another
+/// `max_bytes`, not on every line; once the obstacle is gone, the log
+/// rotates again.
+#[test]
+fn a_failed_rotation_is_retried_after_another_max_bytes() {
+    let dir = TempDir::new("failed-rotation");
+    let path = dir.path().join("log");
+    let blocker = dir.path().join("log.1");
+    fs::create_dir_all(blocker.join("inside")).unwrap();
+    // keep 1: the rotation is the one rename `log` -> `log.1`.
+    let logger = Logger::open(&path, 250, 1).unwrap();
+    for i in 1..=5 {
+        logger.info(hundred_byte_message(i));
+    }
+    logger.flush();
+    // Every line is there: the try before line 3 failed and the file went
+    // on growing; the next try waited for 250 more bytes (before line 5:
+    // failed too), so the one after that is due before line 7, not 6.
+    assert_eq!(lines(&path).len(), 5);
+    fs::remove_dir_all(&blocker).unwrap();
+    for i in 6..=9 {
+        logger.info(hundred_byte_message(i));
+    }
+    logger.flush();
+    let numbers = |p: &Path| -> Vec<usize> {
+        lines(p)
+            .iter()
+            .map(|l| l[38..40].parse().unwrap())
+            .collect()
+    };
+    // Rotated before line 7 (lines 1–6 to `log.1`), then, at 250 bytes
+    // again, before line 9 (lines 7–8 over them, `keep` being 1). Retried
+    // on every line, it would have rotated before line 6 and line 8.
+    assert_eq!(numbers(&blocker), [7, 8]);
+    assert_eq!(numbers(&path), [9]);
+}
+
 #[test]
 fn keep_zero_starts_over() {
     let dir = TempDir::new("keep0");
@@ -264,7 +339,8 @@ fn an_unwritable_log_neither_panics_nor_blocks_and_recovers() {
     let logger = Logger::open(&path, 150, 2).unwrap();
     logger.info(hundred_byte_message(1));
     logger.flush();
-    // Pull the directory away: the next rotation cannot rename or reopen.
+    // Pull the directory away: the next rotation finds the log gone, and
+    // cannot reopen it.
     fs::remove_dir_all(&logs).unwrap();
     for i in 2..=5 {
         logger.info(hundred_byte_message(i));
