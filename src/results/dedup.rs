@@ -2,10 +2,13 @@
 //! process already saved gets a hard link to that job's file instead of a
 //! copy — checked *after* linking to be still the file that was written.
 //!
-//! Each file written is remembered with its device, inode and size. A link
+//! Each file written is remembered with its device, inode, size and
+//! modification time. A link
 //! is made by path, so the path may name another file by then (a client
 //! replaced it with `mv`): the new link is `stat`ed and must be that same
-//! inode and size, or it is removed and the bytes are written out instead.
+//! file, or it is removed and the bytes are written out instead (a file
+//! rewritten in place, or a new one on a reused inode number, has another
+//! modification time: `tests::a_source_rewritten_in_place_is_not_linked`).
 //! Linking itself
 //! may fail (the source deleted, `EMLINK` at 65,000 links on ext4): the
 //! bytes are written out then too
@@ -28,7 +31,7 @@ pub(super) struct Dedup {
     /// Distinct result bytes, by [`hash`], and the file that holds them.
     ///
     /// Invariant: `saved`, when set, is a file this process wrote with
-    /// exactly `bytes`, identified by device and inode (it may have been
+    /// exactly `bytes`, identified by device, inode, size and modification time (it may have been
     /// deleted or replaced since: [`Dedup::link`] checks). Only lookups and
     /// inserts under the lock, no I/O. Poisoning: each update is one insert
     /// or assignment; recovered with [`PoisonError::into_inner`].
@@ -56,6 +59,10 @@ pub(super) struct SavedFile {
     dev: u64,
     ino: u64,
     size: u64,
+    /// Modification time in nanoseconds: an inode number freed by a
+    /// deleted file and reused for a new one of the same size is not taken
+    /// for ours (a link changes the change time, never this).
+    mtime_ns: i128,
 }
 
 impl SavedFile {
@@ -64,6 +71,7 @@ impl SavedFile {
             && metadata.dev() == self.dev
             && metadata.ino() == self.ino
             && metadata.len() == self.size
+            && mtime_ns(metadata) == self.mtime_ns
     }
 }
 
@@ -139,6 +147,7 @@ impl Dedup {
                     dev: metadata.dev(),
                     ino: metadata.ino(),
                     size: metadata.len(),
+                    mtime_ns: mtime_ns(metadata),
                 });
             }
         }
@@ -155,9 +164,10 @@ impl Dedup {
 /// renamed into place: that rename costs a second directory update per
 /// linked job (about a fifth of the end-to-end throughput, `docs/bench.md`).
 /// The price is a window of two system calls in which a crash leaves the
-/// wrong bytes under the job's name — only ever when a client has replaced
-/// an earlier result file with another one's bytes, and only for a job
-/// never answered `done`.
+/// wrong bytes under the job's name, which a restarted server would then
+/// answer as that job's result — only ever when a client has replaced an
+/// earlier result file (a client that writes into `results/` can change
+/// any result anyway).
 fn link(source: SavedFile, source_path: &Path, target: &Path) -> bool {
     if fs::hard_link(source_path, target).is_err() {
         return false;
@@ -171,6 +181,10 @@ fn link(source: SavedFile, source_path: &Path, target: &Path) -> bool {
         let _ = fs::remove_file(target);
     }
     same
+}
+
+fn mtime_ns(metadata: &Metadata) -> i128 {
+    i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec())
 }
 
 /// 64-bit FNV-1a of `bytes`: tiny and stable; collisions are checked.
@@ -224,6 +238,56 @@ mod tests {
             !path_of(JobId(2)).exists(),
             "job 2's path holds job 1's replaced bytes"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Job 1's file is rewritten in place with other bytes of the same
+    /// size (same inode; its modification time set apart explicitly, as
+    /// the file system's clock is coarse): job 2, with job 1's bytes, is
+    /// not linked to it but written out. Fails without the time check.
+    #[test]
+    fn a_source_rewritten_in_place_is_not_linked() {
+        let dir = std::env::temp_dir().join(format!("lss-dedup-inplace-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path_of = |id: JobId| dir.join(format!("job_id_{}.json", id.0));
+        let dedup = Dedup::default();
+        let bytes = dedup.intern(b"{\"a\": 1}".to_vec());
+        let write = |id: JobId| {
+            let path = path_of(id);
+            let bytes = Arc::clone(&bytes);
+            move || {
+                fs::write(&path, &*bytes)?;
+                File::open(&path)
+            }
+        };
+        dedup
+            .link_or_write(
+                &bytes,
+                JobId(1),
+                &path_of(JobId(1)),
+                path_of,
+                write(JobId(1)),
+            )
+            .unwrap();
+        let rewritten = fs::OpenOptions::new()
+            .write(true)
+            .open(path_of(JobId(1)))
+            .unwrap();
+        std::io::Write::write_all(&mut &rewritten, b"{\"b\": 2}").unwrap();
+        rewritten
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1))
+            .unwrap();
+        dedup
+            .link_or_write(
+                &bytes,
+                JobId(2),
+                &path_of(JobId(2)),
+                path_of,
+                write(JobId(2)),
+            )
+            .unwrap();
+        assert_eq!(fs::read(path_of(JobId(2))).unwrap(), &*bytes);
         fs::remove_dir_all(&dir).unwrap();
     }
 
