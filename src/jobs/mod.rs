@@ -852,6 +852,12 @@ mod shuttle_model {
             "jobs-model-no-fsync"
         });
         let parent_dir = parent.0.clone();
+        // Schedules by how many submissions were accepted (0, 1 or 2),
+        // counted outside the model: the model must not pass only because
+        // the stop always won.
+        let accepted_counts: std::sync::Arc<[AtomicU64; 3]> =
+            std::sync::Arc::new(Default::default());
+        let counts = std::sync::Arc::clone(&accepted_counts);
         crate::sync::shuttle_model(move || {
             let scratch = ScheduleDir::schedule(&parent_dir);
             let options = JobsOptions {
@@ -890,6 +896,7 @@ mod shuttle_model {
             // Accepted until the first refusal, refused from then on; the
             // accepted jobs have the first ids, in order.
             let accepted = answers.iter().take_while(|answer| answer.is_ok()).count();
+            counts[accepted].fetch_add(1, Ordering::Relaxed);
             let expected: Vec<Result<JobId, Refused>> = (0..answers.len())
                 .map(|k| {
                     if k < accepted {
@@ -909,9 +916,20 @@ mod shuttle_model {
                     jobs.outcome(id),
                     Some(JobOutcome::Done(Arc::from(format!("[{k}]").as_bytes())))
                 );
-                assert!(scratch.0.join(format!("{id}.json")).exists(), "{id}");
+                assert_eq!(
+                    std::fs::read(scratch.0.join(format!("{id}.json"))).ok(),
+                    Some(format!("[{k}]").into_bytes()),
+                    "{id}'s file"
+                );
             }
         });
+        let counts = accepted_counts
+            .each_ref()
+            .map(|c| c.load(Ordering::Relaxed));
+        assert!(
+            counts[1] > 0 && counts[2] > 0,
+            "the schedules never raced a submission against the stop (schedules by jobs accepted 0/1/2: {counts:?})"
+        );
         drop(parent);
     }
 
