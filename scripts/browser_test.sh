@@ -86,6 +86,9 @@ else
 fi
 
 mkdir -p "$work/results"
+# Created here, not by the background redirection: the loop below may read
+# it before the forked shell has opened it (seen under load).
+: >"$work/server.out"
 "${server[@]}" --port 0 --data "$DATA" --results-dir "$work/results" \
     --log-file "$work/log" --access-log "$work/access.log" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
