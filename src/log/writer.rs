@@ -6,7 +6,7 @@ use super::queue::Queue;
 use super::{Level, Logger, Message};
 use crate::pool::panic_message;
 use crate::scoreboard::{self, Role, ThreadState};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -179,7 +179,10 @@ impl Writer {
         // it was opened. Moved, deleted, or replaced (by another file, a
         // symlink, a device): reopen `path`, renaming nothing; the reopen
         // decides whether what is there now rotates.
-        let ours = is_the_file_at(file.get_ref(), &self.path);
+        let ours = file
+            .get_ref()
+            .metadata()
+            .is_ok_and(|open| is_the_file_at(&open, &self.path));
         drop(file);
         if !ours {
             self.reopen();
@@ -254,19 +257,17 @@ pub(super) fn open_append(path: &Path) -> io::Result<File> {
 /// The bytes `file` (just opened at `path`) holds, and whether it may be
 /// rotated (see [`Writer::rotates`]); `(0, false)` when it cannot be told.
 pub(super) fn size_and_rotates(file: &File, path: &Path) -> (u64, bool) {
-    let size = file.metadata().map_or(0, |m| m.len());
-    (size, is_the_file_at(file, path))
+    file.metadata()
+        .map_or((0, false), |open| (open.len(), is_the_file_at(&open, path)))
 }
 
-/// Whether `path`, not followed, is the regular file `file` is open on.
-fn is_the_file_at(file: &File, path: &Path) -> bool {
+/// Whether `path`, not followed, is the regular file whose open
+/// descriptor's metadata is `open`.
+fn is_the_file_at(open: &Metadata, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::symlink_metadata(path)) {
-        (Ok(open), Ok(named)) => {
-            named.file_type().is_file() && open.dev() == named.dev() && open.ino() == named.ino()
-        }
-        _ => false,
-    }
+    fs::symlink_metadata(path).is_ok_and(|named| {
+        named.file_type().is_file() && open.dev() == named.dev() && open.ino() == named.ino()
+    })
 }
 
 /// `path` with `.k` appended to its file name: `webserver.log.2`.

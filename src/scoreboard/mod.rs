@@ -37,9 +37,9 @@ use crate::trace::Timeline;
 use std::cell::Cell;
 // A slot's atomics are loom's under `--cfg loom`, so that the slot
 // protocol itself is model-checked (`loom_model` below, with every memory
-// ordering); std's otherwise. Under loom the process-wide table has no
-// slots (`table_size`): loom's atomics live only inside one model run, and
-// every thread of the other protocols' models then runs unseen.
+// ordering); std's otherwise. Under loom (and shuttle) the process-wide
+// table has no slots (`table_size`): loom's atomics live only inside one
+// model run, and every thread of the other protocols' models runs unseen.
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU64, AtomicU8};
 use std::sync::atomic::Ordering;

@@ -47,10 +47,10 @@
 //!   them.
 //! - Under loom or shuttle the lock-order checker is off: their threads are
 //!   not OS threads, so a thread-local held-lock stack would be shared.
-//!   For the same reason the observers' `thread_local!`s (the scoreboard's
-//!   current slot, `job_events`' start time) are shared by the threads of a
-//!   model: under shuttle the status counts may be misattributed, which no
-//!   model checks.
+//!   For the same reason the observers' `thread_local!`s are shared by the
+//!   threads of a model: the scoreboard has no slots under either checker
+//!   (`scoreboard::table_size`), and `job_events`' start time may be
+//!   misattributed, which no model checks.
 //! - Only these primitives are scheduling points. Anything else a model
 //!   thread does — a file written, flushed or renamed — runs to its end
 //!   unseen by the checker, as one step; so the job lifecycle's model
