@@ -3,14 +3,13 @@
 //! copy — checked *after* linking to be still the file that was written.
 //!
 //! Each file written is remembered with its device, inode, size and
-//! modification time. A link
-//! is made by path, so the path may name another file by then (a client
-//! replaced it with `mv`): the new link is `stat`ed and must be that same
-//! file, or it is removed and the bytes are written out instead (a file
-//! rewritten in place, or a new one on a reused inode number, has another
-//! modification time: `tests::a_source_rewritten_in_place_is_not_linked`).
-//! Linking itself
-//! may fail (the source deleted, `EMLINK` at 65,000 links on ext4): the
+//! modification time. A link is made by path, so the path may name another
+//! file by then (a client replaced it with `mv`): the new link is `stat`ed
+//! and must be that same file, or it is removed and the bytes are written
+//! out instead (a file rewritten in place, or a new one on a reused inode
+//! number, has another modification time:
+//! `tests::a_source_rewritten_in_place_is_not_linked`). Linking itself may
+//! fail (the source deleted, `EMLINK` at 65,000 links on ext4): the
 //! bytes are written out then too
 //! (`tests/integration/jobs.rs::a_replaced_source_file_is_not_linked`).
 //! The store calls one function, [`Dedup::link_or_write`].
@@ -31,8 +30,8 @@ pub(super) struct Dedup {
     /// Distinct result bytes, by [`hash`], and the file that holds them.
     ///
     /// Invariant: `saved`, when set, is a file this process wrote with
-    /// exactly `bytes`, identified by device, inode, size and modification time (it may have been
-    /// deleted or replaced since: [`Dedup::link`] checks). Only lookups and
+    /// exactly `bytes`, identified by device, inode, size and modification
+    /// time (it may have been deleted or replaced since: [`link`] checks). Only lookups and
     /// inserts under the lock, no I/O. Poisoning: each update is one insert
     /// or assignment; recovered with [`PoisonError::into_inner`].
     interned: Mutex<HashMap<u64, Interned>>,
@@ -161,8 +160,9 @@ impl Dedup {
 /// (`tests::a_wrong_link_is_removed_when_the_write_after_it_fails`).
 ///
 /// The link is made at the job's own name, not under a temporary one
-/// renamed into place: that rename costs a second directory update per
-/// linked job (about a fifth of the end-to-end throughput, `docs/bench.md`).
+/// renamed into place: that rename, a second directory update per linked
+/// job, cost 27% of the `--no-fsync` end-to-end throughput when measured
+/// (`docs/bench.md`, run A).
 /// The price is a window of two system calls in which a crash leaves the
 /// wrong bytes under the job's name, which a restarted server would then
 /// answer as that job's result — only ever when a client has replaced an
@@ -200,45 +200,69 @@ fn hash(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// A directory of result files and a `Dedup` over it, with job 1's
+    /// bytes `{"a": 1}` already saved (as the store saves: by
+    /// [`Dedup::link_or_write`]). The directory is removed on drop.
+    struct Saved {
+        dir: PathBuf,
+        dedup: Dedup,
+        bytes: Arc<[u8]>,
+    }
+
+    impl Saved {
+        fn job_1(tag: &str) -> Saved {
+            let dir = std::env::temp_dir().join(format!("lss-dedup-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            let dedup = Dedup::default();
+            let bytes = dedup.intern(b"{\"a\": 1}".to_vec());
+            let saved = Saved { dir, dedup, bytes };
+            saved.save(JobId(1)).unwrap();
+            saved
+        }
+
+        fn path_of(&self, id: JobId) -> PathBuf {
+            self.dir.join(format!("job_id_{}.json", id.0))
+        }
+
+        /// Saves the bytes for job `id`, writing them out when not linked.
+        fn save(&self, id: JobId) -> io::Result<()> {
+            let path = self.path_of(id);
+            let write = || {
+                fs::write(&path, &*self.bytes)?;
+                File::open(&path)
+            };
+            self.save_with(id, write)
+        }
+
+        fn save_with(&self, id: JobId, write: impl FnOnce() -> io::Result<File>) -> io::Result<()> {
+            let path_of = |job| self.path_of(job);
+            self.dedup
+                .link_or_write(&self.bytes, id, &self.path_of(id), path_of, write)
+        }
+    }
+
+    impl Drop for Saved {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+
     /// Job 1's file is replaced by other bytes (`mv`); job 2 has job 1's
     /// bytes, its link finds the replaced file, and its write then fails
     /// (a full disk): nothing may be left at job 2's path.
     #[test]
     fn a_wrong_link_is_removed_when_the_write_after_it_fails() {
-        let dir = std::env::temp_dir().join(format!("lss-dedup-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let path_of = |id: JobId| dir.join(format!("job_id_{}.json", id.0));
-        let dedup = Dedup::default();
-        let bytes = dedup.intern(b"{\"a\": 1}".to_vec());
-        let write = |id: JobId| {
-            let path = path_of(id);
-            let bytes = Arc::clone(&bytes);
-            move || {
-                fs::write(&path, &*bytes)?;
-                File::open(&path)
-            }
-        };
-        dedup
-            .link_or_write(
-                &bytes,
-                JobId(1),
-                &path_of(JobId(1)),
-                path_of,
-                write(JobId(1)),
-            )
-            .unwrap();
-        let other = dir.join("other");
+        let saved = Saved::job_1("wrong-link");
+        let other = saved.dir.join("other");
         fs::write(&other, b"{\"b\": 2}").unwrap();
-        fs::rename(&other, path_of(JobId(1))).unwrap();
+        fs::rename(&other, saved.path_of(JobId(1))).unwrap();
         let full = || Err(io::Error::other("no space left on device"));
-        let result = dedup.link_or_write(&bytes, JobId(2), &path_of(JobId(2)), path_of, full);
-        assert!(result.is_err());
+        assert!(saved.save_with(JobId(2), full).is_err());
         assert!(
-            !path_of(JobId(2)).exists(),
+            !saved.path_of(JobId(2)).exists(),
             "job 2's path holds job 1's replaced bytes"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Job 1's file is rewritten in place with other bytes of the same
@@ -247,48 +271,17 @@ mod tests {
     /// not linked to it but written out. Fails without the time check.
     #[test]
     fn a_source_rewritten_in_place_is_not_linked() {
-        let dir = std::env::temp_dir().join(format!("lss-dedup-inplace-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let path_of = |id: JobId| dir.join(format!("job_id_{}.json", id.0));
-        let dedup = Dedup::default();
-        let bytes = dedup.intern(b"{\"a\": 1}".to_vec());
-        let write = |id: JobId| {
-            let path = path_of(id);
-            let bytes = Arc::clone(&bytes);
-            move || {
-                fs::write(&path, &*bytes)?;
-                File::open(&path)
-            }
-        };
-        dedup
-            .link_or_write(
-                &bytes,
-                JobId(1),
-                &path_of(JobId(1)),
-                path_of,
-                write(JobId(1)),
-            )
-            .unwrap();
+        let saved = Saved::job_1("in-place");
         let rewritten = fs::OpenOptions::new()
             .write(true)
-            .open(path_of(JobId(1)))
+            .open(saved.path_of(JobId(1)))
             .unwrap();
         std::io::Write::write_all(&mut &rewritten, b"{\"b\": 2}").unwrap();
         rewritten
             .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1))
             .unwrap();
-        dedup
-            .link_or_write(
-                &bytes,
-                JobId(2),
-                &path_of(JobId(2)),
-                path_of,
-                write(JobId(2)),
-            )
-            .unwrap();
-        assert_eq!(fs::read(path_of(JobId(2))).unwrap(), &*bytes);
-        fs::remove_dir_all(&dir).unwrap();
+        saved.save(JobId(2)).unwrap();
+        assert_eq!(fs::read(saved.path_of(JobId(2))).unwrap(), &*saved.bytes);
     }
 
     #[test]

@@ -121,6 +121,31 @@ fn hundred_byte_message(i: usize) -> String {
     format!("{message:.<69}")
 }
 
+/// The numbers of the [`hundred_byte_message`] lines in `text`, in order.
+fn message_numbers(text: &str) -> Vec<usize> {
+    text.lines()
+        .map(|line| {
+            assert_eq!(line.len() + 1, 100, "{line}");
+            line[38..40].parse().unwrap()
+        })
+        .collect()
+}
+
+/// The numbers of the [`hundred_byte_message`] lines in the file at `path`.
+fn numbers(path: &Path) -> Vec<usize> {
+    message_numbers(&fs::read_to_string(path).unwrap_or_default())
+}
+
+/// Logs messages `numbers` to `path` through a logger of its own (rotating
+/// at 250 bytes, keeping `keep` old files), and flushes.
+fn log_messages(path: &Path, keep: usize, numbers: std::ops::RangeInclusive<usize>) {
+    let logger = Logger::open(path, 250, keep).unwrap();
+    for i in numbers {
+        logger.info(hundred_byte_message(i));
+    }
+    logger.flush();
+}
+
 #[test]
 fn rotation_keeps_the_newest_files() {
     let dir = TempDir::new("rotate");
@@ -131,15 +156,6 @@ fn rotation_keeps_the_newest_files() {
         logger.info(hundred_byte_message(i));
     }
     logger.flush();
-    let numbers = |p: &Path| -> Vec<usize> {
-        lines(p)
-            .iter()
-            .map(|line| {
-                assert_eq!(line.len() + 1, 100, "{line}");
-                line[38..40].parse().unwrap()
-            })
-            .collect()
-    };
     assert_eq!(numbers(&path), [9, 10]);
     assert_eq!(numbers(&dir.path().join("webserver.log.1")), [7, 8]);
     assert_eq!(numbers(&dir.path().join("webserver.log.2")), [5, 6]);
@@ -180,20 +196,14 @@ fn a_log_that_is_not_a_regular_file_is_never_rotated() {
     });
     // Ten 100-byte lines against 250 bytes: a regular file rotates 4 times.
     // Five with `keep` 2 (rotation renames), five with `keep` 0 (it deletes).
-    for (keep, lines) in [(2, 1..=5), (0, 6..=10)] {
-        let logger = Logger::open(&path, 250, keep).unwrap();
-        for i in lines {
-            logger.info(hundred_byte_message(i));
-        }
-        logger.flush();
-    }
+    log_messages(&path, 2, 1..=5);
+    log_messages(&path, 0, 6..=10);
     let bytes = got
         .recv_timeout(Duration::from_secs(30))
         .expect("the ten lines reach the FIFO within 30 s")
         .expect("read the FIFO");
     let text = String::from_utf8(bytes).unwrap();
-    let numbers: Vec<usize> = text.lines().map(|l| l[38..40].parse().unwrap()).collect();
-    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    assert_eq!(message_numbers(&text), (1..=10).collect::<Vec<_>>());
     assert!(fs::metadata(&path).unwrap().file_type().is_fifo());
     assert!(!dir.path().join("log.1").exists());
 }
@@ -209,18 +219,9 @@ fn a_log_reached_through_a_symlink_is_never_rotated() {
     let link = dir.path().join("link.log");
     fs::write(&real, "").unwrap();
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    for (keep, lines) in [(2, 1..=5), (0, 6..=10)] {
-        let logger = Logger::open(&link, 250, keep).unwrap();
-        for i in lines {
-            logger.info(hundred_byte_message(i));
-        }
-        logger.flush();
-    }
-    let numbers: Vec<usize> = lines(&real)
-        .iter()
-        .map(|l| l[38..40].parse().unwrap())
-        .collect();
-    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    log_messages(&link, 2, 1..=5);
+    log_messages(&link, 0, 6..=10);
+    assert_eq!(numbers(&real), (1..=10).collect::<Vec<_>>());
     assert!(fs::symlink_metadata(&link)
         .unwrap()
         .file_type()
@@ -250,12 +251,6 @@ fn a_log_replaced_by_a_symlink_is_reopened_through_it() {
         logger.info(hundred_byte_message(i));
     }
     logger.flush();
-    let numbers = |p: &Path| -> Vec<usize> {
-        lines(p)
-            .iter()
-            .map(|l| l[38..40].parse().unwrap())
-            .collect()
-    };
     // Line 3 would overflow 250 bytes: the rotation finds the symlink.
     assert_eq!(numbers(&dir.path().join("moved.log")), [1, 2]);
     assert_eq!(numbers(&target), [3, 4, 5, 6]);
@@ -291,12 +286,6 @@ fn a_failed_rotation_is_retried_after_another_max_bytes() {
         logger.info(hundred_byte_message(i));
     }
     logger.flush();
-    let numbers = |p: &Path| -> Vec<usize> {
-        lines(p)
-            .iter()
-            .map(|l| l[38..40].parse().unwrap())
-            .collect()
-    };
     // Rotated before line 7 (lines 1–6 to `log.1`), then, at 250 bytes
     // again, before line 9 (lines 7–8 over them, `keep` being 1). Retried
     // on every line, it would have rotated before line 6 and line 8.
