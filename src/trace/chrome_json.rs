@@ -4,7 +4,10 @@
 //! Every span is a complete event (`"ph": "X"`) with `ts` and `dur` in
 //! microseconds since the server's start, `pid` 1 and `tid` its track (the
 //! scoreboard slot of its thread); `thread_name` and `thread_sort_index`
-//! metadata events (`"ph": "M"`) name the tracks. A job's `job queued`
+//! metadata events (`"ph": "M"`) name the tracks, each after the role of
+//! its latest span: a slot released and claimed again (a connection's,
+//! then a worker's that started late) is named for the thread that holds
+//! it now (`tests::a_reused_track_is_named_after_its_latest_owner`). A job's `job queued`
 //! spans overlap each other, and the format wants the events of one thread
 //! nested, so they go on rows of their own (`queue 0`, `queue 1`, …): each
 //! span on the first row free at its start.
@@ -58,8 +61,10 @@ pub fn render(
             QUEUE_TID + row as u64
         } else {
             let tid = s.track as u64;
-            if !tracks.iter().any(|&(t, _)| t == tid) {
-                tracks.push((tid, s.role));
+            // Sorted by start: the last role seen is the latest owner's.
+            match tracks.iter_mut().find(|(t, _)| *t == tid) {
+                Some(track) => track.1 = s.role,
+                None => tracks.push((tid, s.role)),
             }
             tid
         };
@@ -167,5 +172,28 @@ mod tests {
             .collect();
         assert_eq!(named, ["queue 0", "queue 1", "worker 4"]);
         assert_eq!(v["otherData"]["complete_since_start"], true);
+    }
+
+    /// Track 4 first carried another thread's span (a connection's, whose
+    /// slot a late-starting worker then claimed), then the worker's job
+    /// run: it is named `worker 4`. Named after its first span, it was
+    /// `other 4` (seen as a flaky end-to-end test under load).
+    #[test]
+    fn a_reused_track_is_named_after_its_latest_owner() {
+        let earlier = SpanRecord {
+            role: 2,
+            ..span(4, Span::ReadHead, 1_000, 2_000, 0)
+        };
+        let spans = vec![span(4, Span::JobRun, 3_000, 9_000, 1), earlier];
+        let body = render(spans, 0, 10_000, 10_000, names);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let named: Vec<&str> = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+            .map(|e| e["args"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(named, ["worker 4"]);
     }
 }
