@@ -24,10 +24,10 @@ src/api/mod.rs              parse_query
 src/jobs/table.rs           Jobs::submit_as
 src/jobs/table.rs           Jobs::submit_logged
 src/jobs/table.rs           JobRecords::next_id
-src/jobs/table.rs           JobRecords::reserve
+src/jobs/table.rs           JobRecords::ready_ids
 src/pool.rs                 ThreadPool::execute
 src/pool.rs                 Worker::run
-src/jobs/run.rs             QueuedJob::run_and_record
+src/jobs/run.rs             JobRecords::run_and_record
 src/jobs/run.rs             JobRecords::compute
 src/results/store.rs        ResultStore::intern
 src/jobs/run.rs             JobRecords::save

@@ -1,7 +1,9 @@
 //! The degraded state: after a save failed, new jobs are refused until a
 //! save works again.
 //!
-//! A failed save (a result, a failure record, the id reservation, or the
+//! The job path calls it through two functions: [`Degraded::admit`] when a
+//! job is submitted, and [`Degraded::after_save`] when a save ends. A
+//! failed save (a result, a failure record, the id reservation, or the
 //! directory flush of a batch) enters the state, logged once with its
 //! cause; a successful save leaves it, logged once. While degraded,
 //! [`Degraded::admit`] refuses new jobs with the cause
@@ -17,7 +19,7 @@ use crate::sync::lock_order::JOB_DEGRADED;
 use crate::sync::{Mutex, MutexGuard, PoisonError};
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,8 +36,6 @@ pub(super) struct Degraded {
     /// one caller of `admit` runs the probe (no lock held meanwhile).
     /// Poisoning: each update is one assignment; recovered.
     state: Mutex<DegradedState>,
-    /// Jobs that ended `error` because their result could not be saved.
-    unsaved: AtomicU64,
 }
 
 impl Default for Degraded {
@@ -43,7 +43,6 @@ impl Default for Degraded {
         Degraded {
             active: AtomicBool::new(false),
             state: Mutex::new(JOB_DEGRADED, DegradedState::default()),
-            unsaved: AtomicU64::new(0),
         }
     }
 }
@@ -68,9 +67,16 @@ impl Degraded {
         self.lock().cause.clone()
     }
 
-    /// A save into `dir` failed with `error`: enters the degraded state
-    /// (logged once, when it starts).
-    pub(super) fn save_failed(&self, logger: &Logger, dir: &Path, error: &io::Error) {
+    /// A save into `dir` ended: a failure enters the degraded state, a
+    /// success leaves it (each logged once, when the state changes).
+    pub(super) fn after_save(&self, logger: &Logger, dir: &Path, saved: Result<(), &io::Error>) {
+        match saved {
+            Ok(()) => self.save_worked(logger),
+            Err(error) => self.save_failed(logger, dir, error),
+        }
+    }
+
+    fn save_failed(&self, logger: &Logger, dir: &Path, error: &io::Error) {
         let mut state = self.lock();
         if state.cause.is_some() {
             return;
@@ -85,8 +91,7 @@ impl Degraded {
         ));
     }
 
-    /// A save worked: leaves the degraded state (logged once, when it ends).
-    pub(super) fn save_worked(&self, logger: &Logger) {
+    fn save_worked(&self, logger: &Logger) {
         if !self.active.load(Ordering::Acquire) {
             return;
         }
@@ -99,17 +104,6 @@ impl Degraded {
         logger.info(format!(
             "no longer degraded: saving works again (it failed: {cause})"
         ));
-    }
-
-    /// Counts a job that ended `error` because its result was not saved.
-    pub(super) fn count_unsaved(&self) {
-        self.unsaved.fetch_add(1, Ordering::Relaxed);
-        crate::job_events::result_write_failed();
-    }
-
-    /// Jobs that ended unsaved since start.
-    pub(super) fn unsaved(&self) -> u64 {
-        self.unsaved.load(Ordering::Relaxed)
     }
 
     /// Whether a new job may be accepted: yes when healthy; while degraded,
@@ -195,7 +189,11 @@ mod tests {
             degraded.admit(&logger, || panic!("healthy: no probe")),
             Ok(())
         );
-        degraded.save_failed(&logger, Path::new("/r"), &io::Error::from_raw_os_error(5));
+        degraded.after_save(
+            &logger,
+            Path::new("/r"),
+            Err(&io::Error::from_raw_os_error(5)),
+        );
         let cause = degraded.cause().unwrap();
         assert_eq!(
             &*cause,

@@ -79,9 +79,9 @@
 //! Measured (`measure_200k_jobs` in `tests/integration/jobs.rs`, run by hand): 200 000
 //! jobs over 500 distinct results add about 5.5 MB of resident memory.
 //!
-//! A job still *queued* also holds, until a worker takes it, a 32-byte
-//! `QueuedJob` (`table::tests::a_queued_job_is_32_bytes`) and the [`Work`]
-//! closure it wraps, whose size is the caller's captures (the server's are
+//! A job still *queued* also holds, until a worker takes it, the pool's
+//! job (a boxed closure holding the table's `Arc`, the id and the
+//! [`Work`]) and the [`Work`] closure itself, whose size is the caller's captures (the server's are
 //! sized at [`MAX_PENDING_JOBS`]). So the number of pending jobs is capped
 //! ([`MAX_PENDING_JOBS`] by default): past it, [`Jobs::submit`] answers
 //! [`Refused::QueueFull`] instead of letting a flood of submissions grow
@@ -118,6 +118,7 @@ use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use table::JobRecords;
 
@@ -344,7 +345,7 @@ impl Jobs {
         // that cannot be written starts the server degraded: it serves what
         // it can read, and says why.
         let first_id = JobId(records.first_id);
-        if records.reserve(first_id).is_err() {
+        if records.ready_ids(Some(first_id)).is_err() {
             records.logger.error(format!(
                 "starting degraded: results cannot be saved in {}; new jobs are refused until a save works",
                 results_dir.display()
@@ -388,7 +389,7 @@ impl Jobs {
     /// How many jobs ended `error` because their result could not be saved.
     #[must_use]
     pub fn unsaved_jobs(&self) -> u64 {
-        self.records.degraded.unsaved()
+        self.records.unsaved.load(Ordering::Relaxed)
     }
 
     /// Whether [`stop_accepting`](Jobs::stop_accepting) has been called.
@@ -448,7 +449,7 @@ impl Jobs {
         // Empty unless the persister thread died with jobs queued: they
         // are recorded here, so that no job stays `running`.
         self.records.record_left_over();
-        let unsaved = self.records.degraded.unsaved();
+        let unsaved = self.records.unsaved.load(Ordering::Relaxed);
         if unsaved > 0 {
             self.records.logger.error(format!(
                 "{unsaved} jobs ended unsaved (answered `error`): their results could not be saved in {}",

@@ -3,15 +3,15 @@
 //! never gives an id twice — and no file I/O happens under the job table's
 //! lock.
 //!
-//! The table lock only reads [`IdReservation::usable_below`] (one atomic
-//! load). The file is written by submitters, outside that lock, one at a
-//! time: the submitter whose id crosses the low-water mark writes the next
-//! block ahead ([`IdReservation::write_ahead`]); a submitter whose id is
-//! not covered yet writes it, or waits on a Condvar for the one writing
-//! ([`IdReservation::cover`]). The file is kept open: its link count
-//! dropping to 0 (deleted, or the directory removed) makes the next
-//! submission rewrite it before any id is handed out
-//! ([`IdReservation::check_in_place`]). Held by
+//! A submission calls it twice, a pair a reader of the job path can skip:
+//! [`IdReservation::ready`] before taking the table lock, which does any
+//! I/O, and [`IdReservation::hand_out`] under it, one atomic load. `ready`
+//! writes the file, one writer at a time, when a submitter found its id
+//! not covered (it writes it, or waits on a Condvar for the one writing),
+//! and ahead of need once the last id handed out crossed the low-water
+//! mark. The file is kept open: its link count dropping to 0 (deleted, or
+//! the directory removed) makes the next submission rewrite it before any
+//! id is handed out. Held by
 //! `tests/integration/jobs.rs::a_deleted_reservation_is_rewritten_before_the_next_id`
 //! and, with the flush held by a shim, `fault_e2e::a_held_reservation_flush_blocks_no_reader`.
 
@@ -38,6 +38,10 @@ pub(super) struct IdReservation {
     /// its file in place as far as this process knows; 0 once the file is
     /// found gone. Only raised by a writer after its write succeeded.
     usable_below: AtomicU64,
+    /// The last id [`hand_out`](Self::hand_out) allowed: when to write the
+    /// next block ahead. Only a hint (a stale value delays or repeats a
+    /// write ahead, never lets an uncovered id out), so `Relaxed`.
+    last_handed_out: AtomicU64,
     /// Invariant: one writer at a time (`writing`), with no lock held
     /// while it writes; `written_below` is the last value written, and
     /// covers every id handed out. Poisoning: each update is one
@@ -63,6 +67,7 @@ impl IdReservation {
     pub(super) fn new(first_id: u64, reserved_at_start: u64) -> IdReservation {
         IdReservation {
             usable_below: AtomicU64::new(first_id),
+            last_handed_out: AtomicU64::new(first_id.saturating_sub(1)),
             state: Mutex::new(
                 JOB_RESERVATION,
                 ReservationState {
@@ -80,22 +85,57 @@ impl IdReservation {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Under the table lock: whether `id` may be handed out now (no I/O).
-    pub(super) fn covers(&self, id: u64) -> bool {
-        id < self.usable_below.load(Ordering::Acquire)
+    /// Before the table lock: makes the reservation ready for the next id,
+    /// `uncovered` (an id [`hand_out`](Self::hand_out) refused) or else the
+    /// one after the last handed out. If that id is not covered (the file
+    /// was deleted or the directory re-created, or the ids ran out) this
+    /// writes the reservation, or waits for the one writing; if it is, and
+    /// the ids left are few, this writes the next block ahead unless
+    /// someone is writing.
+    ///
+    /// # Errors
+    /// The write's error, when the reservation cannot cover the id. A
+    /// failed write ahead is not an error: the submission that needs the
+    /// next block meets it, as an uncovered id.
+    pub(super) fn ready(&self, store: &ResultStore, uncovered: Option<u64>) -> io::Result<()> {
+        self.check_in_place(store);
+        let next = uncovered.unwrap_or_else(|| {
+            self.last_handed_out
+                .load(Ordering::Relaxed)
+                .saturating_add(1)
+        });
+        if !self.covers(next) {
+            return self.cover(store, next);
+        }
+        if self
+            .usable_below
+            .load(Ordering::Acquire)
+            .saturating_sub(next)
+            <= LOW_WATER
+        {
+            self.write_ahead(store);
+        }
+        Ok(())
     }
 
-    /// Under the table lock, for an id that [`covers`](Self::covers):
-    /// whether the next block should be written ahead.
-    pub(super) fn is_low(&self, id: u64) -> bool {
-        // Saturating: the limit may have dropped to 0 since `covers`.
-        self.usable_below.load(Ordering::Acquire).saturating_sub(id) <= LOW_WATER
+    /// Under the table lock: whether `id` may be handed out now (one
+    /// atomic load, no I/O); if so it counts as handed out.
+    pub(super) fn hand_out(&self, id: u64) -> bool {
+        let covered = self.covers(id);
+        if covered {
+            self.last_handed_out.store(id, Ordering::Relaxed);
+        }
+        covered
+    }
+
+    fn covers(&self, id: u64) -> bool {
+        id < self.usable_below.load(Ordering::Acquire)
     }
 
     /// Before the table lock: if the file was deleted (its link count is
     /// 0) or the directory re-created, nothing is usable until it is
     /// written again. One `fstat`.
-    pub(super) fn check_in_place(&self, store: &ResultStore) {
+    fn check_in_place(&self, store: &ResultStore) {
         let recreated = store.take_recreated();
         let Some(file) = self.lock().file.clone() else {
             return;
@@ -111,12 +151,12 @@ impl IdReservation {
         }
     }
 
-    /// Outside the table lock: returns once `id` is covered, writing the
-    /// reservation itself if no one is, or waiting for the one who is.
+    /// Returns once `id` is covered, writing the reservation itself if no
+    /// one is, or waiting for the one who is.
     ///
     /// # Errors
     /// The write's error, when the write this call made or waited for failed.
-    pub(super) fn cover(&self, store: &ResultStore, id: u64) -> io::Result<()> {
+    fn cover(&self, store: &ResultStore, id: u64) -> io::Result<()> {
         let mut state = self.lock();
         loop {
             if self.covers(id) {
@@ -147,10 +187,9 @@ impl IdReservation {
         }
     }
 
-    /// Outside the table lock, after handing out an id for which
-    /// [`is_low`](Self::is_low): writes the next block, unless someone is
-    /// writing already. A failure is left for [`cover`](Self::cover) to meet.
-    pub(super) fn write_ahead(&self, store: &ResultStore) {
+    /// Writes the next block, unless someone is writing already. A failure
+    /// is left for [`cover`](Self::cover) to meet.
+    fn write_ahead(&self, store: &ResultStore) {
         let limit = {
             let mut state = self.lock();
             if state.writing {
@@ -229,24 +268,36 @@ mod tests {
         let (store, _) = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
         let on_disk = || fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap();
         let reservation = IdReservation::new(1, 0);
-        assert!(!reservation.covers(1));
-        reservation.cover(&store, 1).unwrap();
+        assert!(!reservation.hand_out(1));
+        reservation.ready(&store, Some(1)).unwrap();
         assert_eq!(on_disk(), (1 + ID_RESERVATION_BLOCK).to_string());
-        assert!(reservation.covers(ID_RESERVATION_BLOCK));
-        assert!(!reservation.is_low(1));
-        assert!(reservation.is_low(1 + LOW_WATER));
-        reservation.write_ahead(&store);
+        assert!(reservation.hand_out(1));
+        reservation.ready(&store, None).unwrap();
+        assert_eq!(
+            on_disk(),
+            (1 + ID_RESERVATION_BLOCK).to_string(),
+            "not low yet"
+        );
+        assert!(reservation.hand_out(LOW_WATER - 1));
+        reservation.ready(&store, None).unwrap();
+        assert_eq!(
+            on_disk(),
+            (1 + ID_RESERVATION_BLOCK).to_string(),
+            "not low yet"
+        );
+        assert!(reservation.hand_out(LOW_WATER));
+        reservation.ready(&store, None).unwrap();
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         fs::remove_file(dir.join(RESERVED_IDS_FILE)).unwrap();
         reservation.check_in_place(&store);
         assert!(
-            !reservation.covers(2),
+            !reservation.hand_out(2),
             "nothing usable once the file is gone"
         );
-        reservation.cover(&store, 2).unwrap();
+        reservation.ready(&store, Some(2)).unwrap();
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
-        reservation.check_in_place(&store);
-        assert!(reservation.covers(2), "a rewritten file is in place");
+        reservation.ready(&store, None).unwrap();
+        assert!(reservation.hand_out(2), "a rewritten file is in place");
         reservation.shrink_to(&store, 3).unwrap();
         assert_eq!(on_disk(), "3");
         let _ = fs::remove_dir_all(&dir);

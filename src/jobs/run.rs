@@ -4,7 +4,7 @@
 //! is saved; a result that cannot be saved ends the job `error`.
 
 use super::degraded::unsaved_reason;
-use super::table::{JobRecords, QueuedJob, RECORDED_SHARDS};
+use super::table::{JobRecords, RECORDED_SHARDS};
 use super::{JobId, JobOutcome, Work, PANIC_REASON};
 use crate::log::format_millis;
 use crate::pool::panic_message;
@@ -14,6 +14,7 @@ use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,37 +30,36 @@ pub(super) struct RanJob {
     failed_flushes_before: u64,
 }
 
-impl QueuedJob {
-    /// The body of the job, on a worker thread: run, save, record.
-    pub(super) fn run_and_record(self) {
-        let QueuedJob { records, id, work } = self;
+impl JobRecords {
+    /// The body of job `id`, on a worker thread: run, save, record.
+    pub(super) fn run_and_record(&self, id: JobId, work: Work) {
         let started = Instant::now();
         crate::job_events::started(id.0);
         // No lock is held while the work and the file write run.
-        let entry = records.compute(id, work);
+        let entry = self.compute(id, work);
         crate::job_events::computed(id.0);
         let mut ran = RanJob {
             id,
             entry,
             started,
-            failed_flushes_before: records.store.failed_flushes(),
+            failed_flushes_before: self.store.failed_flushes(),
         };
-        let saved = records.save(id, &ran.entry);
+        let saved = self.save(id, &ran.entry);
         crate::job_events::saving(id.0, matches!(ran.entry, JobOutcome::Done(_)));
         match saved {
             // Durable: the job turns `done` once the persister has flushed
             // the directory, for every job handed over meanwhile; this
             // worker goes on to its next job.
-            Ok(()) if records.store.is_durable() => {
-                if let Err(ran) = records.persister.push(ran) {
+            Ok(()) if self.store.is_durable() => {
+                if let Err(ran) = self.persister.push(ran) {
                     // Closed (only if its thread died): flush here.
-                    records.record_flushed(vec![ran], records.store.flush_dir());
+                    self.record_flushed(vec![ran], self.store.flush_dir());
                 }
             }
-            Ok(()) => records.record_flushed(vec![ran], Ok(())),
+            Ok(()) => self.record_flushed(vec![ran], Ok(())),
             Err(error) => {
-                records.end_unsaved(&mut ran, &error);
-                records.record(vec![ran]);
+                self.end_unsaved(&mut ran, &error);
+                self.record(vec![ran]);
             }
         }
     }
@@ -159,7 +159,8 @@ impl JobRecords {
                     }
                 }
                 if !spoiled {
-                    self.degraded.save_worked(&self.logger);
+                    self.degraded
+                        .after_save(&self.logger, self.store.dir(), Ok(()));
                 }
             }
             Err(error) => {
@@ -180,8 +181,9 @@ impl JobRecords {
     /// unknown after a restart.
     fn end_unsaved(&self, ran: &mut RanJob, error: &io::Error) {
         self.degraded
-            .save_failed(&self.logger, self.store.dir(), error);
-        self.degraded.count_unsaved();
+            .after_save(&self.logger, self.store.dir(), Err(error));
+        self.unsaved.fetch_add(1, Ordering::Relaxed);
+        crate::job_events::result_write_failed();
         if matches!(ran.entry, JobOutcome::Done(_)) {
             let reason = unsaved_reason(error);
             self.logger.error(format!("{} error: {reason}", ran.id));

@@ -10,7 +10,7 @@ use crate::log::Logger;
 use crate::results::{RestoredJob, ResultStore, MAX_RESTORED_ID};
 use crate::sync::lock_order::JOB_TABLE;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 /// Every job this server knows — those of earlier runs and those submitted
@@ -31,11 +31,13 @@ pub(super) struct JobRecords {
     pub(super) first_id: u64,
     pub(super) store: ResultStore,
     pub(super) logger: Logger,
-    /// The id reservation: read (one atomic load) under the table lock,
-    /// written outside it.
+    /// The id reservation: made ready before the table lock, consulted
+    /// (one atomic load) under it.
     pub(super) reservation: IdReservation,
     /// Whether saves work; new jobs are refused while they do not.
     pub(super) degraded: Degraded,
+    /// Jobs that ended `error` because their result could not be saved.
+    pub(super) unsaved: AtomicU64,
     /// Durable mode: jobs whose files are renamed into place wait
     /// here for the directory flush that makes them durable; the persister
     /// thread then records them (group commit, see [`Persister`]).
@@ -70,8 +72,9 @@ pub(super) const RECORDED_SHARDS: usize = 64;
 ///   [`Jobs::stop_accepting`], under this lock, after `accepting` became
 ///   false; so `submit`, which checks `accepting` under this lock, never
 ///   meets a closed pool. Lock order: table, then the pool's sender.
-/// - Every id handed out is below [`JobRecords::reservation`]'s usable
-///   limit, read under this lock (no file I/O happens under it).
+/// - Every id handed out is covered by [`JobRecords::reservation`]
+///   ([`IdReservation::hand_out`], one atomic load under this lock; its
+///   file I/O happens before the lock is taken).
 ///
 /// Poisoning: a poisoned lock is recovered with [`PoisonError::into_inner`]
 /// so reads keep working after a bug elsewhere. That is sound because no
@@ -87,13 +90,6 @@ pub(super) struct JobTable {
     pub(super) entries: Vec<JobOutcome>,
     pub(super) pending: usize,
     pub(super) accepting: bool,
-}
-
-/// A job on its way through the pool's queue: what its worker needs.
-pub(super) struct QueuedJob {
-    pub(super) records: Arc<JobRecords>,
-    pub(super) id: JobId,
-    pub(super) work: Work,
 }
 
 impl JobRecords {
@@ -117,6 +113,7 @@ impl JobRecords {
             ),
             reservation: IdReservation::new(first_id, store.reserved_at_start()),
             degraded: Degraded::default(),
+            unsaved: AtomicU64::new(0),
             damaged: restored.iter().map(|_| AtomicBool::new(false)).collect(),
             restored: restored.into_boxed_slice(),
             first_id,
@@ -149,24 +146,21 @@ impl JobRecords {
             .map(JobId)
     }
 
-    /// Makes sure `id` is covered by the reservation on disk (outside the
-    /// table lock); a failure turns the server degraded.
+    /// Makes the id reservation ready for the next submission, covering
+    /// `uncovered` if given (see [`IdReservation::ready`]); a failed write
+    /// turns the server degraded.
     ///
     /// # Errors
     /// [`Refused::IdsUnavailable`] when the reservation cannot be written;
     /// no id is used then.
-    pub(super) fn reserve(&self, id: JobId) -> Result<(), Refused> {
-        match self.reservation.cover(&self.store, id.0) {
-            Ok(()) => {
-                self.degraded.save_worked(&self.logger);
-                Ok(())
-            }
-            Err(error) => {
+    pub(super) fn ready_ids(&self, uncovered: Option<JobId>) -> Result<(), Refused> {
+        self.reservation
+            .ready(&self.store, uncovered.map(|id| id.0))
+            .map_err(|error| {
                 self.degraded
-                    .save_failed(&self.logger, self.store.dir(), &error);
-                Err(Refused::IdsUnavailable)
-            }
-        }
+                    .after_save(&self.logger, self.store.dir(), Err(&error));
+                Refused::IdsUnavailable
+            })
     }
 
     /// Which of the `recorded` condvars job `id` signals.
@@ -209,8 +203,10 @@ impl Jobs {
         records
             .degraded
             .admit(&records.logger, || records.store.probe())?;
-        records.reservation.check_in_place(&records.store);
+        let mut uncovered = None;
         loop {
+            // Any reservation I/O happens here, outside the table lock.
+            records.ready_ids(uncovered)?;
             let mut table = records.lock_table();
             if !table.accepting {
                 return Err(Refused::ShuttingDown);
@@ -219,14 +215,12 @@ impl Jobs {
                 return Err(Refused::QueueFull);
             }
             let id = records.next_id(&table).ok_or(Refused::IdsExhausted)?;
-            if !records.reservation.covers(id.0) {
-                // Written (or waited for) outside the table lock; then the
-                // checks again, as another submitter may have taken the id.
-                drop(table);
-                records.reserve(id)?;
+            if !records.reservation.hand_out(id.0) {
+                // Covered outside the lock, then the checks again, as
+                // another submitter may take this id meanwhile.
+                uncovered = Some(id);
                 continue;
             }
-            let write_ahead = records.reservation.is_low(id.0);
             // Observer and log first, before any change to the table: a
             // panic in them leaves the table as it was (see "Poisoning" at
             // `JobTable`). Before `execute`, too: once a worker has the job
@@ -237,11 +231,7 @@ impl Jobs {
                 Some(what) => records.logger.info(format!("{id} submitted: {what}")),
                 None => records.logger.info(format!("{id} submitted")),
             }
-            let queued = QueuedJob {
-                records: Arc::clone(records),
-                id,
-                work,
-            };
+            let job_records = Arc::clone(records);
             table.entries.push(JobOutcome::Running);
             table.pending += 1;
             // Cannot fail: `accepting` is true and we hold the table lock,
@@ -250,7 +240,7 @@ impl Jobs {
             // `Running` forever.
             if self
                 .pool
-                .execute(Box::new(move || queued.run_and_record()))
+                .execute(Box::new(move || job_records.run_and_record(id, work)))
                 .is_err()
             {
                 if let Some(entry) = table.entries.last_mut() {
@@ -261,10 +251,6 @@ impl Jobs {
                 records
                     .logger
                     .error(format!("{id} error: submitted to a closed pool"));
-            }
-            drop(table);
-            if write_ahead {
-                records.reservation.write_ahead(&records.store);
             }
             return Ok(id);
         }
@@ -284,10 +270,5 @@ mod tests {
     #[test]
     fn a_restored_job_is_16_bytes() {
         assert_eq!(size_of::<RestoredJob>(), 16);
-    }
-
-    #[test]
-    fn a_queued_job_is_32_bytes() {
-        assert_eq!(size_of::<QueuedJob>(), 32);
     }
 }
