@@ -23,8 +23,8 @@ src/api/mod.rs              Api::submit
 src/api/mod.rs              parse_query
 src/jobs/table.rs           Jobs::submit_as
 src/jobs/table.rs           Jobs::submit_logged
-src/jobs/table.rs           JobRecords::next_id
 src/jobs/table.rs           JobRecords::ready_ids
+src/jobs/table.rs           JobRecords::next_id
 src/pool.rs                 ThreadPool::execute
 src/pool.rs                 Worker::run
 src/jobs/run.rs             JobRecords::run_and_record

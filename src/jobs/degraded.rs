@@ -5,7 +5,8 @@
 //! job is submitted, and [`Degraded::after_save`] when a save ends. A
 //! failed save (a result, a failure record, the id reservation, or the
 //! directory flush of a batch) enters the state, logged once with its
-//! cause; a successful save leaves it, logged once. While degraded,
+//! cause; a successful save of a result or a batch leaves it, logged once
+//! (the id reservation reports its failures only). While degraded,
 //! [`Degraded::admit`] refuses new jobs with the cause
 //! ([`Refused::Degraded`], a `503` with `Retry-After`) — except that at most
 //! once a [`PROBE_INTERVAL`] one submission first runs a probe (a small

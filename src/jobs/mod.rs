@@ -80,9 +80,9 @@
 //! jobs over 500 distinct results add about 5.5 MB of resident memory.
 //!
 //! A job still *queued* also holds, until a worker takes it, the pool's
-//! job (a boxed closure holding the table's `Arc`, the id and the
-//! [`Work`]) and the [`Work`] closure itself, whose size is the caller's captures (the server's are
-//! sized at [`MAX_PENDING_JOBS`]). So the number of pending jobs is capped
+//! job (a boxed closure holding an `Arc<JobRecords>`, the id and the
+//! [`Work`]) and the [`Work`] closure itself, whose size is the caller's
+//! captures (the server's are sized at [`MAX_PENDING_JOBS`]). So the number of pending jobs is capped
 //! ([`MAX_PENDING_JOBS`] by default): past it, [`Jobs::submit`] answers
 //! [`Refused::QueueFull`] instead of letting a flood of submissions grow
 //! memory without bound.
@@ -840,8 +840,9 @@ mod shuttle_model {
     /// callers, nothing accepted is lost or left running (every accepted job
     /// ends `done` with its result, its file in place), the pending count
     /// equals the jobs not yet ended at every observation, a refused
-    /// submission creates no job, and every `shut_down` caller returns only
-    /// after the workers and the persister are joined.
+    /// submission creates no job (nor writes the id reservation, which
+    /// shutdown shrank to the next id), and every `shut_down` caller
+    /// returns only after the workers and the persister are joined.
     ///
     /// The model: 2 workers; a submitter submitting two jobs, observing the
     /// table after each; a second thread and the main thread each observing
@@ -923,6 +924,15 @@ mod shuttle_model {
                     "{id}'s file"
                 );
             }
+            // Shutdown shrank the id reservation to the next id, and no
+            // refused submission wrote it again: a clean restart numbers on
+            // without a gap.
+            let next = jobs.records.first_id + accepted as u64;
+            assert_eq!(
+                std::fs::read_to_string(scratch.0.join(crate::results::RESERVED_IDS_FILE)).ok(),
+                Some(next.to_string()),
+                "the id reservation after shutdown"
+            );
         });
         let counts = accepted_counts
             .each_ref()

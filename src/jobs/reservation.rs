@@ -5,16 +5,23 @@
 //!
 //! A submission calls it twice, a pair a reader of the job path can skip:
 //! [`IdReservation::ready`] before taking the table lock, which does any
-//! I/O, and [`IdReservation::hand_out`] under it, one atomic load. `ready`
-//! writes the file, one writer at a time, when a submitter found its id
-//! not covered (it writes it, or waits on a Condvar for the one writing),
-//! and ahead of need once the last id handed out crossed the low-water
-//! mark. The file is kept open: its link count dropping to 0 (deleted, or
-//! the directory removed) makes the next submission rewrite it before any
-//! id is handed out. Held by
+//! I/O, and [`IdReservation::hand_out`] under it, one atomic load. The
+//! file is written by one writer at a time, with no lock held: ahead of
+//! need, by the first submission after the last id handed out crossed the
+//! low-water mark; and for an id `hand_out` refused (the file was lost, or
+//! the ids ran out first) by that id's submitter, who writes it or waits
+//! on a Condvar for the one writing, then tries again. Only an id read
+//! under the table lock while it accepted jobs is ever covered that way,
+//! so a refused submission writes nothing. The file is kept open: its
+//! link count dropping to 0 (deleted, or the directory removed) makes the
+//! next submission rewrite it before any id is handed out. Held by
 //! `tests/integration/jobs.rs::a_deleted_reservation_is_rewritten_before_the_next_id`
-//! and, with the flush held by a shim, `fault_e2e::a_held_reservation_flush_blocks_no_reader`.
+//! and, with the flush held by a shim, `fault_e2e::a_held_reservation_flush_blocks_no_reader`;
+//! after shutdown, by
+//! `tests/integration/jobs.rs::a_submission_after_shutdown_leaves_no_gap_in_the_ids`
+//! and the shuttle model `jobs::shuttle_model::submissions_racing_two_shut_downs_durable`.
 
+use super::table::JobTable;
 use crate::results::{ResultStore, MAX_RESTORED_ID};
 use crate::sync::lock_order::JOB_RESERVATION;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -39,8 +46,10 @@ pub(super) struct IdReservation {
     /// found gone. Only raised by a writer after its write succeeded.
     usable_below: AtomicU64,
     /// The last id [`hand_out`](Self::hand_out) allowed: when to write the
-    /// next block ahead. Only a hint (a stale value delays or repeats a
-    /// write ahead, never lets an uncovered id out), so `Relaxed`.
+    /// next block ahead. Stored only under the job table's lock, so it only
+    /// grows. Only a hint (a stale value read by [`ready`](Self::ready) can
+    /// only delay a write ahead; the check that no uncovered id goes out
+    /// is `usable_below`'s, under that lock), so `Relaxed`.
     last_handed_out: AtomicU64,
     /// Invariant: one writer at a time (`writing`), with no lock held
     /// while it writes; `written_below` is the last value written, and
@@ -58,11 +67,14 @@ struct ReservationState {
     file: Option<Arc<File>>,
     /// Bumped by every failed write: a waiter whose writer failed fails too.
     failed_writes: u64,
+    /// Set by [`IdReservation::shrink_to`] at shutdown: no write after it,
+    /// so the shrunk reservation stays what a clean restart reads.
+    closed: bool,
 }
 
 impl IdReservation {
     /// Nothing usable yet: ids from `first_id` on need a write (made at
-    /// start by [`IdReservation::cover`]). `reserved_at_start` is what the
+    /// start by [`IdReservation::ready`]). `reserved_at_start` is what the
     /// file says.
     pub(super) fn new(first_id: u64, reserved_at_start: u64) -> IdReservation {
         IdReservation {
@@ -75,6 +87,7 @@ impl IdReservation {
                     writing: false,
                     file: None,
                     failed_writes: 0,
+                    closed: false,
                 },
             ),
             write_ended: Condvar::new(),
@@ -85,42 +98,38 @@ impl IdReservation {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Before the table lock: makes the reservation ready for the next id,
-    /// `uncovered` (an id [`hand_out`](Self::hand_out) refused) or else the
-    /// one after the last handed out. If that id is not covered (the file
-    /// was deleted or the directory re-created, or the ids ran out) this
-    /// writes the reservation, or waits for the one writing; if it is, and
-    /// the ids left are few, this writes the next block ahead unless
-    /// someone is writing.
+    /// Before the table lock: covers `uncovered` (an id
+    /// [`hand_out`](Self::hand_out) refused under the table lock), writing
+    /// the reservation or waiting for the one writing. Without one, writes
+    /// the next block ahead if few ids are left after the last handed out
+    /// (unless someone is writing), and writes nothing for an id not
+    /// covered: that id's submitter meets it under the table lock first,
+    /// where a shutdown or a full queue refuses it.
     ///
     /// # Errors
-    /// The write's error, when the reservation cannot cover the id. A
+    /// The write's error, when the reservation cannot cover `uncovered`. A
     /// failed write ahead is not an error: the submission that needs the
     /// next block meets it, as an uncovered id.
     pub(super) fn ready(&self, store: &ResultStore, uncovered: Option<u64>) -> io::Result<()> {
         self.check_in_place(store);
-        let next = uncovered.unwrap_or_else(|| {
-            self.last_handed_out
-                .load(Ordering::Relaxed)
-                .saturating_add(1)
-        });
-        if !self.covers(next) {
-            return self.cover(store, next);
+        if let Some(id) = uncovered {
+            return self.cover(store, id);
         }
-        if self
-            .usable_below
-            .load(Ordering::Acquire)
-            .saturating_sub(next)
-            <= LOW_WATER
-        {
+        let next = self
+            .last_handed_out
+            .load(Ordering::Relaxed)
+            .saturating_add(1);
+        let usable_below = self.usable_below.load(Ordering::Acquire);
+        if next < usable_below && usable_below - next <= LOW_WATER {
             self.write_ahead(store);
         }
         Ok(())
     }
 
-    /// Under the table lock: whether `id` may be handed out now (one
-    /// atomic load, no I/O); if so it counts as handed out.
-    pub(super) fn hand_out(&self, id: u64) -> bool {
+    /// Under the table lock (`_table` is the proof): whether `id` may be
+    /// handed out now (one atomic load, no I/O); if so it counts as handed
+    /// out.
+    pub(super) fn hand_out(&self, _table: &JobTable, id: u64) -> bool {
         let covered = self.covers(id);
         if covered {
             self.last_handed_out.store(id, Ordering::Relaxed);
@@ -159,7 +168,9 @@ impl IdReservation {
     fn cover(&self, store: &ResultStore, id: u64) -> io::Result<()> {
         let mut state = self.lock();
         loop {
-            if self.covers(id) {
+            // Closed: the table stopped accepting before the shrink, so
+            // the caller is refused under the table lock; write nothing.
+            if self.covers(id) || state.closed {
                 return Ok(());
             }
             if !state.writing {
@@ -192,7 +203,7 @@ impl IdReservation {
     fn write_ahead(&self, store: &ResultStore) {
         let limit = {
             let mut state = self.lock();
-            if state.writing {
+            if state.writing || state.closed {
                 return;
             }
             let usable = self.usable_below.load(Ordering::Acquire);
@@ -236,13 +247,16 @@ impl IdReservation {
     /// reservation to `next` (the first id not handed out), so that a clean
     /// restart numbers on without a gap; also rewrites a lost file. Waits
     /// for a writer still at work (a submitter that started before
-    /// shutdown), then writes as the one writer.
+    /// shutdown), then writes as the one writer, and closes the
+    /// reservation: a submission refused after shutdown writes nothing
+    /// (`tests/integration/jobs.rs::a_submission_after_shutdown_leaves_no_gap_in_the_ids`).
     pub(super) fn shrink_to(&self, store: &ResultStore, next: u64) -> io::Result<()> {
         self.check_in_place(store);
         let mut state = self
             .write_ended
             .wait_while(self.lock(), |s| s.writing)
             .unwrap_or_else(PoisonError::into_inner);
+        state.closed = true;
         let lost = self.usable_below.load(Ordering::Acquire) == 0;
         if next >= state.written_below && !lost {
             return Ok(());
@@ -268,36 +282,45 @@ mod tests {
         let (store, _) = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
         let on_disk = || fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap();
         let reservation = IdReservation::new(1, 0);
-        assert!(!reservation.hand_out(1));
+        // The table lock's proof; no table is shared here.
+        let table = JobTable {
+            entries: Vec::new(),
+            pending: 0,
+            accepting: true,
+        };
+        assert!(!reservation.hand_out(&table, 1));
         reservation.ready(&store, Some(1)).unwrap();
         assert_eq!(on_disk(), (1 + ID_RESERVATION_BLOCK).to_string());
-        assert!(reservation.hand_out(1));
+        assert!(reservation.hand_out(&table, 1));
         reservation.ready(&store, None).unwrap();
         assert_eq!(
             on_disk(),
             (1 + ID_RESERVATION_BLOCK).to_string(),
             "not low yet"
         );
-        assert!(reservation.hand_out(LOW_WATER - 1));
+        assert!(reservation.hand_out(&table, LOW_WATER - 1));
         reservation.ready(&store, None).unwrap();
         assert_eq!(
             on_disk(),
             (1 + ID_RESERVATION_BLOCK).to_string(),
             "not low yet"
         );
-        assert!(reservation.hand_out(LOW_WATER));
+        assert!(reservation.hand_out(&table, LOW_WATER));
         reservation.ready(&store, None).unwrap();
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         fs::remove_file(dir.join(RESERVED_IDS_FILE)).unwrap();
         reservation.check_in_place(&store);
         assert!(
-            !reservation.hand_out(2),
+            !reservation.hand_out(&table, 2),
             "nothing usable once the file is gone"
         );
         reservation.ready(&store, Some(2)).unwrap();
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         reservation.ready(&store, None).unwrap();
-        assert!(reservation.hand_out(2), "a rewritten file is in place");
+        assert!(
+            reservation.hand_out(&table, 2),
+            "a rewritten file is in place"
+        );
         reservation.shrink_to(&store, 3).unwrap();
         assert_eq!(on_disk(), "3");
         let _ = fs::remove_dir_all(&dir);

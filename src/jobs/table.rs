@@ -215,7 +215,7 @@ impl Jobs {
                 return Err(Refused::QueueFull);
             }
             let id = records.next_id(&table).ok_or(Refused::IdsExhausted)?;
-            if !records.reservation.hand_out(id.0) {
+            if !records.reservation.hand_out(&table, id.0) {
                 // Covered outside the lock, then the checks again, as
                 // another submitter may take this id meanwhile.
                 uncovered = Some(id);
