@@ -840,9 +840,10 @@ mod shuttle_model {
     /// callers, nothing accepted is lost or left running (every accepted job
     /// ends `done` with its result, its file in place), the pending count
     /// equals the jobs not yet ended at every observation, a refused
-    /// submission creates no job (nor writes the id reservation, which
-    /// shutdown shrank to the next id), and every `shut_down` caller
-    /// returns only after the workers and the persister are joined.
+    /// submission creates no job, the id reservation after shutdown is the
+    /// next id (what shutdown's shrink wrote: nothing wrote it again), and
+    /// every `shut_down` caller returns only after the workers and the
+    /// persister are joined.
     ///
     /// The model: 2 workers; a submitter submitting two jobs, observing the
     /// table after each; a second thread and the main thread each observing

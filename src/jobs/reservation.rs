@@ -12,14 +12,18 @@
 //! the ids ran out first) by that id's submitter, who writes it or waits
 //! on a Condvar for the one writing, then tries again. Only an id read
 //! under the table lock while it accepted jobs is ever covered that way,
-//! so a refused submission writes nothing. The file is kept open: its
+//! and nothing is written after shutdown's shrink
+//! ([`IdReservation::shrink_to`]), so the shrunk value is what a clean
+//! restart reads (a submission refused before the shrink may have written
+//! a block; the shrink overwrites it). The file is kept open: its
 //! link count dropping to 0 (deleted, or the directory removed) makes the
 //! next submission rewrite it before any id is handed out. Held by
 //! `tests/integration/jobs.rs::a_deleted_reservation_is_rewritten_before_the_next_id`
 //! and, with the flush held by a shim, `fault_e2e::a_held_reservation_flush_blocks_no_reader`;
 //! after shutdown, by
-//! `tests/integration/jobs.rs::a_submission_after_shutdown_leaves_no_gap_in_the_ids`
-//! and the shuttle model `jobs::shuttle_model::submissions_racing_two_shut_downs_durable`.
+//! `tests/integration/jobs.rs::a_submission_after_shutdown_leaves_no_gap_in_the_ids`,
+//! `tests::a_cover_after_the_shrink_writes_nothing` and the shuttle model
+//! `jobs::shuttle_model::submissions_racing_two_shut_downs_no_fsync`.
 
 use super::table::JobTable;
 use crate::results::{ResultStore, MAX_RESTORED_ID};
@@ -32,12 +36,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How many ids one reservation covers: one small file write and two
-/// flushes per block. The price is a gap of at most this many ids after a
-/// crash (a clean shutdown trims the reservation, so a clean restart has no
-/// gap).
+/// flushes per block. The price is a gap of at most one and a half blocks
+/// of ids after a crash (the next block is written while up to
+/// [`LOW_WATER`] ids are left); a clean shutdown trims the reservation, so
+/// a clean restart has no gap.
 pub(super) const ID_RESERVATION_BLOCK: u64 = 1 << 16;
 
-/// The next block is written once fewer than this many ids are left.
+/// The next block is written once at most this many ids are left.
 const LOW_WATER: u64 = ID_RESERVATION_BLOCK / 2;
 
 pub(super) struct IdReservation {
@@ -119,17 +124,16 @@ impl IdReservation {
             .last_handed_out
             .load(Ordering::Relaxed)
             .saturating_add(1);
-        let usable_below = self.usable_below.load(Ordering::Acquire);
-        if next < usable_below && usable_below - next <= LOW_WATER {
-            self.write_ahead(store);
+        if self.is_low(next) {
+            self.write_ahead(store, next);
         }
         Ok(())
     }
 
-    /// Under the table lock (`_table` is the proof): whether `id` may be
-    /// handed out now (one atomic load, no I/O); if so it counts as handed
-    /// out.
-    pub(super) fn hand_out(&self, _table: &JobTable, id: u64) -> bool {
+    /// Under the table lock (`_table`, its guard, is the proof): whether
+    /// `id` may be handed out now (one atomic load, no I/O); if so it
+    /// counts as handed out.
+    pub(super) fn hand_out(&self, _table: &MutexGuard<'_, JobTable>, id: u64) -> bool {
         let covered = self.covers(id);
         if covered {
             self.last_handed_out.store(id, Ordering::Relaxed);
@@ -139,6 +143,12 @@ impl IdReservation {
 
     fn covers(&self, id: u64) -> bool {
         id < self.usable_below.load(Ordering::Acquire)
+    }
+
+    /// Whether `next` is covered with at most [`LOW_WATER`] ids left.
+    fn is_low(&self, next: u64) -> bool {
+        let usable_below = self.usable_below.load(Ordering::Acquire);
+        next < usable_below && usable_below - next <= LOW_WATER
     }
 
     /// Before the table lock: if the file was deleted (its link count is
@@ -192,27 +202,38 @@ impl IdReservation {
                 .write_ended
                 .wait_while(state, |s| s.writing)
                 .unwrap_or_else(PoisonError::into_inner);
-            if state.failed_writes != failed_before {
+            // The write waited for may have been the shrink's: after it,
+            // closed wins over its outcome (the caller is refused anyway).
+            if state.failed_writes != failed_before && !state.closed {
                 return Err(io::Error::other("the id reservation could not be written"));
             }
         }
     }
 
-    /// Writes the next block, unless someone is writing already. A failure
-    /// is left for [`cover`](Self::cover) to meet.
-    fn write_ahead(&self, store: &ResultStore) {
+    /// Writes the next block past `next`, unless someone is writing, or a
+    /// write that ended meanwhile made it needless. A failure is left for
+    /// [`cover`](Self::cover) to meet.
+    fn write_ahead(&self, store: &ResultStore, next: u64) {
         let limit = {
             let mut state = self.lock();
-            if state.writing || state.closed {
+            // Checked again under the lock: a write that landed since
+            // `ready` looked may have raised the limit already.
+            if state.writing || state.closed || !self.is_low(next) {
                 return;
             }
-            let usable = self.usable_below.load(Ordering::Acquire);
-            // Claimed in the section that chose `limit` (see `cover`).
-            state.writing = true;
-            usable
+            let limit = self
+                .usable_below
+                .load(Ordering::Acquire)
                 .max(state.written_below)
                 .saturating_add(ID_RESERVATION_BLOCK)
-                .min(MAX_RESTORED_ID)
+                .min(MAX_RESTORED_ID);
+            // At the last ids there is no further block to write.
+            if limit <= state.written_below {
+                return;
+            }
+            // Claimed in the section that chose `limit` (see `cover`).
+            state.writing = true;
+            limit
         };
         let _ = self.write_claimed(store, limit);
     }
@@ -273,21 +294,57 @@ mod tests {
     use crate::results::{ResultsLock, RESERVED_IDS_FILE};
     use std::fs;
 
+    /// A table whose lock's guard is `hand_out`'s proof.
+    fn table() -> Mutex<JobTable> {
+        Mutex::new(
+            crate::sync::lock_order::JOB_TABLE,
+            JobTable {
+                entries: Vec::new(),
+                pending: 0,
+                accepting: true,
+            },
+        )
+    }
+
+    fn scratch(name: &str) -> (std::path::PathBuf, ResultStore) {
+        let dir = std::env::temp_dir().join(format!("lss-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (store, _) = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
+        (dir, store)
+    }
+
+    /// After shutdown's shrink, covering an id (as a submitter refused by
+    /// `hand_out` just before the shutdown would) writes nothing: the file
+    /// keeps the shrunk value a clean restart reads.
+    #[test]
+    fn a_cover_after_the_shrink_writes_nothing() {
+        let (dir, store) = scratch("reserve-closed");
+        let reservation = IdReservation::new(1, 0);
+        let table = table();
+        let table = table.lock().unwrap();
+        reservation.ready(&store, Some(1)).unwrap();
+        assert!(reservation.hand_out(&table, 1));
+        assert!(reservation.hand_out(&table, 2));
+        reservation.shrink_to(&store, 3).unwrap();
+        assert!(!reservation.hand_out(&table, 3));
+        reservation.ready(&store, Some(3)).unwrap();
+        reservation.ready(&store, None).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap(),
+            "3"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     /// One write per block, ahead of need; a deleted file is noticed by its
     /// link count and written again; shutdown shrinks to the next id.
     #[test]
     fn blocks_are_written_ahead_and_a_deleted_file_is_rewritten() {
-        let dir = std::env::temp_dir().join(format!("lss-reserve-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let (store, _) = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
+        let (dir, store) = scratch("reserve");
         let on_disk = || fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap();
         let reservation = IdReservation::new(1, 0);
-        // The table lock's proof; no table is shared here.
-        let table = JobTable {
-            entries: Vec::new(),
-            pending: 0,
-            accepting: true,
-        };
+        let table = table();
+        let table = table.lock().unwrap();
         assert!(!reservation.hand_out(&table, 1));
         reservation.ready(&store, Some(1)).unwrap();
         assert_eq!(on_disk(), (1 + ID_RESERVATION_BLOCK).to_string());

@@ -147,8 +147,8 @@ impl JobRecords {
     }
 
     /// Makes the id reservation ready for the next submission, covering
-    /// `uncovered` if given (see [`IdReservation::ready`]); a failed write
-    /// turns the server degraded.
+    /// `uncovered` if given (see [`IdReservation::ready`]); failing to
+    /// cover it turns the server degraded.
     ///
     /// # Errors
     /// [`Refused::IdsUnavailable`] when the reservation cannot be written;
