@@ -10,8 +10,9 @@
 //! need, by the first submission after the last id handed out crossed the
 //! low-water mark; and for an id `hand_out` refused (the file was lost, or
 //! the ids ran out first) by that id's submitter, who writes it or waits
-//! on a Condvar for the one writing, then tries again. Only an id read
-//! under the table lock while it accepted jobs is ever covered that way,
+//! on a Condvar for the one writing, then tries again. Besides the first
+//! block, written at start-up, only an id read under the table lock while
+//! it accepted jobs is ever covered that way,
 //! and nothing is written after shutdown's shrink
 //! ([`IdReservation::shrink_to`]), so the shrunk value is what a clean
 //! restart reads (a submission refused before the shrink may have written
@@ -105,7 +106,9 @@ impl IdReservation {
 
     /// Before the table lock: covers `uncovered` (an id
     /// [`hand_out`](Self::hand_out) refused under the table lock), writing
-    /// the reservation or waiting for the one writing. Without one, writes
+    /// the reservation or waiting for the one writing (after shutdown's
+    /// shrink it returns at once, covering nothing: the table refuses the
+    /// submission). Without one, writes
     /// the next block ahead if few ids are left after the last handed out
     /// (unless someone is writing), and writes nothing for an id not
     /// covered: that id's submitter meets it under the table lock first,
@@ -171,10 +174,12 @@ impl IdReservation {
     }
 
     /// Returns once `id` is covered, writing the reservation itself if no
-    /// one is, or waiting for the one who is.
+    /// one is, or waiting for the one who is; or once the reservation is
+    /// closed (after shutdown's shrink), covering nothing.
     ///
     /// # Errors
-    /// The write's error, when the write this call made or waited for failed.
+    /// The write's error, when the write this call made or waited for
+    /// failed and the reservation is not closed.
     fn cover(&self, store: &ResultStore, id: u64) -> io::Result<()> {
         let mut state = self.lock();
         loop {
@@ -211,7 +216,8 @@ impl IdReservation {
     }
 
     /// Writes the next block past `next`, unless someone is writing, or a
-    /// write that ended meanwhile made it needless. A failure is left for
+    /// write that ended meanwhile made it needless (an economy, not a
+    /// guarantee: no test counts the writes). A failure is left for
     /// [`cover`](Self::cover) to meet.
     fn write_ahead(&self, store: &ResultStore, next: u64) {
         let limit = {
