@@ -82,8 +82,8 @@
 //! A job still *queued* also holds, until a worker takes it, the pool's
 //! job (a boxed closure holding an `Arc<JobRecords>`, the id and the
 //! [`Work`]) and the [`Work`] closure itself, whose size is the caller's
-//! captures (the server's are sized at [`MAX_PENDING_JOBS`]). So the number of pending jobs is capped
-//! ([`MAX_PENDING_JOBS`] by default): past it, [`Jobs::submit`] answers
+//! captures (the server's are sized at [`MAX_PENDING_JOBS`]). So the
+//! number of pending jobs is capped ([`MAX_PENDING_JOBS`] by default): past it, [`Jobs::submit`] answers
 //! [`Refused::QueueFull`] instead of letting a flood of submissions grow
 //! memory without bound.
 //!

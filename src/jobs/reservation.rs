@@ -12,13 +12,12 @@
 //! the ids ran out first) by that id's submitter, who writes it or waits
 //! on a Condvar for the one writing, then tries again. Besides the first
 //! block, written at start-up, only an id read under the table lock while
-//! it accepted jobs is ever covered that way,
-//! and nothing is written after shutdown's shrink
-//! ([`IdReservation::shrink_to`]), so the shrunk value is what a clean
-//! restart reads (a submission refused before the shrink may have written
-//! a block; the shrink overwrites it). The file is kept open: its
-//! link count dropping to 0 (deleted, or the directory removed) makes the
-//! next submission rewrite it before any id is handed out. Held by
+//! it accepted jobs is ever covered that way, and nothing is written after
+//! shutdown's shrink ([`IdReservation::shrink_to`]), so the shrunk value
+//! is what a clean restart reads (a submission refused before the shrink
+//! may have written a block; the shrink overwrites it). The file is kept
+//! open: its link count dropping to 0 (deleted, or the directory removed)
+//! makes the next submission rewrite it before any id is handed out. Held by
 //! `tests/integration/jobs.rs::a_deleted_reservation_is_rewritten_before_the_next_id`
 //! and, with the flush held by a shim, `fault_e2e::a_held_reservation_flush_blocks_no_reader`;
 //! after shutdown, by
@@ -327,12 +326,13 @@ mod tests {
         let (dir, store) = scratch("reserve-closed");
         let reservation = IdReservation::new(1, 0);
         let table = table();
-        let table = table.lock().unwrap();
+        // Locked only around `hand_out`, as `submit` does: no I/O under it.
+        let hand_out = |id| reservation.hand_out(&table.lock().unwrap(), id);
         reservation.ready(&store, Some(1)).unwrap();
-        assert!(reservation.hand_out(&table, 1));
-        assert!(reservation.hand_out(&table, 2));
+        assert!(hand_out(1));
+        assert!(hand_out(2));
         reservation.shrink_to(&store, 3).unwrap();
-        assert!(!reservation.hand_out(&table, 3));
+        assert!(!hand_out(3));
         reservation.ready(&store, Some(3)).unwrap();
         reservation.ready(&store, None).unwrap();
         assert_eq!(
@@ -350,40 +350,35 @@ mod tests {
         let on_disk = || fs::read_to_string(dir.join(RESERVED_IDS_FILE)).unwrap();
         let reservation = IdReservation::new(1, 0);
         let table = table();
-        let table = table.lock().unwrap();
-        assert!(!reservation.hand_out(&table, 1));
+        // Locked only around `hand_out`, as `submit` does: no I/O under it.
+        let hand_out = |id| reservation.hand_out(&table.lock().unwrap(), id);
+        assert!(!hand_out(1));
         reservation.ready(&store, Some(1)).unwrap();
         assert_eq!(on_disk(), (1 + ID_RESERVATION_BLOCK).to_string());
-        assert!(reservation.hand_out(&table, 1));
+        assert!(hand_out(1));
         reservation.ready(&store, None).unwrap();
         assert_eq!(
             on_disk(),
             (1 + ID_RESERVATION_BLOCK).to_string(),
             "not low yet"
         );
-        assert!(reservation.hand_out(&table, LOW_WATER - 1));
+        assert!(hand_out(LOW_WATER - 1));
         reservation.ready(&store, None).unwrap();
         assert_eq!(
             on_disk(),
             (1 + ID_RESERVATION_BLOCK).to_string(),
             "not low yet"
         );
-        assert!(reservation.hand_out(&table, LOW_WATER));
+        assert!(hand_out(LOW_WATER));
         reservation.ready(&store, None).unwrap();
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         fs::remove_file(dir.join(RESERVED_IDS_FILE)).unwrap();
         reservation.check_in_place(&store);
-        assert!(
-            !reservation.hand_out(&table, 2),
-            "nothing usable once the file is gone"
-        );
+        assert!(!hand_out(2), "nothing usable once the file is gone");
         reservation.ready(&store, Some(2)).unwrap();
         assert_eq!(on_disk(), (1 + 2 * ID_RESERVATION_BLOCK).to_string());
         reservation.ready(&store, None).unwrap();
-        assert!(
-            reservation.hand_out(&table, 2),
-            "a rewritten file is in place"
-        );
+        assert!(hand_out(2), "a rewritten file is in place");
         reservation.shrink_to(&store, 3).unwrap();
         assert_eq!(on_disk(), "3");
         let _ = fs::remove_dir_all(&dir);

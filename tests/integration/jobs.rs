@@ -810,27 +810,25 @@ fn ids_handed_out_before_a_crash_are_never_given_again() {
 }
 
 /// A clean shutdown shrinks the id reservation to the next id; a submission
-/// refused after it must not write a new block (found by a new user: a
-/// POST after `graceful_shutdown` made the restart number on at 65,557).
+/// refused after it (a POST after `graceful_shutdown`) must not write a new
+/// block, or the restart numbers on 65,536 ids later.
 #[test]
 fn a_submission_after_shutdown_leaves_no_gap_in_the_ids() {
     let dir = TempDir::new("reserve-after-shutdown");
     let results = results(&dir);
+    let reserved = || fs::read_to_string(results.join(".reserved_ids")).unwrap();
     {
         let jobs = open(&results, 1);
         let first = jobs.submit(constant("[1]")).unwrap();
         assert_eq!(wait_finished(&jobs, first), done("[1]"));
         jobs.shut_down();
-        assert_eq!(
-            fs::read_to_string(results.join(".reserved_ids")).unwrap(),
-            "2"
-        );
+        assert_eq!(reserved(), "2");
         assert_eq!(
             jobs.submit(constant("[2]")).err(),
             Some(Refused::ShuttingDown)
         );
         assert_eq!(
-            fs::read_to_string(results.join(".reserved_ids")).unwrap(),
+            reserved(),
             "2",
             "a refused submission wrote the reservation"
         );
