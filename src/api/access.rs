@@ -254,7 +254,7 @@ fn split_host(value: &str) -> Option<(&str, Option<u16>)> {
         } else {
             (&value[..end], rest.strip_prefix(':')?)
         }
-    } else if value.parse::<Ipv6Addr>().is_ok() {
+    } else if has_two_colons(value) && value.parse::<Ipv6Addr>().is_ok() {
         (value, "")
     } else {
         value.rsplit_once(':').unwrap_or((value, ""))
@@ -266,6 +266,12 @@ fn split_host(value: &str) -> Option<(&str, Option<u16>)> {
         return None;
     }
     Some((host, Some(port.parse().ok()?)))
+}
+
+/// Whether `value` holds two colons or more, as every IPv6 address does
+/// (`::` at least): a `host:port` has one, and is not parsed as IPv6.
+fn has_two_colons(value: &str) -> bool {
+    value.bytes().filter(|&b| b == b':').nth(1).is_some()
 }
 
 /// A web origin (RFC 6454): scheme, host and port, the port made explicit.

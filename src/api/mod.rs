@@ -136,10 +136,7 @@ impl Api {
             Route::Compute(endpoint) => self.submit(endpoint, request),
             Route::GetResults(id) => self.get_results(id, query),
             Route::Jobs => self.list_jobs(query),
-            Route::NumJobs => Ok(Response::json(
-                200,
-                format!(r#"{{"num_jobs": {}}}"#, self.jobs.pending()),
-            )),
+            Route::NumJobs => Ok(Response::json(200, num_jobs_body(self.jobs.pending()))),
             Route::GracefulShutdown => Ok(self.graceful_shutdown()),
             Route::Questions => Ok(self.questions()),
             Route::States => Ok(self.states()),
@@ -304,6 +301,16 @@ impl Api {
             .collect();
         done_list(&items)
     }
+}
+
+/// `{"num_jobs": N}`, the most polled answer, built without `core::fmt`
+/// and with room for the newline `Response::json` adds.
+fn num_jobs_body(pending: usize) -> String {
+    let mut body = String::with_capacity(32);
+    body.push_str(r#"{"num_jobs": "#);
+    body.push_str(crate::http::response::decimal(pending as u64, &mut [0; 20]));
+    body.push('}');
+    body
 }
 
 /// `{"status": "done", "data": [items]}` in the house style; each item is

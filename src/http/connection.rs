@@ -169,16 +169,17 @@ impl<'l> Connection<'l> {
     /// Step 2: reads and decodes the body `head` announces, answering
     /// `100 Continue` first when the client waits for it.
     fn read_body(&mut self, head: &Head) -> Result<Vec<u8>, ReadFailure> {
-        let deadline = Instant::now() + self.limits.body_timeout;
+        // The clock is read only for a body: most requests have none.
+        let deadline = || Instant::now() + self.limits.body_timeout;
         match head.framing {
             BodyFraming::None => Ok(Vec::new()),
             BodyFraming::ContentLength(length) => {
                 scoreboard::set(ThreadState::ReadingBody);
-                self.read_sized_body(length, head.expect_continue, deadline)
+                self.read_sized_body(length, head.expect_continue, deadline())
             }
             BodyFraming::Chunked => {
                 scoreboard::set(ThreadState::ReadingBody);
-                self.read_chunked_body(head.expect_continue, deadline)
+                self.read_chunked_body(head.expect_continue, deadline())
             }
         }
     }

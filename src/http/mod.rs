@@ -87,7 +87,11 @@ pub fn header_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<
 /// The path of a request target: everything before the first `?` or `#`.
 #[must_use]
 pub fn path_of(target: &str) -> &str {
-    let end = target.find(['?', '#']).unwrap_or(target.len());
+    // A byte search: both are ASCII, so `end` is a char boundary.
+    let end = target
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(target.len());
     &target[..end]
 }
 

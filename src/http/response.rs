@@ -291,10 +291,14 @@ pub fn streams_body(response: &Response, options: WriteOptions) -> bool {
         && response.status != 304
 }
 
-/// Appends `n` in decimal without going through `fmt` (this runs once or
-/// twice per response).
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
+/// Appends `n` in decimal (this runs once or twice per response).
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]).as_bytes());
+}
+
+/// `n` in decimal, written into `digits` without going through `fmt`
+/// (it runs for every response and every access-log line).
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -304,7 +308,8 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[i..]);
+    // Only ASCII digits were written, so this cannot fail.
+    std::str::from_utf8(&digits[i..]).unwrap_or_default()
 }
 
 /// True if and only if the handler asked to close the connection after this
@@ -317,4 +322,16 @@ pub fn wants_close(response: &Response) -> bool {
                 .split(',')
                 .any(|o| o.trim().eq_ignore_ascii_case("close"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_prints_as_display_does() {
+        for n in [0, 7, 10, 99, 404, 1_000_000, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
+    }
 }

@@ -111,7 +111,7 @@ pub use id::JobId;
 use crate::limits::MAX_PENDING_JOBS;
 use crate::log::Logger;
 use crate::pool::ThreadPool;
-use crate::results::{ResultStore, ResultsLock};
+use crate::results::{RestoredJob, ResultStore, ResultsLock};
 use crate::sync::lock_order::JOBS_CLOSING;
 use crate::sync::thread::JoinHandle;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -121,9 +121,6 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use table::JobRecords;
-
-#[cfg(doc)]
-use crate::results::RestoredJob;
 
 /// Where a job is in its life, as `/api/jobs` lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,8 +327,24 @@ impl Jobs {
         options: JobsOptions,
         logger: Logger,
     ) -> io::Result<Jobs> {
-        let results_dir = lock.dir().to_path_buf();
         let (store, restored) = ResultStore::open(lock, options.durable)?;
+        Jobs::open_restored(store, restored, options, logger)
+    }
+
+    /// [`Jobs::open_locked`] on a directory already opened by
+    /// [`ResultStore::open`], with the jobs it found (the binary lists the
+    /// directory while it loads the data, on two threads). Durable or not
+    /// as the store is; `options.durable` is not read again.
+    ///
+    /// # Errors
+    /// When the worker threads cannot be started.
+    pub fn open_restored(
+        store: ResultStore,
+        restored: Vec<RestoredJob>,
+        options: JobsOptions,
+        logger: Logger,
+    ) -> io::Result<Jobs> {
+        let results_dir = store.dir().to_path_buf();
         let records = Arc::new(JobRecords::new(store, restored, logger));
         if !records.restored.is_empty() {
             records.logger.info(format!(
@@ -352,7 +365,7 @@ impl Jobs {
             ));
         }
         let pool = ThreadPool::build(options.threads)?;
-        let persister_thread = if options.durable {
+        let persister_thread = if records.store.is_durable() {
             Some(run::spawn_persister(Arc::clone(&records))?)
         } else {
             None

@@ -4,9 +4,10 @@
 //! Everything here is pure and runs on the writer thread, off the request
 //! path.
 
-use super::AccessEntry;
+use super::{AccessEntry, Level};
+use crate::http::response::decimal;
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A message must stay on one line: a newline in it (a request path cannot
@@ -32,30 +33,87 @@ pub fn format_millis(d: Duration) -> String {
 /// milliseconds are truncated toward the past, like every clock display.
 #[must_use]
 pub fn format_utc(t: SystemTime) -> String {
-    // Signed milliseconds since the epoch. `SystemTime` spans far less than
-    // i128 milliseconds, so the conversion cannot saturate in practice; if
-    // it ever did, a wrong date in a log beats a panic.
-    let millis: i128 = match t.duration_since(UNIX_EPOCH) {
+    let mut out = String::new();
+    Stamps::default().push_utc(&mut out, t);
+    out
+}
+
+/// Milliseconds since the epoch, rounded toward the past (so -0.5 ms is
+/// -1: 23:59:59.999 on the day before). `SystemTime` spans far less than
+/// i128 milliseconds, so the conversion cannot saturate in practice; if it
+/// ever did, a wrong date in a log beats a panic.
+fn epoch_millis(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
         Ok(after) => i128::try_from(after.as_millis()).unwrap_or(i128::MAX),
         Err(before) => {
-            // Round toward the past: -0.5 ms is 23:59:59.999 on the day before.
             let d = before.duration();
             let ms = i128::try_from(d.as_millis()).unwrap_or(i128::MAX);
             let partial = i128::from(d.subsec_nanos() % 1_000_000 != 0);
             -(ms + partial)
         }
-    };
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let second_of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    }
+}
+
+/// The two time stamps' texts for one second, formatted once per second:
+/// under load the writer stamps thousands of lines with the same second,
+/// and the calendar arithmetic and `core::fmt` calls are then paid once
+/// (`tests::stamps_reformat_when_the_second_changes`).
+#[derive(Debug, Default)]
+pub(super) struct Stamps {
+    /// Seconds since the epoch (rounded toward the past) the texts are
+    /// for; `None` before the first line.
+    second: Option<i128>,
+    /// The Common Log Format time: `28/Nov/2026:03:12:45 +0000`.
+    clf: String,
+    /// ISO-8601 up to the milliseconds: `2026-11-28T03:12:45.`.
+    iso: String,
+}
+
+impl Stamps {
+    /// Makes the texts those of `t`'s second; returns `t`'s milliseconds
+    /// within it.
+    fn update(&mut self, t: SystemTime) -> i128 {
+        let millis = epoch_millis(t);
+        let second = millis.div_euclid(1000);
+        if self.second != Some(second) {
+            self.second = Some(second);
+            let days = second.div_euclid(86_400);
+            let second_of_day = second.rem_euclid(86_400);
+            let (year, month, day) = civil_from_days(days);
+            let (h, m, s) = (
+                second_of_day / 3600,
+                second_of_day % 3600 / 60,
+                second_of_day % 60,
+            );
+            // `month` is in 1..=12 (see `civil_from_days`), so the index is in range.
+            let name = MONTHS[(month - 1) as usize];
+            // Writing to a String cannot fail.
+            self.clf.clear();
+            let _ = write!(
+                self.clf,
+                "{day:02}/{name}/{year:04}:{h:02}:{m:02}:{s:02} +0000"
+            );
+            self.iso.clear();
+            let _ = write!(
+                self.iso,
+                "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}."
+            );
+        }
+        millis.rem_euclid(1000)
+    }
+
+    /// Appends `t` as UTC ISO-8601 with milliseconds (see [`format_utc`]).
+    pub(super) fn push_utc(&mut self, out: &mut String, t: SystemTime) {
+        let ms = self.update(t);
+        out.push_str(&self.iso);
+        let _ = write!(out, "{ms:03}Z");
+    }
+
+    /// Appends `t` as the Common Log Format's time (see [`format_clf_time`]).
+    pub(super) fn push_clf(&mut self, out: &mut String, t: SystemTime) {
+        self.update(t);
+        out.push_str(&self.clf);
+    }
 }
 
 /// Days since 1970-01-01 → proleptic Gregorian (year, month, day), after
@@ -88,19 +146,6 @@ fn civil_from_days(days: i128) -> (i128, u32, u32) {
     )
 }
 
-/// Seconds since the epoch → (days, second of day), for any instant.
-fn split_epoch_seconds(t: SystemTime) -> (i128, i128) {
-    let secs: i128 = match t.duration_since(UNIX_EPOCH) {
-        Ok(after) => i128::from(after.as_secs()),
-        Err(before) => {
-            let d = before.duration();
-            let partial = i128::from(d.subsec_nanos() != 0);
-            -(i128::from(d.as_secs()) + partial)
-        }
-    };
-    (secs.div_euclid(86_400), secs.rem_euclid(86_400))
-}
-
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -109,16 +154,9 @@ const MONTHS: [&str; 12] = [
 /// (Apache's `%t` without the brackets; seconds truncated toward the past).
 #[must_use]
 pub fn format_clf_time(t: SystemTime) -> String {
-    let (days, second_of_day) = split_epoch_seconds(t);
-    let (year, month, day) = civil_from_days(days);
-    // `month` is in 1..=12 (see `civil_from_days`), so the index is in range.
-    let name = MONTHS[(month - 1) as usize];
-    format!(
-        "{day:02}/{name}/{year:04}:{:02}:{:02}:{:02} +0000",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    let mut out = String::new();
+    Stamps::default().push_clf(&mut out, t);
+    out
 }
 
 /// Appends `text` (any bytes: a header value need not be UTF-8) for use
@@ -141,8 +179,8 @@ pub fn push_escaped(out: &mut String, text: &[u8]) {
     }
 }
 
-/// One access-log line (with its newline) in the Combined Log Format plus
-/// the duration in seconds:
+/// Appends one access-log line (with its newline) to `out`, in the
+/// Combined Log Format plus the duration in seconds:
 ///
 /// ```text
 /// 127.0.0.1 - - [28/Nov/2026:03:12:45 +0000] "POST /api/states_mean?x=1 HTTP/1.1" 200 22 "-" "curl/8.5.0" 0.245
@@ -150,60 +188,107 @@ pub fn push_escaped(out: &mut String, text: &[u8]) {
 ///
 /// What is unknown is `-`: the client address, a referer or user agent
 /// not sent, and the whole request line when it could not be parsed.
-pub fn access_line(entry: &AccessEntry) -> String {
-    let mut line = String::with_capacity(160);
+pub(super) fn access_line(out: &mut String, entry: &AccessEntry, stamps: &mut Stamps) {
+    // Writing to a String cannot fail.
     match entry.peer {
-        Some(IpAddr::V4(ip)) => {
-            let _ = write!(line, "{ip}");
-        }
+        Some(IpAddr::V4(ip)) => push_ipv4(out, ip),
         Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
-            Some(v4) => {
-                let _ = write!(line, "{v4}");
-            }
+            Some(v4) => push_ipv4(out, v4),
             None => {
-                let _ = write!(line, "{ip}");
+                let _ = write!(out, "{ip}");
             }
         },
-        None => line.push('-'),
+        None => out.push('-'),
     }
-    let _ = write!(line, " - - [{}] \"", format_clf_time(entry.at));
-    if entry.method == "-" || entry.method.is_empty() {
-        line.push('-');
+    out.push_str(" - - [");
+    stamps.push_clf(out, entry.at);
+    out.push_str("] \"");
+    let method = entry.method();
+    if method == b"-" || method.is_empty() {
+        out.push('-');
     } else {
-        push_escaped(&mut line, entry.method.as_bytes());
-        line.push(' ');
-        push_escaped(&mut line, entry.target.as_bytes());
+        push_escaped(out, method);
+        out.push(' ');
+        push_escaped(out, entry.target());
         if !entry.version.is_empty() {
-            line.push(' ');
-            push_escaped(&mut line, entry.version.as_bytes());
+            out.push(' ');
+            push_escaped(out, entry.version.as_bytes());
         }
     }
-    let _ = write!(line, "\" {} {} \"", entry.status, entry.body_bytes);
-    push_field(&mut line, entry.referer.as_deref());
-    line.push_str("\" \"");
-    push_field(&mut line, entry.user_agent.as_deref());
-    let _ = writeln!(line, "\" {}", format_seconds(entry.duration));
-    line
+    out.push_str("\" ");
+    out.push_str(decimal(u64::from(entry.status), &mut [0; 20]));
+    out.push(' ');
+    out.push_str(decimal(entry.body_bytes, &mut [0; 20]));
+    out.push_str(" \"");
+    push_field(out, entry.referer());
+    out.push_str("\" \"");
+    push_field(out, entry.user_agent());
+    out.push_str("\" ");
+    push_seconds(out, entry.duration);
+    out.push('\n');
 }
 
-/// A quoted header value, or `-` when it was not sent (or sent empty).
-fn push_field(out: &mut String, value: Option<&[u8]>) {
-    match value {
-        Some(text) if !text.is_empty() => push_escaped(out, text),
-        _ => out.push('-'),
+/// Appends `ip` in dotted decimal, as its `Display` does, without
+/// `core::fmt` (which cost more than the rest of the line together).
+fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(decimal(u64::from(octet), &mut [0; 20]));
+    }
+}
+
+/// Appends one server-log line (with its newline) to `out`:
+/// `2026-11-27T20:54:39.124Z INFO job_id_7 submitted: states_mean`.
+pub(super) fn server_line(
+    out: &mut String,
+    at: SystemTime,
+    level: Level,
+    text: &str,
+    stamps: &mut Stamps,
+) {
+    stamps.push_utc(out, at);
+    out.push(' ');
+    out.push_str(level.as_str());
+    out.push(' ');
+    out.push_str(&one_line(text));
+    out.push('\n');
+}
+
+/// A quoted header value, or `-` when it was not sent or sent empty (an
+/// entry keeps both as empty).
+fn push_field(out: &mut String, value: &[u8]) {
+    if value.is_empty() {
+        out.push('-');
+    } else {
+        push_escaped(out, value);
     }
 }
 
 /// `d` in seconds with three decimals, as the access log prints it: `0.245`.
 #[must_use]
 pub fn format_seconds(d: Duration) -> String {
-    let micros = d.as_micros();
-    format!("{}.{:03}", micros / 1_000_000, micros % 1_000_000 / 1000)
+    let mut out = String::new();
+    push_seconds(&mut out, d);
+    out
+}
+
+/// Appends `d` as [`format_seconds`] does (truncated to the millisecond),
+/// without `core::fmt`.
+fn push_seconds(out: &mut String, d: Duration) {
+    out.push_str(decimal(d.as_secs(), &mut [0; 20]));
+    out.push('.');
+    let millis = d.subsec_millis(); // below 1000: three digits
+    for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::RequestRecord;
 
     fn at(secs: i64, millis: u32) -> SystemTime {
         let base = if secs >= 0 {
@@ -291,70 +376,172 @@ mod tests {
         assert_eq!(out, r"caf\xe9");
     }
 
-    fn entry() -> AccessEntry {
-        AccessEntry {
-            at: at(1_795_812_879, 123),
+    fn record() -> RequestRecord<'static> {
+        RequestRecord {
             peer: Some(IpAddr::from([127, 0, 0, 1])),
-            method: "POST".into(),
-            target: "/api/states_mean?x=1".into(),
+            method: "POST",
+            path: "/api/states_mean",
+            target: "/api/states_mean?x=1",
             version: "HTTP/1.1",
             status: 200,
             body_bytes: 22,
             referer: None,
-            user_agent: Some(b"curl/8.5.0".to_vec()),
+            user_agent: Some(b"curl/8.5.0"),
             duration: Duration::from_micros(245_678),
         }
+    }
+
+    fn line_of(record: &RequestRecord<'_>) -> String {
+        let mut out = String::new();
+        let entry = AccessEntry::new(record, at(1_795_812_879, 123));
+        access_line(&mut out, &entry, &mut Stamps::default());
+        out
     }
 
     #[test]
     fn access_lines() {
         assert_eq!(
-            access_line(&entry()),
+            line_of(&record()),
             "127.0.0.1 - - [27/Nov/2026:20:54:39 +0000] \"POST /api/states_mean?x=1 HTTP/1.1\" 200 22 \"-\" \"curl/8.5.0\" 0.245\n"
         );
         // A hostile User-Agent cannot close the quotes or add a line.
-        let hostile = AccessEntry {
-            user_agent: Some(b"x\" 200 1 \"-\" \"y\n1.2.3.4 - -".to_vec()),
-            referer: Some(b"http://a/\"".to_vec()),
-            ..entry()
+        let hostile = RequestRecord {
+            user_agent: Some(b"x\" 200 1 \"-\" \"y\n1.2.3.4 - -"),
+            referer: Some(b"http://a/\""),
+            ..record()
         };
         assert_eq!(
-            access_line(&hostile),
+            line_of(&hostile),
             "127.0.0.1 - - [27/Nov/2026:20:54:39 +0000] \"POST /api/states_mean?x=1 HTTP/1.1\" 200 22 \"http://a/\\\"\" \"x\\\" 200 1 \\\"-\\\" \\\"y\\x0a1.2.3.4 - -\" 0.245\n"
         );
         // A request line that did not parse, from an unknown peer; an IPv6
-        // peer that is a mapped IPv4 address prints as IPv4.
-        let unparsed = AccessEntry {
-            peer: None,
-            method: "-".into(),
-            target: "-".into(),
-            version: "",
+        // peer that is a mapped IPv4 address prints as IPv4; a header sent
+        // empty prints as one not sent.
+        let unparsed = RequestRecord {
             status: 400,
             body_bytes: 55,
-            user_agent: None,
-            ..entry()
+            ..RequestRecord::unparsed(None, 0, 0, Duration::from_micros(245_678))
         };
         assert_eq!(
-            access_line(&unparsed),
+            line_of(&unparsed),
             "- - - [27/Nov/2026:20:54:39 +0000] \"-\" 400 55 \"-\" \"-\" 0.245\n"
         );
-        let mapped = AccessEntry {
+        let mapped = RequestRecord {
             peer: Some("::ffff:10.0.0.1".parse().unwrap()),
-            ..entry()
+            ..record()
         };
-        assert!(access_line(&mapped).starts_with("10.0.0.1 - - ["));
-        let v6 = AccessEntry {
+        assert!(line_of(&mapped).starts_with("10.0.0.1 - - ["));
+        let v6 = RequestRecord {
             peer: Some("::1".parse().unwrap()),
-            ..entry()
+            referer: Some(b""),
+            ..record()
         };
-        assert!(access_line(&v6).starts_with("::1 - - ["));
+        let line = line_of(&v6);
+        assert!(line.starts_with("::1 - - ["), "{line}");
+        assert!(line.contains(" 22 \"-\" \"curl/8.5.0\" "), "{line}");
+    }
+
+    #[test]
+    fn ipv4_addresses_print_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "192.168.100.9",
+            "255.255.255.255",
+        ] {
+            let ip: Ipv4Addr = ip.parse().unwrap();
+            let mut out = String::new();
+            push_ipv4(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
+    }
+
+    #[test]
+    fn stamps_reformat_when_the_second_changes() {
+        // One `Stamps` across lines, as the writer keeps it: each line
+        // must carry its own time, not the first line's.
+        let mut stamps = Stamps::default();
+        let mut out = String::new();
+        for (secs, millis, utc, clf) in [
+            (
+                1_795_812_879,
+                123,
+                "2026-11-27T20:54:39.123Z",
+                "27/Nov/2026:20:54:39 +0000",
+            ),
+            (
+                1_795_812_879,
+                999,
+                "2026-11-27T20:54:39.999Z",
+                "27/Nov/2026:20:54:39 +0000",
+            ),
+            (
+                1_795_812_880,
+                0,
+                "2026-11-27T20:54:40.000Z",
+                "27/Nov/2026:20:54:40 +0000",
+            ),
+            (
+                1_795_812_879,
+                5,
+                "2026-11-27T20:54:39.005Z",
+                "27/Nov/2026:20:54:39 +0000",
+            ),
+            (
+                -1,
+                500,
+                "1969-12-31T23:59:59.500Z",
+                "31/Dec/1969:23:59:59 +0000",
+            ),
+            (
+                0,
+                0,
+                "1970-01-01T00:00:00.000Z",
+                "01/Jan/1970:00:00:00 +0000",
+            ),
+        ] {
+            out.clear();
+            stamps.push_utc(&mut out, at(secs, millis));
+            assert_eq!(out, utc);
+            out.clear();
+            stamps.push_clf(&mut out, at(secs, millis));
+            assert_eq!(out, clf);
+        }
+    }
+
+    #[test]
+    fn server_lines() {
+        let mut out = String::new();
+        let mut stamps = Stamps::default();
+        server_line(
+            &mut out,
+            at(1_795_812_879, 124),
+            Level::Info,
+            "job_id_7 submitted",
+            &mut stamps,
+        );
+        server_line(
+            &mut out,
+            at(1_795_812_880, 2),
+            Level::Warn,
+            "a\nb",
+            &mut stamps,
+        );
+        assert_eq!(
+            out,
+            "2026-11-27T20:54:39.124Z INFO job_id_7 submitted\n2026-11-27T20:54:40.002Z WARN a\\nb\n"
+        );
     }
 
     #[test]
     fn seconds_format() {
         assert_eq!(format_seconds(Duration::from_micros(245_678)), "0.245");
+        assert_eq!(format_seconds(Duration::from_nanos(1_999_999_999)), "1.999");
         assert_eq!(format_seconds(Duration::from_millis(12_034)), "12.034");
         assert_eq!(format_seconds(Duration::ZERO), "0.000");
+        assert_eq!(format_seconds(Duration::from_millis(7)), "0.007");
+        assert_eq!(format_seconds(Duration::from_millis(60_050)), "60.050");
     }
 
     #[test]

@@ -97,6 +97,7 @@ use crate::limits::{LOG_BATCH_LINES, LOG_FLUSH_TIMEOUT, LOG_LINGER, LOG_QUEUE_LI
 use crate::sync::lock_order::LOG_WRITER_HANDLE;
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Arc, Mutex, PoisonError};
+use format::Stamps;
 use queue::Queue;
 use std::io::{self, BufWriter};
 use std::net::IpAddr;
@@ -144,14 +145,67 @@ struct AccessEntry {
     /// When the request's first byte arrived.
     at: SystemTime,
     peer: Option<IpAddr>,
-    method: String,
-    target: String,
     version: &'static str,
     status: u16,
     body_bytes: u64,
-    referer: Option<Vec<u8>>,
-    user_agent: Option<Vec<u8>>,
     duration: Duration,
+    /// The method, the target, the `Referer` and the `User-Agent` as sent,
+    /// back to back in one allocation: one `malloc` on the connection's
+    /// thread per request, not four. A header not sent is empty here,
+    /// which the line prints as `-`, as it prints one sent empty.
+    text: Vec<u8>,
+    /// Where each of the four ends in `text`.
+    ends: [usize; 4],
+}
+
+impl AccessEntry {
+    fn new(record: &RequestRecord<'_>, at: SystemTime) -> AccessEntry {
+        let parts = [
+            record.method.as_bytes(),
+            record.target.as_bytes(),
+            record.referer.unwrap_or_default(),
+            record.user_agent.unwrap_or_default(),
+        ];
+        let mut text = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
+        let mut ends = [0; 4];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.extend_from_slice(part);
+            *end = text.len();
+        }
+        AccessEntry {
+            at,
+            peer: record.peer,
+            version: record.version,
+            status: record.status,
+            body_bytes: record.body_bytes,
+            duration: record.duration,
+            text,
+            ends,
+        }
+    }
+
+    /// Part `i` of `text` (0 to 3, in the order of `ends`).
+    fn part(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
+        // In range by construction; empty rather than a panic otherwise.
+        self.text.get(start..self.ends[i]).unwrap_or_default()
+    }
+
+    fn method(&self) -> &[u8] {
+        self.part(0)
+    }
+
+    fn target(&self) -> &[u8] {
+        self.part(1)
+    }
+
+    fn referer(&self) -> &[u8] {
+        self.part(2)
+    }
+
+    fn user_agent(&self) -> &[u8] {
+        self.part(3)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +267,8 @@ impl Logger {
             reported_error: false,
             notices,
             reported_drops: 0,
+            line: String::new(),
+            stamps: Stamps::default(),
         };
         let handle = thread::Builder::new()
             .name("log-writer".to_string())
@@ -237,20 +293,10 @@ impl Logger {
     /// Logs one answered request as an access-log line. Never waits.
     pub fn access(&self, record: &RequestRecord<'_>) {
         self.send(|| {
-            Message::Access(Box::new(AccessEntry {
-                at: SystemTime::now()
-                    .checked_sub(record.duration)
-                    .unwrap_or_else(SystemTime::now),
-                peer: record.peer,
-                method: record.method.to_owned(),
-                target: record.target.to_owned(),
-                version: record.version,
-                status: record.status,
-                body_bytes: record.body_bytes,
-                referer: record.referer.map(<[u8]>::to_vec),
-                user_agent: record.user_agent.map(<[u8]>::to_vec),
-                duration: record.duration,
-            }))
+            let at = SystemTime::now()
+                .checked_sub(record.duration)
+                .unwrap_or_else(SystemTime::now);
+            Message::Access(Box::new(AccessEntry::new(record, at)))
         });
     }
 

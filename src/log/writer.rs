@@ -1,7 +1,7 @@
 //! The writer thread: it alone touches the file. It formats, writes through
 //! a `BufWriter`, rotates by size, and survives its own panics.
 
-use super::format::{access_line, format_utc, one_line};
+use super::format::{access_line, server_line, Stamps};
 use super::queue::Queue;
 use super::{Level, Logger, Message};
 use crate::pool::panic_message;
@@ -51,6 +51,11 @@ pub(super) struct Writer {
     pub(super) notices: DropNotices,
     /// The queue's drop count when it was last reported.
     pub(super) reported_drops: u64,
+    /// The line being formatted, kept from one line to the next so that
+    /// formatting does not allocate once it has grown.
+    pub(super) line: String,
+    /// The current second's time stamps, formatted once per second.
+    pub(super) stamps: Stamps,
 }
 
 /// Tells the queue the writer is gone when the thread leaves `run`, even by
@@ -116,33 +121,36 @@ impl Writer {
         self.reported_drops = dropped;
         match &self.notices {
             DropNotices::Inline => {
-                let line = format!(
-                    "{} {} {}\n",
-                    format_utc(std::time::SystemTime::now()),
-                    Level::Warn.as_str(),
-                    text
-                );
-                self.write_line(line.as_bytes());
+                self.format_and_write(|line, stamps| {
+                    server_line(
+                        line,
+                        std::time::SystemTime::now(),
+                        Level::Warn,
+                        &text,
+                        stamps,
+                    );
+                });
             }
             DropNotices::To(logger) => logger.warn(text),
         }
     }
 
     fn handle(&mut self, message: Message) {
-        let line = match message {
-            Message::Access(entry) => access_line(&entry),
-            Message::Line { at, level, text } => {
-                format!(
-                    "{} {} {}\n",
-                    format_utc(at),
-                    level.as_str(),
-                    one_line(&text)
-                )
-            }
+        self.format_and_write(|line, stamps| match message {
+            Message::Access(entry) => access_line(line, &entry, stamps),
+            Message::Line { at, level, text } => server_line(line, at, level, &text, stamps),
             #[cfg(test)]
             Message::Panic => panic!("a test asked the log writer to panic"),
-        };
+        });
+    }
+
+    /// Formats one line with `format` into the reused buffer and writes it.
+    fn format_and_write(&mut self, format: impl FnOnce(&mut String, &mut Stamps)) {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        format(&mut line, &mut self.stamps);
         self.write_line(line.as_bytes());
+        self.line = line;
     }
 
     fn write_line(&mut self, line: &[u8]) {

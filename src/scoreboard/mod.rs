@@ -2,7 +2,9 @@
 //! the manner of Apache's `mod_status` and Postgres' `pg_stat_activity`.
 //!
 //! Every thread the server owns (the accept loop, each connection, each
-//! worker, the log writer, a persister if there is one) claims one [`Slot`]
+//! worker, the log writer, a persister if there is one; not the start-up
+//! thread that lists the results directory, which ends before the
+//! scoreboard is set up) claims one [`Slot`]
 //! of a fixed table for its lifetime and publishes its state there with
 //! plain atomic stores: no lock, no allocation, nothing a reader can block.
 //! A reader ([`threads`], used by `/api/status`, `/status` and `/metrics`)

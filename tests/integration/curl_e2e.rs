@@ -476,3 +476,37 @@ fn start_up_errors_name_the_fix() {
     );
     assert!(stderr.contains("--data PATH"), "{stderr}");
 }
+
+/// The binary loads the data while it lists the results directory (two
+/// threads, `main.rs`'s `load_data_and_list_results`): a start refused for
+/// its data has listed the directory and deleted a crashed run's
+/// temporary file, and written nothing — no log, no id reservation.
+#[test]
+fn a_start_refused_for_its_data_writes_nothing() {
+    let dir = TempDir::new("curl-no-data");
+    let results = dir.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("job_id_2.json"), "{\"Ohio\": 33.7}").unwrap();
+    std::fs::write(results.join(".tmp-job_id_3.json"), "{\"Oh").unwrap();
+    let log = dir.path().join("log");
+    let access = dir.path().join("access");
+    let missing = dir.path().join("nothing.csv");
+    let (code, stderr) = start_error(&[
+        "--port",
+        "0",
+        "--data",
+        missing.to_str().unwrap(),
+        "--results-dir",
+        results.to_str().unwrap(),
+        "--log-file",
+        log.to_str().unwrap(),
+        "--access-log",
+        access.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read"), "{stderr}");
+    assert!(!log.exists() && !access.exists(), "no log is opened");
+    assert!(!results.join(".reserved_ids").exists(), "no id is reserved");
+    assert!(results.join("job_id_2.json").exists());
+    assert!(!results.join(".tmp-job_id_3.json").exists());
+}
