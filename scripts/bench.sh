@@ -737,8 +737,10 @@ print_report() {
         $(ratios get-$t.@ req_s nginx.@ req_s)
     row "end to end durable ÷ link ceiling" "" ge "$GOAL_DURABLE_LINK" \
         $(ratios e2e-durable-$t.@ jobs_s link.@ ops_s)
-    # Durable does all --no-fsync does plus the flushes, so this bounds
-    # the durable figure from above on this machine (docs/bench.md).
+    # Durable does the per-job work of --no-fsync plus the flushes (it
+    # records a batch under one lock where --no-fsync records each job: a
+    # saving far below a flush), so in practice this bounds the durable
+    # figure from above on the machine measured (docs/bench.md).
     row "  bound: --no-fsync ÷ link ceiling" "" "" "" \
         $(ratios e2e-nofsync-$t.@ jobs_s link.@ ops_s)
     row "end to end durable ÷ full-batch ceiling" "" "" "" \

@@ -78,6 +78,12 @@ def main():
     if not os.path.isdir(args.cases):
         print(f"checker: no cases at {args.cases}", file=sys.stderr)
         return 2
+    try:
+        call(args.server, "GET", "/api/num_jobs")
+    except urllib.error.URLError as err:
+        print(f"checker: no server answers at {args.server} ({err.reason}); "
+              "start one first, e.g. `make run_server` in another terminal", file=sys.stderr)
+        return 2
     passed = failed = 0
     for endpoint in sorted(os.listdir(args.cases)):
         inputs = os.path.join(args.cases, endpoint, "input")

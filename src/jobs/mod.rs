@@ -111,7 +111,7 @@ pub use id::JobId;
 use crate::limits::MAX_PENDING_JOBS;
 use crate::log::Logger;
 use crate::pool::ThreadPool;
-use crate::results::{RestoredJob, ResultStore, ResultsLock};
+use crate::results::{OpenedResults, ResultStore, ResultsLock};
 use crate::sync::lock_order::JOBS_CLOSING;
 use crate::sync::thread::JoinHandle;
 use crate::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -121,6 +121,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use table::JobRecords;
+
+#[cfg(doc)]
+use crate::results::RestoredJob;
 
 /// Where a job is in its life, as `/api/jobs` lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,34 +319,34 @@ impl Jobs {
     }
 
     /// [`Jobs::open`] on a directory whose lock the caller already holds
-    /// (the binary takes it before it opens its log, so that a second
-    /// server writes nothing into the first one's log).
+    /// (taken before anything else, so that a second server writes nothing
+    /// into the first one's log; the binary then opens the directory itself
+    /// and calls [`Jobs::open_restored`]).
     ///
     /// # Errors
-    /// When the directory cannot be read, or the worker threads cannot be
-    /// started.
+    /// When the directory cannot be read, or the worker threads or the
+    /// persister thread cannot be started.
     pub fn open_locked(
         lock: ResultsLock,
         options: JobsOptions,
         logger: Logger,
     ) -> io::Result<Jobs> {
-        let (store, restored) = ResultStore::open(lock, options.durable)?;
-        Jobs::open_restored(store, restored, options, logger)
+        Jobs::open_restored(ResultStore::open(lock, options.durable)?, options, logger)
     }
 
     /// [`Jobs::open_locked`] on a directory already opened by
-    /// [`ResultStore::open`], with the jobs it found (the binary lists the
-    /// directory while it loads the data, on two threads). Durable or not
-    /// as the store is; `options.durable` is not read again.
+    /// [`ResultStore::open`] (the binary lists the directory while it loads
+    /// the data, on two threads). Durable or not as the directory was
+    /// opened; `options.durable` is not read again.
     ///
     /// # Errors
-    /// When the worker threads cannot be started.
+    /// When the worker threads or the persister thread cannot be started.
     pub fn open_restored(
-        store: ResultStore,
-        restored: Vec<RestoredJob>,
+        opened: OpenedResults,
         options: JobsOptions,
         logger: Logger,
     ) -> io::Result<Jobs> {
+        let OpenedResults { store, restored } = opened;
         let results_dir = store.dir().to_path_buf();
         let records = Arc::new(JobRecords::new(store, restored, logger));
         if !records.restored.is_empty() {

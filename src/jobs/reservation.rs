@@ -314,7 +314,9 @@ mod tests {
     fn scratch(name: &str) -> (std::path::PathBuf, ResultStore) {
         let dir = std::env::temp_dir().join(format!("lss-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let (store, _) = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false).unwrap();
+        let store = ResultStore::open(ResultsLock::acquire(&dir).unwrap(), false)
+            .unwrap()
+            .store;
         (dir, store)
     }
 

@@ -1,8 +1,9 @@
 //! Turning raw log fields into text: time stamps, durations, and the
 //! escaping that keeps one record on one line.
 //!
-//! Everything here is pure and runs on the writer thread, off the request
-//! path.
+//! Everything here runs on the writer thread, off the request path, and is
+//! pure but for [`Stamps`], the writer's cache of the current second's
+//! time-stamp texts.
 
 use super::{AccessEntry, Level};
 use crate::http::response::decimal;
@@ -56,8 +57,9 @@ fn epoch_millis(t: SystemTime) -> i128 {
 
 /// The two time stamps' texts for one second, formatted once per second:
 /// under load the writer stamps thousands of lines with the same second,
-/// and the calendar arithmetic and `core::fmt` calls are then paid once
-/// (`tests::stamps_reformat_when_the_second_changes`).
+/// and the calendar arithmetic and `core::fmt` calls are then paid once (a
+/// saving measured in docs/bench.md, 2026-12-06). Each line still gets its
+/// own second: `tests::stamps_reformat_when_the_second_changes`.
 #[derive(Debug, Default)]
 pub(super) struct Stamps {
     /// Seconds since the epoch (rounded toward the past) the texts are
@@ -72,11 +74,10 @@ pub(super) struct Stamps {
 impl Stamps {
     /// Makes the texts those of `t`'s second; returns `t`'s milliseconds
     /// within it.
-    fn update(&mut self, t: SystemTime) -> i128 {
+    fn update(&mut self, t: SystemTime) -> u32 {
         let millis = epoch_millis(t);
         let second = millis.div_euclid(1000);
         if self.second != Some(second) {
-            self.second = Some(second);
             let days = second.div_euclid(86_400);
             let second_of_day = second.rem_euclid(86_400);
             let (year, month, day) = civil_from_days(days);
@@ -98,15 +99,19 @@ impl Stamps {
                 self.iso,
                 "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}."
             );
+            // Last: the texts are the second's only once both are written.
+            self.second = Some(second);
         }
-        millis.rem_euclid(1000)
+        // In 0..1000, so the conversion is lossless.
+        u32::try_from(millis.rem_euclid(1000)).unwrap_or(0)
     }
 
     /// Appends `t` as UTC ISO-8601 with milliseconds (see [`format_utc`]).
     pub(super) fn push_utc(&mut self, out: &mut String, t: SystemTime) {
         let ms = self.update(t);
         out.push_str(&self.iso);
-        let _ = write!(out, "{ms:03}Z");
+        push_three_digits(out, ms);
+        out.push('Z');
     }
 
     /// Appends `t` as the Common Log Format's time (see [`format_clf_time`]).
@@ -229,7 +234,7 @@ pub(super) fn access_line(out: &mut String, entry: &AccessEntry, stamps: &mut St
 }
 
 /// Appends `ip` in dotted decimal, as its `Display` does, without
-/// `core::fmt` (which cost more than the rest of the line together).
+/// `core::fmt`.
 fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
@@ -279,8 +284,12 @@ pub fn format_seconds(d: Duration) -> String {
 fn push_seconds(out: &mut String, d: Duration) {
     out.push_str(decimal(d.as_secs(), &mut [0; 20]));
     out.push('.');
-    let millis = d.subsec_millis(); // below 1000: three digits
-    for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+    push_three_digits(out, d.subsec_millis());
+}
+
+/// Appends `n`, below 1000, as three digits: `007`, `245`.
+fn push_three_digits(out: &mut String, n: u32) {
+    for digit in [n / 100 % 10, n / 10 % 10, n % 10] {
         out.push(char::from(b'0' + digit as u8));
     }
 }

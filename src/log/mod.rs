@@ -150,9 +150,9 @@ struct AccessEntry {
     body_bytes: u64,
     duration: Duration,
     /// The method, the target, the `Referer` and the `User-Agent` as sent,
-    /// back to back in one allocation: one `malloc` on the connection's
-    /// thread per request, not four. A header not sent is empty here,
-    /// which the line prints as `-`, as it prints one sent empty.
+    /// back to back in one allocation (two per request with the entry's
+    /// `Box`, where each text had its own). A header not sent is empty
+    /// here, which the line prints as `-`, as it prints one sent empty.
     text: Vec<u8>,
     /// Where each of the four ends in `text`.
     ends: [usize; 4],

@@ -81,8 +81,9 @@ impl Writer {
             // A panic while writing (a bug: nothing here should panic) is
             // contained: the rest of the batch is counted as dropped, the
             // file is reopened before the next line, and the writer goes on.
-            // `AssertUnwindSafe`: after a panic the only state kept is
-            // `self`, whose file is reset below, and the emptied batch.
+            // `AssertUnwindSafe`: after a panic the state kept is `self`,
+            // whose file and time stamps are reset below (the line buffer
+            // is rebuilt by the next line), and the emptied batch.
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
                 self.report_drops(queue);
                 for message in batch.drain(..) {
@@ -96,6 +97,7 @@ impl Writer {
                 queue.count_dropped(batch.len() as u64);
                 batch.clear();
                 self.file = None;
+                self.stamps = Stamps::default();
                 eprintln!(
                     "log: the writer for {} panicked ({}); the rest of its batch is dropped, logging goes on",
                     self.path.display(),

@@ -77,7 +77,7 @@ mod store;
 
 pub use lock::{LockError, ResultsLock};
 pub use names::{RestoredJob, MAX_RESTORED_ID, RESERVED_IDS_FILE};
-pub use store::{ReadBack, ResultStore};
+pub use store::{OpenedResults, ReadBack, ResultStore};
 
 #[cfg(test)]
 pub(crate) use store::flush_gate;

@@ -31,6 +31,18 @@ pub enum ReadBack {
     Damaged(String),
 }
 
+/// A results directory just opened by [`ResultStore::open`], the only
+/// maker of one: the store, and the jobs its files hold, in ascending id
+/// order with one entry per id. New ids are numbered from the highest of
+/// them (`jobs::table::JobRecords::new`), so a list filtered or reordered
+/// on the way could hand an id out again; outside this crate it can only
+/// be passed on whole (to [`crate::jobs::Jobs::open_restored`]).
+#[derive(Debug)]
+pub struct OpenedResults {
+    pub(crate) store: ResultStore,
+    pub(crate) restored: Vec<RestoredJob>,
+}
+
 /// The results directory, owned through its [`ResultsLock`].
 #[derive(Debug)]
 pub struct ResultStore {
@@ -64,7 +76,7 @@ impl ResultStore {
     ///
     /// # Errors
     /// When the directory cannot be listed.
-    pub fn open(lock: ResultsLock, durable: bool) -> io::Result<(ResultStore, Vec<RestoredJob>)> {
+    pub fn open(lock: ResultsLock, durable: bool) -> io::Result<OpenedResults> {
         let dir = lock.dir().to_path_buf();
         let mut ids = Vec::new();
         for entry in fs::read_dir(&dir)? {
@@ -99,7 +111,10 @@ impl ResultStore {
             failed_flushes: AtomicU64::new(0),
             reserved_at_start,
         };
-        Ok((store, ids))
+        Ok(OpenedResults {
+            store,
+            restored: ids,
+        })
     }
 
     /// The id reservation an earlier run left (0 if none): every id below it
@@ -373,7 +388,7 @@ mod tests {
     fn open(dir: &Path, durable: bool) -> ResultStore {
         ResultStore::open(ResultsLock::acquire(dir).unwrap(), durable)
             .unwrap()
-            .0
+            .store
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -453,8 +468,9 @@ mod tests {
         drop(store);
         fs::write(scratch.0.join(".tmp-job_id_3.json"), b"[tor").unwrap();
         fs::write(scratch.0.join(".tmp-notes"), b"not ours").unwrap();
-        let (_store, found) =
-            ResultStore::open(ResultsLock::acquire(&scratch.0).unwrap(), true).unwrap();
+        let found = ResultStore::open(ResultsLock::acquire(&scratch.0).unwrap(), true)
+            .unwrap()
+            .restored;
         assert_eq!(
             found,
             [

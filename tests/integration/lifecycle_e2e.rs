@@ -183,6 +183,12 @@ fn one_signal_while_stderr_blocks_still_drains_and_exits_0() {
     server.signal("TERM");
     assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
     assert!(server.results_dir.join(format!("{id}.json")).exists());
+    // What stderr could not take, the server log has.
+    let log = std::fs::read_to_string(&server.log_file).expect("server log");
+    assert!(
+        log.contains(" INFO signal received: draining the queued jobs, then exiting"),
+        "{log}"
+    );
 }
 
 /// Writes into `socket` until its buffer is full, so that the next write
