@@ -8,6 +8,7 @@ same order, numbers within --tolerance. Prints "N passed, M failed" last and
 exits non-zero if anything failed.
 """
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -80,8 +81,10 @@ def main():
         return 2
     try:
         call(args.server, "GET", "/api/num_jobs")
-    except urllib.error.URLError as err:
-        print(f"checker: no server answers at {args.server} ({err.reason}); "
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        # OSError covers URLError (nothing listening) and timeouts;
+        # ValueError a non-JSON answer; HTTPException a non-HTTP one.
+        print(f"checker: no le-stats-sportif server answers at {args.server} ({err}); "
               "start one first, e.g. `make run_server` in another terminal", file=sys.stderr)
         return 2
     passed = failed = 0

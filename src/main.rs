@@ -141,8 +141,8 @@ fn run(config: &Config) -> Result<(), String> {
 /// temporary files a crashed run left, so a start refused for its data has
 /// done that much (before, it had not), and opened no log and reserved no
 /// id (`curl_e2e::a_start_refused_for_its_data_deletes_leftovers_and_writes_nothing_else`).
-/// No test fails if the two ran one after the other again: the gain is
-/// measured, in docs/bench.md.
+/// No test fails if the listing ran first and the data after, one after
+/// the other: the gain is measured, in docs/bench.md.
 fn load_data_and_list_results(
     config: &Config,
     lock: ResultsLock,
@@ -249,7 +249,9 @@ fn install_signal_handler(lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
 /// `one_signal_while_stderr_blocks_still_drains_and_exits_0`, which also
 /// finds the line in the server log). The thread is not joined: if stderr
 /// does not take the line before the process exits, it is lost there (an
-/// exit right after the drain can cut it short), never in the server log.
+/// exit right after the drain can cut it short); the server log loses it
+/// only as it loses any line (a full queue or a flush that times out at
+/// exit, both counted and reported on stderr).
 fn say_on_stderr(line: &'static str, server_log: &Logger) {
     server_log.info(line);
     let spawned = thread::Builder::new()

@@ -83,7 +83,9 @@ impl Writer {
             // file is reopened before the next line, and the writer goes on.
             // `AssertUnwindSafe`: after a panic the state kept is `self`,
             // whose file and time stamps are reset below (the line buffer
-            // is rebuilt by the next line), and the emptied batch.
+            // is rebuilt by the next line), and the emptied batch. (No
+            // reachable panic leaves the stamps half-written, so no test
+            // can show the reset; it is there for the panic that is a bug.)
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
                 self.report_drops(queue);
                 for message in batch.drain(..) {

@@ -33,10 +33,17 @@ pub enum ReadBack {
 
 /// A results directory just opened by [`ResultStore::open`], the only
 /// maker of one: the store, and the jobs its files hold, in ascending id
-/// order with one entry per id. New ids are numbered from the highest of
-/// them (`jobs::table::JobRecords::new`), so a list filtered or reordered
-/// on the way could hand an id out again; outside this crate it can only
-/// be passed on whole (to [`crate::jobs::Jobs::open_restored`]).
+/// order with one entry per id. New ids start after the last of them, or
+/// at the id reservation if that is higher (`jobs::table::JobRecords::new`),
+/// so a list filtered or reordered on the way could hand an id out again;
+/// outside this crate it can only be passed on whole (to
+/// [`crate::jobs::Jobs::open_restored`]), as this doctest checks:
+///
+/// ```compile_fail,E0616
+/// fn drop_the_last(opened: &mut le_stats_sportif::results::OpenedResults) {
+///     opened.restored.pop();
+/// }
+/// ```
 #[derive(Debug)]
 pub struct OpenedResults {
     pub(crate) store: ResultStore,

@@ -171,7 +171,7 @@ fn start_with_blocked_stderr(data: &Path, dir: &Path) -> (ServerProcess, UnixStr
 
 /// One signal while stderr blocks: the "signal received" line cannot be
 /// written, and the drain and the exit go on all the same (the main thread
-/// has that line printed by a thread of its own).
+/// has that line printed by a thread of its own); the server log has it.
 #[test]
 fn one_signal_while_stderr_blocks_still_drains_and_exits_0() {
     let Some(data) = common::subset_csv() else {
