@@ -254,9 +254,13 @@ fn install_signal_handler(lifecycle: &Arc<Lifecycle>) -> Result<(), String> {
 /// exit, both counted and reported on stderr).
 fn say_on_stderr(line: &'static str, server_log: &Logger) {
     server_log.info(line);
+    // The whole line in one `write_all`: `eprintln!` writes the prefix and
+    // the text separately, and an exit between the two was seen to leave
+    // the prefix alone. (A race no test can pin down.)
+    let text = format!("le-stats-sportif: {line}\n");
     let spawned = thread::Builder::new()
         .name("stderr-line".to_owned())
-        .spawn(move || eprintln!("le-stats-sportif: {line}"));
+        .spawn(move || std::io::stderr().write_all(text.as_bytes()));
     // Out of threads: the line is only a courtesy on stderr.
     drop(spawned);
 }
