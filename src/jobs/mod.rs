@@ -349,10 +349,11 @@ impl Jobs {
         let OpenedResults { store, restored } = opened;
         let results_dir = store.dir().to_path_buf();
         let records = Arc::new(JobRecords::new(store, restored, logger));
-        if !records.restored.is_empty() {
+        let restored = records.restored.len();
+        if restored > 0 {
             records.logger.info(format!(
-                "restored {} earlier jobs from {}; new jobs start at job_id_{}",
-                records.restored.len(),
+                "restored {restored} earlier job{} from {}; new jobs start at job_id_{}",
+                if restored == 1 { "" } else { "s" },
                 results_dir.display(),
                 records.first_id
             ));
