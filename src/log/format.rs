@@ -28,17 +28,6 @@ pub fn format_millis(d: Duration) -> String {
     format!("{}.{:03}ms", micros / 1000, micros % 1000)
 }
 
-/// `t` as UTC ISO-8601 with milliseconds, e.g. `2026-11-27T20:54:39.123Z`.
-///
-/// Instants before 1970 work too (`1969-12-31T23:59:59.000Z`); the
-/// milliseconds are truncated toward the past, like every clock display.
-#[must_use]
-pub fn format_utc(t: SystemTime) -> String {
-    let mut out = String::new();
-    Stamps::default().push_utc(&mut out, t);
-    out
-}
-
 /// Milliseconds since the epoch, rounded toward the past (so -0.5 ms is
 /// -1: 23:59:59.999 on the day before). `SystemTime` spans far less than
 /// i128 milliseconds, so the conversion cannot saturate in practice; if it
@@ -106,7 +95,10 @@ impl Stamps {
         u32::try_from(millis.rem_euclid(1000)).unwrap_or(0)
     }
 
-    /// Appends `t` as UTC ISO-8601 with milliseconds (see [`format_utc`]).
+    /// Appends `t` as UTC ISO-8601 with milliseconds, e.g.
+    /// `2026-11-27T20:54:39.123Z`. Instants before 1970 work too
+    /// (`1969-12-31T23:59:59.000Z`); the milliseconds are truncated toward
+    /// the past, like every clock display.
     pub(super) fn push_utc(&mut self, out: &mut String, t: SystemTime) {
         let ms = self.update(t);
         out.push_str(&self.iso);
@@ -114,7 +106,9 @@ impl Stamps {
         out.push('Z');
     }
 
-    /// Appends `t` as the Common Log Format's time (see [`format_clf_time`]).
+    /// Appends `t` as the Common Log Format's time, in UTC:
+    /// `28/Nov/2026:03:12:45 +0000` (Apache's `%t` without the brackets;
+    /// seconds truncated toward the past).
     pub(super) fn push_clf(&mut self, out: &mut String, t: SystemTime) {
         self.update(t);
         out.push_str(&self.clf);
@@ -154,15 +148,6 @@ fn civil_from_days(days: i128) -> (i128, u32, u32) {
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
-
-/// `t` as the Common Log Format's time, in UTC: `28/Nov/2026:03:12:45 +0000`
-/// (Apache's `%t` without the brackets; seconds truncated toward the past).
-#[must_use]
-pub fn format_clf_time(t: SystemTime) -> String {
-    let mut out = String::new();
-    Stamps::default().push_clf(&mut out, t);
-    out
-}
 
 /// Appends `text` (any bytes: a header value need not be UTF-8) for use
 /// inside a quoted field of an access-log line, the way Apache's
@@ -271,16 +256,8 @@ fn push_field(out: &mut String, value: &[u8]) {
     }
 }
 
-/// `d` in seconds with three decimals, as the access log prints it: `0.245`.
-#[must_use]
-pub fn format_seconds(d: Duration) -> String {
-    let mut out = String::new();
-    push_seconds(&mut out, d);
-    out
-}
-
-/// Appends `d` as [`format_seconds`] does (truncated to the millisecond),
-/// without `core::fmt`.
+/// Appends `d` in seconds with three decimals (truncated to the
+/// millisecond), as the access log prints it: `0.245`; without `core::fmt`.
 fn push_seconds(out: &mut String, d: Duration) {
     out.push_str(decimal(d.as_secs(), &mut [0; 20]));
     out.push('.');
@@ -298,6 +275,25 @@ fn push_three_digits(out: &mut String, n: u32) {
 mod tests {
     use super::*;
     use crate::http::RequestRecord;
+
+    // Each time stamp alone, from a fresh `Stamps`.
+    fn format_utc(t: SystemTime) -> String {
+        let mut out = String::new();
+        Stamps::default().push_utc(&mut out, t);
+        out
+    }
+
+    fn format_clf_time(t: SystemTime) -> String {
+        let mut out = String::new();
+        Stamps::default().push_clf(&mut out, t);
+        out
+    }
+
+    fn format_seconds(d: Duration) -> String {
+        let mut out = String::new();
+        push_seconds(&mut out, d);
+        out
+    }
 
     fn at(secs: i64, millis: u32) -> SystemTime {
         let base = if secs >= 0 {

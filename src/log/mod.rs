@@ -90,7 +90,7 @@ mod format;
 mod queue;
 mod writer;
 
-pub use format::{format_clf_time, format_millis, format_seconds, format_utc, push_escaped};
+pub use format::{format_millis, push_escaped};
 
 use crate::http::RequestRecord;
 use crate::limits::{LOG_BATCH_LINES, LOG_FLUSH_TIMEOUT, LOG_LINGER, LOG_QUEUE_LINES};
