@@ -113,12 +113,11 @@ impl Api {
         let route = route(request.path()).ok_or_else(|| ApiError::NotFound {
             path: request.path().to_owned(),
         })?;
-        let allow = route.allowed_methods();
         // Where HEAD is allowed it is answered as GET; the response writer
         // drops the body.
-        if !allow.split(", ").any(|m| m == request.method) {
+        if !route.allows(&request.method) {
             return Err(ApiError::MethodNotAllowed {
-                allow,
+                allow: route.allowed_methods(),
                 method: request.method.clone(),
                 path: request.path().to_owned(),
             });
@@ -305,11 +304,11 @@ impl Api {
 
 /// `{"num_jobs": N}`, the most polled answer, built without `core::fmt`
 /// and with room for the newline `Response::json` adds.
-fn num_jobs_body(pending: usize) -> String {
-    let mut body = String::with_capacity(32);
-    body.push_str(r#"{"num_jobs": "#);
-    body.push_str(crate::http::response::decimal(pending as u64, &mut [0; 20]));
-    body.push('}');
+fn num_jobs_body(pending: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(32);
+    body.extend_from_slice(br#"{"num_jobs": "#);
+    body.extend_from_slice(crate::http::response::decimal(pending as u64, &mut [0; 20]));
+    body.push(b'}');
     body
 }
 

@@ -53,6 +53,15 @@ impl Route<'_> {
         }
     }
 
+    /// Whether `method` is one of [`Route::allowed_methods`], compared
+    /// case-sensitively as methods are (split at commas: a `", "` pattern
+    /// built a substring searcher on every request).
+    pub(super) fn allows(self, method: &str) -> bool {
+        self.allowed_methods()
+            .split(',')
+            .any(|allowed| allowed.trim_start() == method)
+    }
+
     /// What the route changes, for the routes that change state (and so
     /// must not be driven by another site's page), else `None`.
     pub(super) fn changes_state(self) -> Option<&'static str> {
@@ -128,5 +137,16 @@ mod tests {
         assert_eq!(route("/api/status"), Some(Route::Status));
         assert_eq!(route("/status"), Some(Route::StatusPage));
         assert_eq!(Route::Metrics.allowed_methods(), "GET, HEAD");
+    }
+
+    #[test]
+    fn a_route_allows_exactly_the_methods_its_allow_header_lists() {
+        let compute = Route::Compute(Endpoint::Best5);
+        assert!(compute.allows("POST"));
+        assert!(!compute.allows("GET") && !compute.allows("post") && !compute.allows(""));
+        assert!(Route::GracefulShutdown.allows("GET") && Route::GracefulShutdown.allows("POST"));
+        assert!(!Route::GracefulShutdown.allows("HEAD"));
+        assert!(Route::Jobs.allows("GET") && Route::Jobs.allows("HEAD"));
+        assert!(!Route::Jobs.allows("POST") && !Route::Jobs.allows(" HEAD"));
     }
 }

@@ -45,14 +45,23 @@ pub fn serve(
     on_request: &dyn Fn(&RequestRecord<'_>),
 ) {
     let mut conn = Connection::new(stream, limits);
-    while let Next::KeepAlive = conn.serve_one(handler, on_request) {
-        scoreboard::set(ThreadState::KeepAlive);
+    // The clock is read once per step of a request, and each reading
+    // serves the scoreboard, the deadline and the logged duration alike:
+    // here, the end of the previous response is where the wait for the
+    // next request starts.
+    let mut now = Instant::now();
+    while let Next::KeepAlive { written_at } = conn.serve_one(handler, on_request, now) {
+        scoreboard::set_at(ThreadState::KeepAlive, written_at);
+        now = written_at;
     }
 }
 
 /// Whether the loop goes on after one request.
 enum Next {
-    KeepAlive,
+    /// The response was written at `written_at`.
+    KeepAlive {
+        written_at: Instant,
+    },
     Close,
 }
 
@@ -90,15 +99,16 @@ impl<'l> Connection<'l> {
         }
     }
 
-    /// Reads, answers and writes one request.
+    /// Reads, answers and writes one request, waiting for it from `now`.
     fn serve_one(
         &mut self,
         handler: &dyn Handler,
         on_request: &dyn Fn(&RequestRecord<'_>),
+        now: Instant,
     ) -> Next {
         // Pipelined bytes already here are the start of this request's head.
-        let mut started = (!self.input.is_empty()).then(Instant::now);
-        let head = match self.read_head(&mut started) {
+        let mut started = (!self.input.is_empty()).then_some(now);
+        let head = match self.read_head(&mut started, now) {
             Ok(head) => head,
             Err(failure) => {
                 let started = started.unwrap_or_else(Instant::now);
@@ -128,9 +138,16 @@ impl<'l> Connection<'l> {
     }
 
     /// Step 1: reads until `self.input` starts with a complete head, which
-    /// it parses and consumes. Sets `started` at the head's first byte.
-    fn read_head(&mut self, started: &mut Option<Instant>) -> Result<Head, ReadFailure> {
-        let idle_deadline = Instant::now() + self.limits.idle_timeout;
+    /// it parses and consumes. Sets `started` at the head's first byte. The
+    /// wait for it starts at `now`; each later read takes its timeout from
+    /// the clock read when the read before returned (the parse in between
+    /// takes microseconds).
+    fn read_head(
+        &mut self,
+        started: &mut Option<Instant>,
+        mut now: Instant,
+    ) -> Result<Head, ReadFailure> {
+        let idle_deadline = now + self.limits.idle_timeout;
         loop {
             if !self.input.is_empty() {
                 match parser::parse_head(self.input.filled(), self.limits) {
@@ -152,11 +169,12 @@ impl<'l> Connection<'l> {
                 // than trusted.
                 return Err(ReadFailure::Invalid(ParseError::HeaderBlockTooLarge));
             }
-            match self.stream.read_until(spare, deadline) {
+            match self.stream.read_until(spare, deadline, now) {
                 ReadOutcome::Data(n) => {
                     self.input.commit(n);
-                    scoreboard::set(ThreadState::ReadingHead);
-                    started.get_or_insert_with(Instant::now);
+                    now = Instant::now();
+                    scoreboard::set_at(ThreadState::ReadingHead, now);
+                    started.get_or_insert(now);
                 }
                 // An idle keep-alive connection is closed without a word.
                 ReadOutcome::TimedOut if started.is_none() => return Err(ReadFailure::Gone),
@@ -204,7 +222,10 @@ impl<'l> Connection<'l> {
         self.input.consume(buffered);
         let mut filled = buffered;
         while filled < length {
-            match self.stream.read_until(&mut body[filled..], deadline) {
+            match self
+                .stream
+                .read_until(&mut body[filled..], deadline, Instant::now())
+            {
                 ReadOutcome::Data(n) => filled += n,
                 ReadOutcome::TimedOut => return Err(ReadFailure::TimedOut),
                 ReadOutcome::Eof | ReadOutcome::Failed => return Err(ReadFailure::Gone),
@@ -234,7 +255,7 @@ impl<'l> Connection<'l> {
             // The decoder consumed everything, so the buffer is empty and
             // `spare` is not.
             let spare = self.input.spare();
-            match self.stream.read_until(spare, deadline) {
+            match self.stream.read_until(spare, deadline, Instant::now()) {
                 ReadOutcome::Data(n) => self.input.commit(n),
                 ReadOutcome::TimedOut => return Err(ReadFailure::TimedOut),
                 ReadOutcome::Eof | ReadOutcome::Failed => return Err(ReadFailure::Gone),
@@ -243,9 +264,9 @@ impl<'l> Connection<'l> {
     }
 
     fn send_continue(&mut self) -> Result<(), ReadFailure> {
-        let deadline = Instant::now() + self.limits.write_timeout;
+        let now = Instant::now();
         self.stream
-            .write_all_until(response::CONTINUE, deadline)
+            .write_all_until(response::CONTINUE, now + self.limits.write_timeout, now)
             .map_err(|_| ReadFailure::Gone)
     }
 
@@ -276,10 +297,11 @@ impl<'l> Connection<'l> {
         self.output.clear();
         let status = response::serialize(&response, options, &mut self.output);
         let sent = self.send_output(&response, options);
+        let written_at = Instant::now();
         on_request(&RequestRecord {
             status,
             body_bytes: sent.body_bytes,
-            duration: started.elapsed(),
+            duration: written_at.saturating_duration_since(started),
             ..RequestRecord::of_head(
                 self.peer,
                 &request.method,
@@ -292,7 +314,7 @@ impl<'l> Connection<'l> {
             return Next::Close;
         }
         if keep_alive {
-            Next::KeepAlive
+            Next::KeepAlive { written_at }
         } else {
             self.stream.linger_close(Linger::Bounded);
             Next::Close
@@ -303,7 +325,8 @@ impl<'l> Connection<'l> {
     /// streams its body if it has a [`crate::http::response::StreamBody`]),
     /// and gives back an output buffer it grew.
     fn send_output(&mut self, response: &Response, options: WriteOptions) -> Streamed {
-        scoreboard::set(ThreadState::Writing);
+        let now = Instant::now();
+        scoreboard::set_at(ThreadState::Writing, now);
         let sent = match &response.stream {
             Some(body) if response::streams_body(response, options) => output::write_stream(
                 &mut self.stream,
@@ -313,9 +336,11 @@ impl<'l> Connection<'l> {
                 options.version == Version::Http11,
             ),
             _ => Streamed {
-                result: self
-                    .stream
-                    .write_all_until(&self.output, Instant::now() + self.limits.write_timeout),
+                result: self.stream.write_all_until(
+                    &self.output,
+                    now + self.limits.write_timeout,
+                    now,
+                ),
                 body_bytes: body_len(&self.output),
             },
         };

@@ -64,7 +64,8 @@ pub(crate) fn write_stream(
         if chunked {
             output.extend_from_slice(b"0\r\n\r\n");
         }
-        stream.write_all_until(output, Instant::now() + write_timeout)
+        let now = Instant::now();
+        stream.write_all_until(output, now + write_timeout, now)
     });
     Streamed { result, body_bytes }
 }
@@ -95,8 +96,9 @@ impl Write for StreamSink<'_> {
             self.output.extend_from_slice(buf);
         }
         if self.output.len() >= STREAM_FLUSH_BYTES {
+            let now = Instant::now();
             self.stream
-                .write_all_until(self.output, Instant::now() + self.write_timeout)?;
+                .write_all_until(self.output, now + self.write_timeout, now)?;
             self.output.clear();
         }
         Ok(buf.len())

@@ -3,7 +3,10 @@
 //!
 //! Each call is given the time left to its deadline (`set_read_timeout` /
 //! `set_write_timeout`, re-set before each call), so a slow client cannot
-//! stretch a deadline by trickling bytes.
+//! stretch a deadline by trickling bytes. Callers pass the clock reading
+//! they computed the deadline from (`now`), so that the first system call
+//! of a read or write costs no second reading; a retry reads the clock
+//! again.
 
 use crate::http::response::{self, Response, WriteOptions};
 use crate::http::Version;
@@ -60,10 +63,16 @@ impl TimedStream {
         }
     }
 
-    /// One `read` into `dst`, bounded by `deadline`.
-    pub(crate) fn read_until(&mut self, dst: &mut [u8], deadline: Instant) -> ReadOutcome {
+    /// One `read` into `dst`, bounded by `deadline`; `now` is a clock
+    /// reading the caller just took.
+    pub(crate) fn read_until(
+        &mut self,
+        dst: &mut [u8],
+        deadline: Instant,
+        mut now: Instant,
+    ) -> ReadOutcome {
         loop {
-            let remaining = socket_timeout(deadline);
+            let remaining = socket_timeout(deadline, now);
             // A zero timeout would mean "block forever" to the OS (and is an
             // error for `set_read_timeout`): the deadline has passed.
             if remaining.is_zero() {
@@ -89,18 +98,25 @@ impl TimedStream {
                     ) => {}
                 Err(_) => return ReadOutcome::Failed,
             }
+            now = Instant::now();
         }
     }
 
-    /// Writes all of `bytes` before `deadline`.
+    /// Writes all of `bytes` before `deadline`; `now` is a clock reading
+    /// the caller just took.
     ///
     /// # Errors
     /// `TimedOut` when the deadline passes first, `WriteZero` when the
     /// socket takes nothing, or the socket's own error.
-    pub(crate) fn write_all_until(&mut self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    pub(crate) fn write_all_until(
+        &mut self,
+        bytes: &[u8],
+        deadline: Instant,
+        mut now: Instant,
+    ) -> io::Result<()> {
         let mut written = 0;
         while written < bytes.len() {
-            let remaining = socket_timeout(deadline);
+            let remaining = socket_timeout(deadline, now);
             if remaining.is_zero() {
                 return Err(io::ErrorKind::TimedOut.into());
             }
@@ -110,10 +126,12 @@ impl TimedStream {
             }
             match self.stream.write(&bytes[written..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) if written + n == bytes.len() => return Ok(()),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            now = Instant::now();
         }
         Ok(())
     }
@@ -132,7 +150,7 @@ impl TimedStream {
             Linger::Bounded => {
                 let deadline = Instant::now() + LINGER_TIMEOUT;
                 while discarded < LINGER_MAX_BYTES {
-                    match self.read_until(&mut sink, deadline) {
+                    match self.read_until(&mut sink, deadline, Instant::now()) {
                         ReadOutcome::Data(n) => discarded += n,
                         _ => break,
                     }
@@ -176,7 +194,8 @@ pub(crate) fn answer_and_close(
     };
     out.clear();
     let status = response::serialize(response, options, out);
-    let _ = stream.write_all_until(out, Instant::now() + write_timeout);
+    let now = Instant::now();
+    let _ = stream.write_all_until(out, now + write_timeout, now);
     report(Answered {
         status,
         body_bytes: body_len(out),
@@ -192,12 +211,12 @@ pub(crate) fn body_len(out: &[u8]) -> u64 {
         .map_or(0, |i| (out.len() - i - 4) as u64)
 }
 
-/// The time left to `deadline`, rounded down to whole milliseconds when it
+/// The time left to `deadline` at `now`, rounded down to whole milliseconds when it
 /// is at least one: successive waits of the same length then ask for the
 /// same timeout, and the cached value spares the `setsockopt` call. Rounding
 /// down only ever wakes us early, and callers re-check the deadline.
-fn socket_timeout(deadline: Instant) -> Duration {
-    let remaining = deadline.saturating_duration_since(Instant::now());
+fn socket_timeout(deadline: Instant, now: Instant) -> Duration {
+    let remaining = deadline.saturating_duration_since(now);
     let millis = Duration::from_millis(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
     if millis.is_zero() {
         remaining
@@ -270,7 +289,7 @@ mod tests {
         let mut buf = [0u8; 16];
         let deadline = Instant::now() + Duration::from_millis(50);
         assert!(matches!(
-            stream.read_until(&mut buf, deadline),
+            stream.read_until(&mut buf, deadline, Instant::now()),
             ReadOutcome::TimedOut
         ));
         assert!(Instant::now() >= deadline, "the OS timeout is not trusted");

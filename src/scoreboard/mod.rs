@@ -241,10 +241,10 @@ impl Slot {
         }
     }
 
-    /// Publishes `next` (the owner only). The state it leaves, if it is one
-    /// the timeline shows, becomes a span on track `track`.
-    fn publish(&self, track: usize, next: Word) {
-        let now = board().now_nanos();
+    /// Publishes `next` (the owner only) as of `now` (from
+    /// [`now_nanos`]). The state it leaves, if it is one the timeline
+    /// shows, becomes a span on track `track`.
+    fn publish(&self, track: usize, next: Word, now: u64) {
         let was = Word::unpack(self.word.load(Ordering::Relaxed));
         if let (Some(role), Some(span)) = (was.role, span_of(was)) {
             let since = self.since.load(Ordering::Relaxed);
@@ -295,7 +295,13 @@ impl Scoreboard {
     }
 
     fn now_nanos(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.nanos_at(Instant::now())
+    }
+
+    /// `at` on this table's clock: nanoseconds since the epoch (0 for a
+    /// time before it).
+    fn nanos_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -404,7 +410,7 @@ impl Slot {
                 role: Some(role),
                 job: 0,
             };
-            self.publish(index, word);
+            self.publish(index, word, now_nanos());
         }
         taken
     }
@@ -451,19 +457,31 @@ pub fn set(state: ThreadState) {
     set_job(state, 0);
 }
 
+/// [`set`] as of `at`, a clock reading the caller already took: a
+/// connection reads the clock once per step of a request and shares the
+/// reading between this and its deadlines.
+pub fn set_at(state: ThreadState, at: Instant) {
+    publish_mine(state, 0, Some(at));
+}
+
 /// Publishes `state` about job `job` (0: none) for the calling thread.
 pub fn set_job(state: ThreadState, job: u64) {
+    publish_mine(state, job, None);
+}
+
+/// Publishes `state` and `job` for the calling thread, as of `at` or, if
+/// `None`, now (the clock is read only by a thread that owns a slot).
+fn publish_mine(state: ThreadState, job: u64, at: Option<Instant>) {
     if let Some((slot, index)) = mine() {
         let role = Word::unpack(slot.word.load(Ordering::Relaxed)).role;
-        slot.publish(
-            index,
-            Word {
-                state,
-                endpoint: 0,
-                role,
-                job,
-            },
-        );
+        let now = at.map_or_else(now_nanos, |at| board().nanos_at(at));
+        let word = Word {
+            state,
+            endpoint: 0,
+            role,
+            job,
+        };
+        slot.publish(index, word, now);
     }
 }
 
@@ -471,7 +489,7 @@ pub fn set_job(state: ThreadState, job: u64) {
 pub fn set_keeping_job(state: ThreadState) {
     if let Some((slot, index)) = mine() {
         let was = Word::unpack(slot.word.load(Ordering::Relaxed));
-        slot.publish(index, Word { state, ..was });
+        slot.publish(index, Word { state, ..was }, now_nanos());
     }
 }
 
