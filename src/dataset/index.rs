@@ -2,7 +2,7 @@
 //! [`GroupSum`] once (the layout is described in the `dataset` module
 //! documentation).
 
-use std::collections::HashMap;
+use super::word_hash::WordHashMap;
 use std::ops::Range;
 
 use super::interner::Interner;
@@ -144,7 +144,7 @@ fn push_category_sums(sums: &mut Vec<CategorySum>, rows: &[Row], group: &[u32]) 
 /// first-seen order) its rank in that sorted list.
 fn rank_categories(
     names: Interner,
-    pairs: HashMap<(u32, u32), u32>,
+    pairs: WordHashMap<(u32, u32), u32>,
 ) -> (Vec<CategoryNames>, Vec<u32>) {
     let mut by_id: Vec<(u32, (u32, u32))> = pairs.into_iter().map(|(k, id)| (id, k)).collect();
     by_id.sort_unstable_by_key(|&(id, _)| id);

@@ -1,11 +1,11 @@
 //! Strings numbered in first-seen order, and ranked by name once all are in.
 
-use std::collections::HashMap;
+use super::word_hash::WordHashMap;
 
 /// Strings numbered in first-seen order.
 #[derive(Default)]
 pub(super) struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    ids: WordHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
 }
 

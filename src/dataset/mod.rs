@@ -36,6 +36,7 @@ mod index;
 mod interner;
 mod read;
 mod sum;
+mod word_hash;
 
 use std::ops::Range;
 use std::path::Path;

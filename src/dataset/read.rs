@@ -6,12 +6,12 @@
 //! The file's bytes are parsed with the `csv` crate, one reused
 //! [`csv::ByteRecord`] at a time; only the used columns must be UTF-8.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::interner::Interner;
+use super::word_hash::WordHashMap;
 use super::NO_ID;
 
 /// The columns every file must have, found by header name.
@@ -120,7 +120,7 @@ pub(super) struct RawTable {
     pub(super) category_names: Interner,
     /// (category name id, stratification name id) -> pair id, ids in
     /// first-seen order.
-    pub(super) pairs: HashMap<(u32, u32), u32>,
+    pub(super) pairs: WordHashMap<(u32, u32), u32>,
 }
 
 /// Reads, validates and filters every record of a CSV file's `bytes`; the
@@ -240,7 +240,7 @@ impl RawTable {
             questions: Interner::default(),
             locations: Interner::default(),
             category_names: Interner::default(),
-            pairs: HashMap::new(),
+            pairs: WordHashMap::default(),
         }
     }
 
