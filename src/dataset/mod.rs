@@ -5,8 +5,9 @@
 //!
 //! - `read.rs` reads the CSV: columns by header name, validation with errors
 //!   that name file, line and column, the survey-year filter; strings that
-//!   repeat on every row are numbered by an `Interner` (`interner.rs`), so a
-//!   kept row costs 16 bytes plus a 4-byte index entry (test
+//!   repeat on every row are numbered by an `Interner` (`interner.rs`, its
+//!   map hashed by `word_hash.rs`), so a kept row costs 16 bytes plus a
+//!   4-byte index entry (test
 //!   `a_kept_row_costs_16_bytes_plus_a_4_byte_index_entry`);
 //! - `index.rs` lays the kept rows out for the queries [`crate::stats`]
 //!   serves, and computes every group's sum once (`sum.rs`: [`GroupSum`],
