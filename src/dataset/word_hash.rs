@@ -1,11 +1,13 @@
 //! The hash of the loader's maps: a word at a time, not `SipHash`.
 //!
 //! Loading hashes the question, location and category text of every row
-//! (about 75,000 strings of up to 100 bytes for the course data); with
-//! std's `SipHash` that was a sixth of the load time (docs/bench.md,
-//! 2026-12-06). `SipHash` resists collisions crafted by whoever chooses the
-//! keys; here the keys come from the data file the operator chose, so
-//! speed wins. The mixing step is the one rustc's `FxHasher` uses.
+//! (about 75,000 strings of up to 245 bytes for the course data). With
+//! std's `SipHash` loading the course data took 21–22 ms on the machine of
+//! docs/bench.md's later 2026-12-06 figures, and 16–17 ms with this hash.
+//! `SipHash` resists collisions crafted by whoever chooses the keys; here
+//! the keys come from the data file the operator chose, and the maps
+//! compare keys, so a collision costs only time. The mixing step is the
+//! one rustc's `FxHasher` uses.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -13,7 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub(super) type WordHashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
 /// Mixes input eight bytes at a time: rotate, xor, multiply.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 pub(super) struct WordHasher {
     hash: u64,
 }

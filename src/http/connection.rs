@@ -45,23 +45,21 @@ pub fn serve(
     on_request: &dyn Fn(&RequestRecord<'_>),
 ) {
     let mut conn = Connection::new(stream, limits);
-    // The clock is read once per step of a request, and each reading
-    // serves the scoreboard, the deadline and the logged duration alike:
-    // here, the end of the previous response is where the wait for the
-    // next request starts.
+    // A step of a request reads the clock once for its scoreboard state
+    // and its deadline (or logged duration) together; a retried read or
+    // write, and each read of a body, takes its own reading. Here, where
+    // the wait for the next request starts: its state and its idle
+    // deadline.
     let mut now = Instant::now();
-    while let Next::KeepAlive { written_at } = conn.serve_one(handler, on_request, now) {
-        scoreboard::set_at(ThreadState::KeepAlive, written_at);
-        now = written_at;
+    while let Next::KeepAlive = conn.serve_one(handler, on_request, now) {
+        now = Instant::now();
+        scoreboard::set_at(ThreadState::KeepAlive, now);
     }
 }
 
 /// Whether the loop goes on after one request.
 enum Next {
-    /// The response was written at `written_at`.
-    KeepAlive {
-        written_at: Instant,
-    },
+    KeepAlive,
     Close,
 }
 
@@ -140,8 +138,8 @@ impl<'l> Connection<'l> {
     /// Step 1: reads until `self.input` starts with a complete head, which
     /// it parses and consumes. Sets `started` at the head's first byte. The
     /// wait for it starts at `now`; each later read takes its timeout from
-    /// the clock read when the read before returned (the parse in between
-    /// takes microseconds).
+    /// the clock read when the read before returned (only the parse of the
+    /// bytes so far lies in between).
     fn read_head(
         &mut self,
         started: &mut Option<Instant>,
@@ -187,19 +185,25 @@ impl<'l> Connection<'l> {
     /// Step 2: reads and decodes the body `head` announces, answering
     /// `100 Continue` first when the client waits for it.
     fn read_body(&mut self, head: &Head) -> Result<Vec<u8>, ReadFailure> {
-        // The clock is read only for a body: most requests have none.
-        let deadline = || Instant::now() + self.limits.body_timeout;
         match head.framing {
             BodyFraming::None => Ok(Vec::new()),
             BodyFraming::ContentLength(length) => {
-                scoreboard::set(ThreadState::ReadingBody);
-                self.read_sized_body(length, head.expect_continue, deadline())
+                let deadline = self.body_deadline();
+                self.read_sized_body(length, head.expect_continue, deadline)
             }
             BodyFraming::Chunked => {
-                scoreboard::set(ThreadState::ReadingBody);
-                self.read_chunked_body(head.expect_continue, deadline())
+                let deadline = self.body_deadline();
+                self.read_chunked_body(head.expect_continue, deadline)
             }
         }
+    }
+
+    /// Publishes `ReadingBody` and gives the body's deadline, from one
+    /// clock reading (taken only for a body: most requests have none).
+    fn body_deadline(&self) -> Instant {
+        let now = Instant::now();
+        scoreboard::set_at(ThreadState::ReadingBody, now);
+        now + self.limits.body_timeout
     }
 
     fn read_sized_body(
@@ -314,7 +318,7 @@ impl<'l> Connection<'l> {
             return Next::Close;
         }
         if keep_alive {
-            Next::KeepAlive { written_at }
+            Next::KeepAlive
         } else {
             self.stream.linger_close(Linger::Bounded);
             Next::Close

@@ -3,10 +3,11 @@
 //!
 //! Each call is given the time left to its deadline (`set_read_timeout` /
 //! `set_write_timeout`, re-set before each call), so a slow client cannot
-//! stretch a deadline by trickling bytes. Callers pass the clock reading
-//! they computed the deadline from (`now`), so that the first system call
-//! of a read or write costs no second reading; a retry reads the clock
-//! again.
+//! stretch a deadline by trickling bytes. Callers pass a clock reading
+//! (`now`) taken just before the call, often the one the deadline or a
+//! scoreboard state was computed from, so that the first system call costs
+//! no second reading; its age only lengthens that first wait. Every retry
+//! and every further write reads the clock again.
 
 use crate::http::response::{self, Response, WriteOptions};
 use crate::http::Version;
@@ -64,7 +65,7 @@ impl TimedStream {
     }
 
     /// One `read` into `dst`, bounded by `deadline`; `now` is a clock
-    /// reading the caller just took.
+    /// reading the caller took just before (see the module doc).
     pub(crate) fn read_until(
         &mut self,
         dst: &mut [u8],
@@ -103,7 +104,10 @@ impl TimedStream {
     }
 
     /// Writes all of `bytes` before `deadline`; `now` is a clock reading
-    /// the caller just took.
+    /// the caller took just before (see the module doc). After a partial
+    /// write the clock is read again, so a client that reads slowly cannot
+    /// stretch the deadline
+    /// (`tests::a_slow_reader_cannot_stretch_a_write_deadline`).
     ///
     /// # Errors
     /// `TimedOut` when the deadline passes first, `WriteZero` when the
@@ -293,5 +297,47 @@ mod tests {
             ReadOutcome::TimedOut
         ));
         assert!(Instant::now() >= deadline, "the OS timeout is not trusted");
+    }
+
+    /// A reader that drains a little at a time keeps every partial write
+    /// short of its socket timeout: only the deadline, re-read after each
+    /// partial write, ends the write.
+    #[test]
+    fn a_slow_reader_cannot_stretch_a_write_deadline() {
+        let (client, server) = pair();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut buf = [0u8; 16 * 1024];
+                // Pacing is the point of this client: 16 KiB per 20 ms.
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if matches!(client.read(&mut buf), Ok(0) | Err(_)) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        let mut stream = TimedStream::new(server);
+        let timeout = Duration::from_millis(300);
+        let start = Instant::now();
+        let result = stream.write_all_until(&vec![b'x'; 32 << 20], start + timeout, start);
+        let took = start.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(stream);
+        reader.join().unwrap();
+        // Timed out by the deadline check, or by the socket timeout if the
+        // reader ever stalled that long: either way, an error in time.
+        let kind = result.map_err(|e| e.kind());
+        assert!(
+            matches!(
+                kind,
+                Err(io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+            ),
+            "{kind:?}"
+        );
+        assert!(took < Duration::from_secs(2), "the write took {took:?}");
     }
 }

@@ -241,10 +241,13 @@ impl Slot {
         }
     }
 
-    /// Publishes `next` (the owner only) as of `now` (from
-    /// [`now_nanos`]). The state it leaves, if it is one the timeline
-    /// shows, becomes a span on track `track`.
+    /// Publishes `next` (the owner only) as of `now`, in nanoseconds on the
+    /// table's clock, or as of the last state's start if that is later (a
+    /// reading taken before it), so that `since` never goes back. The
+    /// state it leaves, if it is one the timeline shows, becomes a span on
+    /// track `track`.
     fn publish(&self, track: usize, next: Word, now: u64) {
+        let now = now.max(self.since.load(Ordering::Relaxed));
         let was = Word::unpack(self.word.load(Ordering::Relaxed));
         if let (Some(role), Some(span)) = (was.role, span_of(was)) {
             let since = self.since.load(Ordering::Relaxed);
@@ -770,6 +773,24 @@ mod tests {
         // Without a slot, publishing is a no-op, not a panic.
         set(ThreadState::Writing);
         assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn set_at_dates_a_state_from_the_given_reading_and_never_back() {
+        let _guard = claim(Role::Connection, ThreadState::Idle).expect("a free slot");
+        let read_before = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        set_at(ThreadState::KeepAlive, read_before);
+        let me = current().unwrap();
+        assert_eq!(me.state, ThreadState::KeepAlive);
+        assert!(me.for_ >= Duration::from_millis(30), "{:?}", me.for_);
+        // A reading older than the state now shown dates the next one from
+        // that state's start instead: `since` does not go back.
+        set(ThreadState::Writing);
+        set_at(ThreadState::Handling, read_before);
+        let me = current().unwrap();
+        assert_eq!(me.state, ThreadState::Handling);
+        assert!(me.for_ < Duration::from_millis(30), "{:?}", me.for_);
     }
 
     #[test]

@@ -502,6 +502,45 @@ fn slow_head_and_slow_body_get_408() {
     );
 }
 
+/// A body trickled one byte per 100 ms keeps every read short of its
+/// socket timeout: only the body deadline, checked again at each read,
+/// ends it — with a 408 at `body_timeout`, well before the body would be
+/// complete (18 more bytes: 1.8 s).
+#[test]
+fn a_trickled_body_gets_408_at_its_deadline() {
+    let (server, log) = start(test_limits());
+    let mut stream = connect(&server);
+    stream
+        .write_all(b"POST /trickle HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\nab")
+        .unwrap();
+    let sent = Instant::now();
+    let writer = stream.try_clone().unwrap();
+    let driver = thread::spawn(move || {
+        let mut writer = writer;
+        // Pacing is the point of this client; a write fails once closed.
+        for _ in 0..18 {
+            thread::sleep(Duration::from_millis(100));
+            if writer.write_all(b"x").is_err() {
+                break;
+            }
+        }
+    });
+    let mut reader = BufReader::new(stream);
+    assert_eq!(read_reply(&mut reader, false).status, 408);
+    let waited = sent.elapsed();
+    assert!(closed(&mut reader));
+    driver.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_millis(1500),
+        "answered {waited:?} after the head"
+    );
+    server.shutdown();
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![("POST".to_owned(), "/trickle".to_owned(), 408)]
+    );
+}
+
 /// 300 idle keep-alive connections and 300 slowloris connections (one byte
 /// every 100 ms) must not stop a fresh request from being answered within a
 /// second, and every slowloris connection is closed at its head deadline.
