@@ -9,6 +9,8 @@ BIN         := target/release/le-stats-sportif
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 RESULTS_DIR ?= results
+LOG_FILE    ?= webserver.log
+ACCESS_LOG  ?= access.log
 # What `make test` builds with: the lock-order checker on every lock, and
 # the endpoint that shows it catching an inversion in a spawned server
 # (src/sync/lock_order.rs). `make build`, `run_server` and `bench` leave
@@ -29,7 +31,7 @@ build:
 
 # ARGS: more flags, e.g. make run_server ARGS="--threads 2 --job-delay 500".
 run_server: data build
-	$(BIN) --host $(HOST) --port $(PORT) --results-dir $(RESULTS_DIR) $(ARGS)
+	$(BIN) --host $(HOST) --port $(PORT) --results-dir $(RESULTS_DIR) --log-file $(LOG_FILE) --access-log $(ACCESS_LOG) $(ARGS)
 
 # Everything CI runs.
 test: data

@@ -14,7 +14,19 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+
+
+def start_hint(server):
+    """The `make run_server` that serves at `server` (http://HOST:PORT)."""
+    url = urllib.parse.urlsplit(server)
+    hint = "make run_server"
+    if url.hostname and url.hostname != "127.0.0.1":
+        hint += f" HOST={url.hostname}"
+    if url.port and url.port != 5000:
+        hint += f" PORT={url.port}"
+    return hint
 
 
 def call(server, method, path, body=None):
@@ -85,7 +97,7 @@ def main():
         # OSError covers URLError (nothing listening) and timeouts;
         # ValueError a non-JSON answer; HTTPException a non-HTTP one.
         print(f"checker: no le-stats-sportif server answers at {args.server} ({err}); "
-              "start one first, e.g. `make run_server` in another terminal", file=sys.stderr)
+              f"start one first, e.g. `{start_hint(args.server)}` in another terminal", file=sys.stderr)
         return 2
     passed = failed = 0
     for endpoint in sorted(os.listdir(args.cases)):
