@@ -22,10 +22,12 @@ def start_hint(server):
     """The `make run_server` that serves at `server` (http://HOST:PORT)."""
     url = urllib.parse.urlsplit(server)
     hint = "make run_server"
-    if url.hostname and url.hostname != "127.0.0.1":
+    # An IPv6 host would not survive the Makefile's http://$(HOST):$(PORT).
+    if url.hostname and url.hostname != "127.0.0.1" and ":" not in url.hostname:
         hint += f" HOST={url.hostname}"
-    if url.port and url.port != 5000:
-        hint += f" PORT={url.port}"
+    port = url.port or 80
+    if port != 5000:
+        hint += f" PORT={port}"
     return hint
 
 

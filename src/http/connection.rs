@@ -10,7 +10,7 @@
 //!
 //! | wait | deadline from | on expiry |
 //! |---|---|---|
-//! | first byte of a request | end of the previous response | close silently |
+//! | first byte of a request | the previous request's end, once it is logged | close silently |
 //! | rest of the head | its first byte (`head_timeout`) | `408`, close |
 //! | the body | end of the head (`body_timeout`) | `408`, close |
 //! | writing one response | its first write (`write_timeout`) | drop the connection |
@@ -45,11 +45,11 @@ pub fn serve(
     on_request: &dyn Fn(&RequestRecord<'_>),
 ) {
     let mut conn = Connection::new(stream, limits);
-    // A step of a request reads the clock once for its scoreboard state
-    // and its deadline (or logged duration) together; a retried read or
-    // write, and each read of a body, takes its own reading. Here, where
-    // the wait for the next request starts: its state and its idle
-    // deadline.
+    // Each step of a request reads the clock once, and the reading serves
+    // everything that step needs (its scoreboard state, its deadline, the
+    // logged duration); a retried read or write, and each read of a body,
+    // takes its own. Here, where the wait for the next request starts: its
+    // state and its idle deadline.
     let mut now = Instant::now();
     while let Next::KeepAlive = conn.serve_one(handler, on_request, now) {
         now = Instant::now();
@@ -139,7 +139,7 @@ impl<'l> Connection<'l> {
     /// it parses and consumes. Sets `started` at the head's first byte. The
     /// wait for it starts at `now`; each later read takes its timeout from
     /// the clock read when the read before returned (only the parse of the
-    /// bytes so far lies in between).
+    /// bytes so far and a scoreboard publish lie in between).
     fn read_head(
         &mut self,
         started: &mut Option<Instant>,

@@ -299,8 +299,9 @@ mod tests {
         assert!(Instant::now() >= deadline, "the OS timeout is not trusted");
     }
 
-    /// A reader that drains a little at a time keeps every partial write
-    /// short of its socket timeout: only the deadline, re-read after each
+    /// Against a reader that drains a little at a time, each `write`
+    /// returns a partial count at its socket timeout rather than an error:
+    /// only the deadline, checked against a fresh reading after each
     /// partial write, ends the write.
     #[test]
     fn a_slow_reader_cannot_stretch_a_write_deadline() {

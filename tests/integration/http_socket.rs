@@ -504,16 +504,16 @@ fn slow_head_and_slow_body_get_408() {
 
 /// A body trickled one byte per 100 ms keeps every read short of its
 /// socket timeout: only the body deadline, checked again at each read,
-/// ends it — with a 408 at `body_timeout`, well before the body would be
-/// complete (18 more bytes: 1.8 s).
+/// ends it — with a 408 at `body_timeout`, where a server without the
+/// check would answer 200 once the body is complete (18 more bytes: 1.8 s).
 #[test]
 fn a_trickled_body_gets_408_at_its_deadline() {
     let (server, log) = start(test_limits());
     let mut stream = connect(&server);
+    let sent = Instant::now();
     stream
         .write_all(b"POST /trickle HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\nab")
         .unwrap();
-    let sent = Instant::now();
     let writer = stream.try_clone().unwrap();
     let driver = thread::spawn(move || {
         let mut writer = writer;
@@ -531,7 +531,7 @@ fn a_trickled_body_gets_408_at_its_deadline() {
     assert!(closed(&mut reader));
     driver.join().unwrap();
     assert!(
-        waited >= Duration::from_millis(450) && waited < Duration::from_millis(1500),
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
         "answered {waited:?} after the head"
     );
     server.shutdown();
