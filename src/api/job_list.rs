@@ -2,6 +2,7 @@
 //! (`?after=job_id_N&limit=K`).
 
 use super::errors::{quoted, ApiError};
+use crate::http::response::push_decimal_text;
 use crate::jobs::{JobId, JobStatus, Jobs};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -151,39 +152,15 @@ pub fn write_job_list(jobs: &Jobs, paging: JobsPaging, out: &mut dyn Write) -> i
 /// runs once per job, a million times for a large table.
 fn push_item(text: &mut String, id: JobId, status: JobStatus) {
     text.push_str(r#"{"job_id_"#);
-    push_decimal(text, id.0);
+    push_decimal_text(text, id.0);
     text.push_str(r#"": ""#);
     text.push_str(status.as_str());
     text.push_str(r#""}"#);
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(text: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + u8::try_from(n % 10).expect("a remainder of 10 fits a byte");
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    text.extend(digits[i..].iter().map(|&d| char::from(d)));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimals_are_written_without_format() {
-        for n in [0, 7, 10, 4096, u64::MAX] {
-            let mut text = String::from("x");
-            push_decimal(&mut text, n);
-            assert_eq!(text, format!("x{n}"));
-        }
-    }
 
     #[test]
     fn paging_reads_after_and_limit_and_refuses_the_rest() {

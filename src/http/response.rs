@@ -296,10 +296,16 @@ fn push_decimal(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(decimal(n, &mut [0; 20]));
 }
 
+/// Appends `n` in decimal to a text, a `char` per digit (they are ASCII):
+/// for the access log's numbers and the job listing's ids.
+pub(crate) fn push_decimal_text(text: &mut String, n: u64) {
+    text.extend(decimal(n, &mut [0; 20]).iter().map(|&d| char::from(d)));
+}
+
 /// The ASCII digits of `n` in decimal, written into `digits` without going
 /// through `fmt` (it runs for every response and every access-log line).
 /// Bytes, not `&str`: a `str` would cost a UTF-8 check per number, which
-/// was 4% of a request's instructions (docs/bench.md, 2026-12-06).
+/// was 4% of a request's instructions (docs/bench.md, later 2026-12-06).
 pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut i = digits.len();
     loop {
@@ -327,12 +333,15 @@ pub fn wants_close(response: &Response) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::decimal;
+    use super::{decimal, push_decimal_text};
 
     #[test]
     fn decimal_prints_as_display_does() {
-        for n in [0, 7, 10, 99, 404, 1_000_000, u64::MAX] {
+        for n in [0, 7, 10, 99, 404, 4096, 1_000_000, u64::MAX] {
             assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes());
+            let mut text = String::from("x");
+            push_decimal_text(&mut text, n);
+            assert_eq!(text, format!("x{n}"));
         }
     }
 }

@@ -6,7 +6,7 @@
 //! time-stamp texts.
 
 use super::{AccessEntry, Level};
-use crate::http::response::decimal;
+use crate::http::response::push_decimal_text;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -206,9 +206,9 @@ pub(super) fn access_line(out: &mut String, entry: &AccessEntry, stamps: &mut St
         }
     }
     out.push_str("\" ");
-    push_decimal(out, u64::from(entry.status));
+    push_decimal_text(out, u64::from(entry.status));
     out.push(' ');
-    push_decimal(out, entry.body_bytes);
+    push_decimal_text(out, entry.body_bytes);
     out.push_str(" \"");
     push_field(out, entry.referer());
     out.push_str("\" \"");
@@ -225,7 +225,7 @@ fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
         if i > 0 {
             out.push('.');
         }
-        push_decimal(out, u64::from(octet));
+        push_decimal_text(out, u64::from(octet));
     }
 }
 
@@ -256,17 +256,10 @@ fn push_field(out: &mut String, value: &[u8]) {
     }
 }
 
-/// Appends `n` in decimal, a char per digit (the digits are ASCII).
-fn push_decimal(out: &mut String, n: u64) {
-    for &digit in decimal(n, &mut [0; 20]) {
-        out.push(char::from(digit));
-    }
-}
-
 /// Appends `d` in seconds with three decimals (truncated to the
 /// millisecond), as the access log prints it: `0.245`; without `core::fmt`.
 fn push_seconds(out: &mut String, d: Duration) {
-    push_decimal(out, d.as_secs());
+    push_decimal_text(out, d.as_secs());
     out.push('.');
     push_three_digits(out, d.subsec_millis());
 }
